@@ -1,0 +1,1 @@
+"""genpulse HTTP API: serves the worker's Redis snapshots, ingest, exports and the dashboard."""

@@ -1,0 +1,1 @@
+"""genpulse command line and local development services (not imported by the SDK)."""

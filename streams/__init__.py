@@ -1,0 +1,1 @@
+"""genpulse worker: Faust agents that aggregate events into windowed tables and budgets."""

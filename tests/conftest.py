@@ -1,0 +1,52 @@
+"""Session-wide real services and per-test isolation (unique topic prefixes, key prefixes)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from genpulse.devservices import KafkaServer, start_kafka
+from producers.settings import GenPulseSettings
+from tests.services import kafka_service, redis_service
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Bootstrap servers of a real broker shared by the session."""
+    with kafka_service(tmp_path_factory.mktemp("services")) as bootstrap:
+        os.environ["GENPULSE_KAFKA_BOOTSTRAP"] = bootstrap  # for subprocesses the tests start
+        yield bootstrap
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a real Redis shared by the session."""
+    with redis_service(tmp_path_factory.mktemp("services")) as url:
+        os.environ["GENPULSE_REDIS_URL"] = url
+        yield url
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique token for topic names and key prefixes."""
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def settings(kafka_bootstrap: str, unique: str) -> GenPulseSettings:
+    """Settings whose topics are private to this test."""
+    return GenPulseSettings(kafka_bootstrap=kafka_bootstrap, topic_prefix=f"test-{unique}")
+
+
+@pytest.fixture
+def private_kafka(tmp_path: Path) -> Iterator[KafkaServer]:
+    """A broker of this test's own, for tests that stop, kill or restart Kafka."""
+    server = start_kafka(tmp_path / "private-kafka")
+    try:
+        yield server
+    finally:
+        server.stop()
