@@ -12,6 +12,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
+from genpulse.devservices import free_port
 from producers.settings import GenPulseSettings
 
 EXPECTED = {"haiku": 120, "sonnet": 60, "opus": 20}
@@ -50,6 +51,8 @@ async def test_faust_agent_counts_into_rocksdb_table(
             "worker",
             "-l",
             "warn",
+            "--web-port",
+            str(free_port()),
         ],
         env=env,
         stdout=log,
