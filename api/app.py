@@ -1,0 +1,100 @@
+"""`create_app(settings)`: the FastAPI application, its routes and its long-lived clients.
+
+The lifespan owns one Redis client (snapshots and pub/sub), one transactional Kafka
+producer (ingest and control writes), one reader of the control topic and one update feed
+for SSE. Redis or Kafka being down at start is not fatal: /readyz says so, routes answer
+503, and everything reconnects by itself.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from streams.reader import MetricsReader
+
+from api.auth import Role, TokenBook
+from api.control_view import ControlView
+from api.errors import install_error_handlers
+from api.kafka_writer import TransactionalWriter
+from api.live import UpdateFeed
+from api.observability import AccessLog, ApiMetrics
+from api.routes import budgets, collect, exports, health, metrics, prometheus, stream
+from api.settings import ApiSettings
+
+DESCRIPTION = """\
+Current metrics of the genpulse pipeline, read from the Redis snapshots the worker writes;
+budgets and alert rules for admins; browser ingest; a live stream; Prometheus exposition.
+
+Every route names the role it needs (see docs/api.md): send `Authorization: Bearer <token>`.
+Errors are JSON: `{"error": "<code>", "message": "<what to do>"}`.
+"""
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    settings = settings or ApiSettings()  # type: ignore[call-arg]
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = aioredis.from_url(
+            settings.redis_url,
+            socket_connect_timeout=settings.api_redis_timeout_s,
+            socket_timeout=settings.api_redis_timeout_s,
+        )
+        writer = TransactionalWriter(
+            settings.kafka_bootstrap,
+            settings.api_transactional_id
+            or f"{settings.topic_prefix}.api.{socket.gethostname()}.{os.getpid()}",
+            settings.api_kafka_timeout_s,
+        )
+        feed = UpdateFeed(redis, f"{settings.topic_prefix}:updates")
+        view = ControlView(
+            settings.kafka_bootstrap, settings.topic("control"), settings.api_kafka_timeout_s
+        )
+        app.state.redis = redis
+        app.state.reader = MetricsReader(redis, prefix=settings.topic_prefix)
+        app.state.writer = writer
+        app.state.feed = feed
+        app.state.control_view = view
+        feed.start()
+        await writer.start()
+        try:
+            yield
+        finally:
+            await feed.stop()
+            await view.stop()
+            await writer.stop()
+            await redis.aclose()
+
+    app = FastAPI(
+        title="genpulse API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.tokens = TokenBook(
+        {
+            Role.READ: settings.api_read_tokens,
+            Role.ADMIN: settings.api_admin_tokens,
+            Role.INGEST: settings.api_ingest_keys,
+        }
+    )
+    app.state.api_metrics = api_metrics = ApiMetrics()
+    install_error_handlers(app)
+    for module in (health, metrics, budgets, exports, collect, stream, prometheus):
+        app.include_router(module.router)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(settings.api_cors_origins),
+        allow_methods=["GET", "POST", "PUT", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "X-GenPulse-Key", "Last-Event-ID"],
+        max_age=600,
+    )
+    app.add_middleware(AccessLog, metrics=api_metrics)
+    return app

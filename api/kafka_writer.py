@@ -1,0 +1,158 @@
+"""All-or-nothing Kafka writes for the API: each request's records commit in one transaction.
+
+Why a transaction: a /v1/collect batch goes to several partitions (keyed by session), and a
+budget or rule change may be several control records. Either all of a request's records
+become visible to `read_committed` consumers or none do, so a 503 never leaves half a batch.
+
+Concurrent requests share a transaction (group commit): while one commits, the next ones
+queue up and commit together, so one producer keeps up with many requests. When anything
+fails (broker down, timeout), the producer is thrown away and made anew on the next write;
+a new producer with the same transactional id fences the old one and aborts its leftovers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+
+log = logging.getLogger(__name__)
+
+MAX_RECORDS_PER_TRANSACTION = 5000
+
+
+class KafkaUnavailable(RuntimeError):
+    """Kafka could not take the records; none of them were committed."""
+
+
+@dataclass(frozen=True)
+class OutRecord:
+    topic: str
+    key: bytes | None
+    value: bytes | None  # None is a tombstone (compacted topics)
+
+
+@dataclass
+class _Request:
+    records: Sequence[OutRecord]
+    done: asyncio.Future[None]
+
+
+class TransactionalWriter:
+    def __init__(self, bootstrap: str, transactional_id: str, timeout_s: float) -> None:
+        self._bootstrap = bootstrap
+        self._transactional_id = transactional_id
+        self._timeout_s = timeout_s
+        self._producer: AIOKafkaProducer | None = None
+        self._queue: list[_Request] = []
+        self._wake = asyncio.Event()
+        self._runner: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._runner = asyncio.create_task(self._run(), name="kafka-writer")
+        with contextlib.suppress(KafkaUnavailable):
+            await self.check()  # connect early when Kafka is there; later otherwise
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+        for request in self._queue:
+            if not request.done.done():
+                request.done.set_exception(KafkaUnavailable("the API is shutting down"))
+        self._queue.clear()
+        await self._discard()
+
+    async def write(self, records: Sequence[OutRecord]) -> None:
+        """Commit `records` atomically, or raise KafkaUnavailable having committed none."""
+        if not records:
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Request(records, done))
+        self._wake.set()
+        await asyncio.shield(done)
+
+    async def check(self) -> None:
+        """Raise KafkaUnavailable unless the cluster answers a metadata request."""
+        try:
+            producer = await asyncio.wait_for(self._ready_producer(), self._timeout_s)
+            await asyncio.wait_for(producer.client.fetch_all_metadata(), self._timeout_s)
+        except Exception as exc:
+            raise KafkaUnavailable(_describe(exc)) from None
+
+    async def _ready_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self._bootstrap,
+                transactional_id=self._transactional_id,
+                transaction_timeout_ms=max(10_000, int(self._timeout_s * 4000)),
+                request_timeout_ms=max(1000, int(self._timeout_s * 1000)),
+                acks="all",
+                linger_ms=2,
+            )
+            try:
+                await producer.start()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(producer.stop(), self._timeout_s)
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def _discard(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), self._timeout_s)
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                group = self._take_group()
+                try:
+                    await asyncio.wait_for(self._commit(group), self._timeout_s)
+                except Exception as exc:
+                    log.warning("Kafka write failed, nothing committed: %s", _describe(exc))
+                    await self._discard()
+                    failure = KafkaUnavailable(_describe(exc))
+                    for request in group:
+                        if not request.done.done():
+                            request.done.set_exception(failure)
+                else:
+                    for request in group:
+                        if not request.done.done():
+                            request.done.set_result(None)
+
+    def _take_group(self) -> list[_Request]:
+        group: list[_Request] = []
+        count = 0
+        while self._queue and (
+            not group or count + len(self._queue[0].records) <= MAX_RECORDS_PER_TRANSACTION
+        ):
+            request = self._queue.pop(0)
+            group.append(request)
+            count += len(request.records)
+        return group
+
+    async def _commit(self, group: list[_Request]) -> None:
+        producer = await self._ready_producer()
+        async with producer.transaction():
+            sent = [
+                await producer.send(record.topic, record.value, key=record.key)
+                for request in group
+                for record in request.records
+            ]
+            await asyncio.gather(*sent)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return "Kafka did not answer in time"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

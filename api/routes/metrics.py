@@ -1,0 +1,102 @@
+"""GET /v1/metrics/*, /v1/costs/daily, /v1/errors/recent: snapshots as the worker wrote them."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from api.auth import Role, require
+from api.errors import AUTHED, REDIS_DOWN, ApiError
+from api.models import (
+    CostMetrics,
+    DailyCostSummary,
+    HealthMetrics,
+    PerformanceMetrics,
+    QualityMetrics,
+    RecentError,
+    Summary,
+    TimeseriesPoint,
+)
+from api.timerange import TimeRange, duration_ms, time_range
+
+router = APIRouter(
+    tags=["metrics"], dependencies=[Depends(require(Role.READ))], responses={**AUTHED, **REDIS_DOWN}
+)
+Range = Annotated[TimeRange, Depends(time_range)]
+
+MAX_POINTS = 10_080
+MAX_DAYS = 366
+
+
+@router.get(
+    "/v1/metrics/performance", response_model=PerformanceMetrics, summary="Latency, cache, load"
+)
+async def performance(request: Request, span: Range) -> Any:
+    return await request.app.state.reader.performance(span.start_ms, span.end_ms)
+
+
+@router.get("/v1/metrics/costs", response_model=CostMetrics, summary="Model costs and tokens")
+async def costs(request: Request, span: Range) -> Any:
+    return await request.app.state.reader.costs(span.start_ms, span.end_ms)
+
+
+@router.get("/v1/metrics/quality", response_model=QualityMetrics, summary="Scores and user actions")
+async def quality(request: Request, span: Range) -> Any:
+    return await request.app.state.reader.quality(span.start_ms, span.end_ms)
+
+
+@router.get("/v1/metrics/health", response_model=HealthMetrics, summary="Errors, retries, breakers")
+async def health(request: Request, span: Range) -> Any:
+    return await request.app.state.reader.health(span.start_ms, span.end_ms)
+
+
+@router.get("/v1/metrics/summary", response_model=Summary, summary="The overview cards")
+async def summary(request: Request, span: Range) -> Any:
+    return await request.app.state.reader.summary(span.start_ms, span.end_ms)
+
+
+@router.get(
+    "/v1/metrics/timeseries",
+    response_model=list[TimeseriesPoint],
+    summary="One metric per step, for charts",
+)
+async def timeseries(
+    request: Request,
+    span: Range,
+    metric: Annotated[str, Query(min_length=1, max_length=128, examples=["generations"])],
+    step: Annotated[str, Query(pattern=r"^[1-9][0-9]{0,5}[smhd]$", examples=["1m"])] = "1m",
+) -> Any:
+    step_ms = duration_ms(step) or 0
+    if step_ms < 60_000:
+        raise ApiError(422, "invalid_step", "the smallest step is 1m (the worker's window)")
+    if (span.end_ms - span.start_ms) // step_ms > MAX_POINTS:
+        raise ApiError(422, "invalid_step", f"at most {MAX_POINTS} points; use a larger step")
+    return await request.app.state.reader.timeseries(metric, span.start_ms, span.end_ms, step_ms)
+
+
+@router.get(
+    "/v1/costs/daily",
+    response_model=list[DailyCostSummary],
+    summary="Daily cost summaries over a date range",
+)
+async def daily_costs(
+    request: Request,
+    from_: Annotated[
+        date | None, Query(alias="from", description="First day (default: 7 days ago).")
+    ] = None,
+    to: Annotated[date | None, Query(description="Last day, inclusive (default: today).")] = None,
+) -> Any:
+    last = to or datetime.now(UTC).date()
+    first = from_ or last - timedelta(days=6)
+    if first > last:
+        raise ApiError(422, "invalid_range", "'from' must not be after 'to'")
+    if (last - first).days >= MAX_DAYS:
+        raise ApiError(422, "invalid_range", f"at most {MAX_DAYS} days per request")
+    return await request.app.state.reader.daily_costs(first.isoformat(), last.isoformat())
+
+
+@router.get("/v1/errors/recent", response_model=list[RecentError], summary="The latest errors")
+async def recent_errors(request: Request, limit: Annotated[int, Query(ge=1, le=100)] = 100) -> Any:
+    return await request.app.state.reader.recent_errors(limit)
