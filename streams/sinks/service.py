@@ -1,0 +1,272 @@
+"""The sinks process (`genpulse sinks`): Kafka feeds in, enabled exporters out, health to Redis.
+
+It runs apart from the worker, so a slow or dead endpoint can never slow aggregation; inside
+it, feeds only queue and every sink drains its own bounded outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+import aiohttp
+import orjson
+import redis.asyncio as aioredis
+from aiokafka import ConsumerRecord, TopicPartition
+
+from producers.contract import Event, EventDecodeError, decode_event
+from streams.sinks.datadog_events import DatadogEventsSink
+from streams.sinks.datadog_series import DatadogSeriesSink
+from streams.sinks.delivery import Outcome, RetryPolicy
+from streams.sinks.dogstatsd import DogStatsdSink, make_client
+from streams.sinks.feeds import KafkaFeed, OffsetTracker
+from streams.sinks.ga4 import Ga4Sink
+from streams.sinks.health import HealthPublisher, SinkStats
+from streams.sinks.http import new_session
+from streams.sinks.samples import Sample, samples_from_budget_state, samples_from_event
+from streams.sinks.settings import SinkSettings
+from streams.sinks.webhooks import AlertItem, WebhookSink
+
+log = logging.getLogger("genpulse.sinks")
+
+
+class SampleSink(Protocol):
+    stats: SinkStats
+
+    def offer(self, sample: Sample) -> None: ...
+    async def run(self) -> None: ...
+
+
+class EventSink(Protocol):
+    stats: SinkStats
+
+    def offer(self, event: Event) -> None: ...
+    async def run(self) -> None: ...
+
+
+class Sinks:
+    """Every enabled sink and the feeds that fill them; `run()` until cancelled."""
+
+    def __init__(
+        self, settings: SinkSettings, redis: aioredis.Redis, session: aiohttp.ClientSession
+    ) -> None:
+        self.settings = settings
+        self.redis = redis
+        retry = RetryPolicy(
+            settings.sinks_max_attempts, settings.sinks_backoff_s, settings.sinks_backoff_max_s
+        )
+        capacity = settings.sinks_queue_size
+        self.sample_sinks: list[SampleSink] = []
+        self.event_sinks: list[EventSink] = []
+        self.webhooks: list[WebhookSink] = []
+        if settings.dogstatsd_enabled:
+            client = make_client(
+                settings.dogstatsd_host,
+                settings.dogstatsd_port,
+                settings.dogstatsd_socket,
+                settings.metric_namespace,
+            )
+            self.sample_sinks.append(DogStatsdSink(client, capacity=capacity, retry=retry))
+        if settings.datadog_series_enabled:
+            self.sample_sinks.append(
+                DatadogSeriesSink(
+                    session,
+                    api_url=settings.datadog_api_url,
+                    api_key=settings.datadog_api_key,
+                    namespace=settings.metric_namespace,
+                    flush_s=settings.datadog_flush_s,
+                    capacity=capacity,
+                    retry=retry,
+                )
+            )
+        if settings.datadog_events_enabled:
+            self.event_sinks.append(
+                DatadogEventsSink(
+                    session,
+                    api_url=settings.datadog_api_url,
+                    api_key=settings.datadog_api_key,
+                    env=settings.env,
+                    quality_wait_s=settings.datadog_quality_wait_s,
+                    capacity=capacity,
+                    retry=retry,
+                )
+            )
+        if settings.ga4_enabled:
+            self.event_sinks.append(
+                Ga4Sink(
+                    session,
+                    endpoint=settings.ga4_endpoint,
+                    measurement_id=settings.ga4_measurement_id,
+                    api_secret=settings.ga4_api_secret,
+                    event_types=settings.ga4_event_types,
+                    event_names=settings.ga4_event_names,
+                    capacity=capacity,
+                    retry=retry,
+                )
+            )
+        self.alert_offsets = OffsetTracker()
+        forms = [("slack", u) for u in settings.webhook_slack_urls]
+        forms += [("plain", u) for u in settings.webhook_plain_urls]
+        for form, url in forms:
+            self.webhooks.append(
+                WebhookSink(
+                    session,
+                    redis,
+                    prefix=settings.topic_prefix,
+                    url=url,
+                    form=form,
+                    dedup_size=settings.webhook_dedup_size,
+                    capacity=capacity,
+                    retry=retry,
+                    on_settled=self._alert_settled,
+                )
+            )
+        self.feeds = self._feeds()
+
+    def _feeds(self) -> list[KafkaFeed]:
+        s = self.settings
+        feeds = []
+        if self.sample_sinks or self.event_sinks:
+            feeds.append(
+                KafkaFeed(
+                    s.kafka_bootstrap,
+                    s.topic("events"),
+                    self.handle_event,
+                    SinkStats("feed:events"),
+                    group=f"{s.topic_prefix}.sinks.events",
+                    start=s.sinks_start,
+                )
+            )
+        if self.sample_sinks:
+            feeds.append(
+                KafkaFeed(
+                    s.kafka_bootstrap,
+                    s.topic("budget-state"),
+                    self.handle_budget_state,
+                    SinkStats("feed:budget-state"),
+                    group=None,
+                )
+            )
+        if self.webhooks:
+            feeds.append(
+                KafkaFeed(
+                    s.kafka_bootstrap,
+                    s.topic("alerts"),
+                    self.handle_alert,
+                    SinkStats("feed:alerts"),
+                    group=f"{s.topic_prefix}.sinks.alerts",
+                    start=s.sinks_start,
+                    tracker=self.alert_offsets,
+                )
+            )
+        return feeds
+
+    @property
+    def all_stats(self) -> list[SinkStats]:
+        sinks: list[Any] = [*self.sample_sinks, *self.event_sinks, *self.webhooks]
+        return [s.stats for s in sinks] + [f.stats for f in self.feeds]
+
+    def handle_event(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        stats = self.feeds[0].stats
+        try:
+            event = decode_event(record.value or b"", self.settings.max_event_bytes)
+        except EventDecodeError as exc:
+            stats.reject(exc.reason.value)  # the worker dead-letters it; here it is counted
+            return
+        stats.sent += 1
+        for sink in self.event_sinks:
+            sink.offer(event)
+        if self.sample_sinks:
+            for sample in samples_from_event(event, self.settings.env):
+                for sample_sink in self.sample_sinks:
+                    sample_sink.offer(sample)
+
+    def handle_budget_state(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        stats = next(f.stats for f in self.feeds if f.stats.name == "feed:budget-state")
+        if record.value is None:
+            return  # a tombstone: the scope has no budget any more
+        try:
+            samples = samples_from_budget_state(orjson.loads(record.value), self.settings.env)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            stats.reject("invalid_budget_state")
+            return
+        stats.sent += 1
+        for sample in samples:
+            for sink in self.sample_sinks:
+                sink.offer(sample)
+
+    def handle_alert(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        stats = next(f.stats for f in self.feeds if f.stats.name == "feed:alerts")
+        tp = TopicPartition(record.topic, record.partition)
+        try:
+            alert = orjson.loads(record.value or b"")
+            if not isinstance(alert, dict) or not isinstance(alert.get("id"), str):
+                raise ValueError("an alert record is a JSON object with a string 'id'")
+        except (orjson.JSONDecodeError, ValueError):
+            stats.reject("invalid_alert")
+            self.alert_offsets.add(tp, record.offset, 0)
+            return
+        stats.sent += 1
+        item = AlertItem(alert, record.partition, record.offset)
+        self.alert_offsets.add(tp, record.offset, len(self.webhooks))
+        for sink in self.webhooks:
+            if not sink.offer(item):
+                self.alert_offsets.done(tp, record.offset)  # a duplicate settles at once
+
+    def _alert_settled(self, item: AlertItem, outcome: Outcome) -> None:
+        topic = self.settings.topic("alerts")
+        self.alert_offsets.done(TopicPartition(topic, item.partition), item.offset)
+
+    async def run(self) -> None:
+        for webhook in self.webhooks:
+            await webhook.load()
+        health = HealthPublisher(
+            self.redis, self.settings.topic_prefix, self.all_stats, self.settings.sinks_health_s
+        )
+        try:
+            async with asyncio.TaskGroup() as group:
+                sinks: list[SampleSink | EventSink | WebhookSink] = [
+                    *self.sample_sinks,
+                    *self.event_sinks,
+                    *self.webhooks,
+                ]
+                for sink in sinks:
+                    group.create_task(sink.run())
+                for feed in self.feeds:
+                    group.create_task(feed.run())
+                group.create_task(health.run())
+        finally:
+            await asyncio.shield(health.final())
+
+    async def ready(self, timeout_s: float = 60.0) -> None:
+        """Wait until every feed reads its topic (tests produce only after this)."""
+        await asyncio.wait_for(
+            asyncio.gather(*(feed.ready.wait() for feed in self.feeds)), timeout_s
+        )
+
+
+@asynccontextmanager
+async def open_sinks(settings: SinkSettings) -> AsyncIterator[Sinks]:
+    """The sinks with their HTTP session and Redis client; closes both on exit."""
+    redis = aioredis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+    session = new_session(settings.sinks_http_timeout_s)
+    try:
+        yield Sinks(settings, redis, session)
+    finally:
+        await session.close()
+        await redis.aclose()
+
+
+async def serve(settings: SinkSettings) -> None:
+    """Run until cancelled (SIGINT/SIGTERM in `genpulse sinks`)."""
+    if not settings.any_enabled:
+        log.warning("no sink is enabled; see docs/integrations.md")
+    async with open_sinks(settings) as sinks:
+        names = [s.name for s in sinks.all_stats]
+        log.info("sinks running: %s", ", ".join(names) or "none")
+        with contextlib.suppress(asyncio.CancelledError):
+            await sinks.run()
