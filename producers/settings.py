@@ -14,14 +14,18 @@ TOPIC_NAMES: tuple[str, ...] = ("events", "metrics", "control", "alerts", "budge
 class GenPulseSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GENPULSE_", extra="ignore")
 
-    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for snapshots.")
+    kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers.")
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis for snapshots.")
     topic_prefix: str = Field(
-        "genpulse", description="Topics are '<prefix>.events', '<prefix>.metrics', …"
+        default="genpulse", description="Topics are '<prefix>.events', '<prefix>.metrics', …"
     )
-    service: str = Field("unknown-service", description="Name of the reporting service.")
-    env: str = Field("dev", description="Deployment environment tag.")
-    max_event_bytes: int = Field(64 * 1024, description="Largest accepted encoded event.")
+    service: str = Field(default="unknown-service", description="Name of the reporting service.")
+    env: str = Field(default="dev", description="Deployment environment tag.")
+    max_event_bytes: int = Field(default=64 * 1024, description="Largest accepted encoded event.")
+    timezone: str = Field(
+        default="UTC",
+        description="IANA time zone whose calendar days are the cost and budget periods.",
+    )
 
     def topic(self, name: str) -> str:
         """Full topic name for one of TOPIC_NAMES."""

@@ -1,0 +1,232 @@
+"""Budgets as the SDK sees them: control records it writes, budget-state records it reads.
+
+The worker owns spend; it publishes one compacted budget-state record per scope
+(docs/topics.md). The sender thread follows that topic into `BudgetView`, so
+`allows(scope)` is a dict read: no network round trip on the caller's path.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
+
+from producers.pricing import nanos_to_usd, usd_to_nanos
+
+log = logging.getLogger("genpulse.sdk")
+
+STATES: tuple[str, ...] = ("ok", "warning", "alert", "critical", "stopped")
+DEFAULT_THRESHOLDS: tuple[float, ...] = (0.5, 0.8, 0.9, 1.0)
+_RANK = {state: rank for rank, state in enumerate(STATES)}
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    """One scope's budget in one period, as last published by the worker."""
+
+    scope: str
+    period: str
+    state: str
+    budget_nanousd: int
+    spend_nanousd: int
+    percent_used: float
+    updated_ms: int
+
+    @property
+    def budget_usd(self) -> Decimal:
+        return nanos_to_usd(self.budget_nanousd)
+
+    @property
+    def spend_usd(self) -> Decimal:
+        return nanos_to_usd(self.spend_nanousd)
+
+    @property
+    def remaining_usd(self) -> Decimal:
+        return nanos_to_usd(self.budget_nanousd - self.spend_nanousd)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "scope": self.scope,
+            "period": self.period,
+            "state": self.state,
+            "budget_usd": str(self.budget_usd),
+            "spend_usd": str(self.spend_usd),
+            "remaining_usd": str(self.remaining_usd),
+            "percent_used": self.percent_used,
+            "budget_nanousd": self.budget_nanousd,
+            "spend_nanousd": self.spend_nanousd,
+            "updated_ms": self.updated_ms,
+        }
+
+
+BudgetCallback = Callable[[BudgetStatus], object]
+
+
+def check_scope(scope: str) -> str:
+    if scope == "global":
+        return scope
+    kind, _, rest = scope.partition(":")
+    if kind in ("user", "model") and rest:
+        return scope
+    raise ValueError(f"budget scope {scope!r} must be 'global', 'user:<user_id>' or 'model:<tier>'")
+
+
+def budget_control_record(
+    scope: str, daily_budget_usd: object, thresholds: Sequence[float], now_ms: int
+) -> tuple[bytes, bytes]:
+    """(key, value) of the control record that sets a daily budget (docs/topics.md)."""
+    check_scope(scope)
+    nanos = usd_to_nanos(daily_budget_usd, "daily budget")
+    if nanos <= 0:
+        raise ValueError(f"daily budget {daily_budget_usd!r} must be more than 0 USD")
+    levels = [float(t) for t in thresholds]
+    if len(levels) != 4 or any(not 0 < t <= 10 for t in levels) or levels != sorted(set(levels)):
+        raise ValueError(
+            f"thresholds {list(thresholds)!r} must be 4 ascending fractions of the budget "
+            "(warning, alert, critical, stop), e.g. [0.5, 0.8, 0.9, 1.0]"
+        )
+    value = {
+        "v": 1,
+        "kind": "budget",
+        "scope": scope,
+        "daily_budget_usd": format(nanos_to_usd(nanos).normalize(), "f"),
+        "thresholds": levels,
+        "updated_ms": now_ms,
+    }
+    return f"budget:{scope}".encode(), orjson.dumps(value)
+
+
+def parse_budget_state(value: bytes) -> BudgetStatus:
+    """A budget-state record, or ValueError."""
+    obj = orjson.loads(value)
+    if not isinstance(obj, dict) or obj.get("v") != 1:
+        raise ValueError("not a v1 budget-state object")
+    state = obj.get("state")
+    if state not in _RANK:
+        raise ValueError(f"unknown budget state {state!r}")
+    return BudgetStatus(
+        scope=str(obj["scope"]),
+        period=str(obj["period"]),
+        state=str(state),
+        budget_nanousd=int(obj.get("budget_nanousd", 0)),
+        spend_nanousd=int(obj.get("spend_nanousd", 0)),
+        percent_used=float(obj.get("percent_used", 0.0)),
+        updated_ms=int(obj.get("updated_ms", 0)),
+    )
+
+
+class Periods:
+    """Today's period name ("YYYY-MM-DD") in the configured time zone, recomputed at midnight."""
+
+    def __init__(self, timezone: str) -> None:
+        try:
+            self._tz = ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"time zone {timezone!r} is unknown; use an IANA name like 'UTC'"
+            ) from None
+        self._period = ""
+        self._until = 0.0
+
+    def current(self) -> str:
+        now = time.time()
+        if now >= self._until:
+            today = datetime.fromtimestamp(now, self._tz)
+            midnight = datetime(today.year, today.month, today.day, tzinfo=self._tz)
+            self._until = (midnight + timedelta(days=1)).timestamp()
+            self._period = today.date().isoformat()
+        return self._period
+
+
+class BudgetView:
+    """Latest budget-state per scope, read lock-free by callers, written by the sender."""
+
+    def __init__(self, timezone: str) -> None:
+        self._periods = Periods(timezone)
+        self._states: dict[str, BudgetStatus] = {}
+        self._callbacks: list[BudgetCallback] = []
+        self._runner = CallbackRunner()
+        self.invalid_records = 0
+
+    def allows(self, scope: str = "global") -> bool:
+        """False when `scope` or "global" is stopped in the current period."""
+        period = self._periods.current()
+        for key in (scope, "global"):
+            status = self._states.get(key)
+            if status is not None and status.state == "stopped" and status.period == period:
+                return False
+        return True
+
+    def status(self, scope: str) -> BudgetStatus | None:
+        return self._states.get(scope)
+
+    def statuses(self) -> dict[str, BudgetStatus]:
+        return dict(self._states)
+
+    def on_threshold(self, callback: BudgetCallback) -> None:
+        self._callbacks.append(callback)
+
+    def apply(self, key: bytes | None, value: bytes | None, *, quiet: bool) -> None:
+        """Take one budget-state record; fire callbacks when a scope's state rises."""
+        if value is None:  # tombstone: the scope's budget was removed
+            if key is not None:
+                self._states.pop(key.decode(errors="replace"), None)
+            return
+        try:
+            status = parse_budget_state(value)
+        except (ValueError, KeyError, TypeError):
+            self.invalid_records += 1
+            return
+        before = self._states.get(status.scope)
+        self._states[status.scope] = status
+        was = before.state if before is not None and before.period == status.period else "ok"
+        if not quiet and self._callbacks and _RANK[status.state] > _RANK[was]:
+            self._runner.submit(list(self._callbacks), status)
+
+    @property
+    def callback_errors(self) -> int:
+        return self._runner.errors
+
+    def after_fork(self) -> None:
+        self._runner = CallbackRunner()
+
+
+class CallbackRunner:
+    """Runs threshold callbacks on a thread of their own; a failing callback is only counted."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[list[BudgetCallback], BudgetStatus]] = (
+            queue.SimpleQueue()
+        )
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.errors = 0
+
+    def submit(self, callbacks: list[BudgetCallback], status: BudgetStatus) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="genpulse-budget-callbacks", daemon=True
+                )
+                self._thread.start()
+        self._queue.put((callbacks, status))
+
+    def _run(self) -> None:
+        while True:
+            callbacks, status = self._queue.get()
+            for callback in callbacks:
+                try:
+                    callback(status)
+                except Exception:
+                    self.errors += 1
+                    if self.errors == 1:
+                        log.exception("genpulse: a budget threshold callback raised (counted)")

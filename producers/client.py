@@ -1,0 +1,105 @@
+"""GenPulse: the one client a service embeds.
+
+    from producers import GenPulse
+    pulse = GenPulse(service="uvp-generator", bootstrap_servers="127.0.0.1:9092")
+    pulse.events.track("generation_started", session_id=sid, user_id=uid)
+    cost = pulse.costs.record_model_call("claude-3-5-sonnet-20241022", 1200, 400, session_id=sid)
+    with pulse.performance.timer("render"):
+        ...
+    pulse.close()
+
+Reporting calls never block and never raise; configuration mistakes (bad prices, bad
+budget arguments) raise ValueError at once, with what to fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from producers.collector import EventCollector
+from producers.costs import Budget, CostTracker
+from producers.performance import PerformanceMonitor
+from producers.pipeline import Pipeline, Stats
+from producers.pricing import PriceTable
+from producers.quality import QualityTracker
+from producers.sdk_settings import SdkSettings
+
+
+class GenPulse:
+    performance: PerformanceMonitor
+    costs: CostTracker
+    quality: QualityTracker
+    events: EventCollector
+    budget: Budget
+
+    def __init__(
+        self,
+        service: str | None = None,
+        bootstrap_servers: str | None = None,
+        *,
+        settings: SdkSettings | None = None,
+        **overrides: Any,
+    ) -> None:
+        """Settings come from `settings` (default: GENPULSE_* env vars) plus keyword overrides,
+        e.g. GenPulse(service="api", flush_at=100, topic_prefix="staging")."""
+        base = settings if settings is not None else SdkSettings()
+        if service is not None:
+            overrides["service"] = service
+        if bootstrap_servers is not None:
+            overrides["kafka_bootstrap"] = bootstrap_servers
+        self.settings = SdkSettings.model_validate({**base.model_dump(), **overrides})
+        _check_compression(self.settings.compression)
+        prices = PriceTable(self.settings.prices, self.settings.model_tiers)
+        self._pipeline = Pipeline(self.settings, self.settings.service)
+        self.performance = PerformanceMonitor(self._pipeline)
+        self.costs = CostTracker(self._pipeline, prices)
+        self.quality = QualityTracker(self._pipeline)
+        self.events = EventCollector(self._pipeline)
+        self.budget = self.costs.budget
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> GenPulse:
+        """A client configured from GENPULSE_* environment variables (docs/configuration.md)."""
+        return cls(**overrides)
+
+    @property
+    def service(self) -> str:
+        return self.settings.service
+
+    def stats(self) -> Stats:
+        return self._pipeline.stats()
+
+    def flush(self, timeout: float | None = 10.0) -> bool:
+        """Send everything reported so far (events and a metric batch); True when acknowledged."""
+        return self._pipeline.flush(timeout)
+
+    async def aflush(self, timeout: float | None = 10.0) -> bool:
+        return await asyncio.to_thread(self._pipeline.flush, timeout)
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Flush (up to `timeout`, default shutdown_timeout_s) and stop the sender."""
+        return self._pipeline.close(timeout)
+
+    def __enter__(self) -> GenPulse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _check_compression(name: str) -> None:
+    from aiokafka import codec
+
+    available = {
+        "none": True,
+        "gzip": codec.has_gzip(),
+        "lz4": codec.has_lz4(),
+        "zstd": codec.has_zstd(),
+        "snappy": codec.has_snappy(),
+    }
+    if not available.get(name, False):
+        raise ValueError(
+            f"compression {name!r} needs the 'cramjam' package (pip install cramjam), "
+            "or set GENPULSE_COMPRESSION=gzip"
+        )

@@ -1,0 +1,72 @@
+"""EventCollector: track() any EventType, plus a bounded local view for debugging."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from producers.events import EventType
+from producers.pipeline import Pipeline
+
+_EVENT_TYPES = frozenset(member.value for member in EventType) - {EventType.METRIC_BATCH.value}
+
+
+class EventCollector:
+    def __init__(self, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
+
+    def track(
+        self,
+        event_type: str,
+        data: dict[str, Any] | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+    ) -> None:
+        """Queue one event; never blocks, never raises. `data` is copied."""
+        try:
+            if event_type not in _EVENT_TYPES:
+                self._pipeline.problems.report(
+                    "unknown_event_type",
+                    f"event type {event_type!r:.60} is not a producers.events.EventType",
+                )
+                return
+            if data is not None:
+                if type(data) is not dict:
+                    self._pipeline.problems.report(
+                        "invalid_data", f"event data must be a dict, not {type(data).__name__}"
+                    )
+                    return
+                data = data.copy()
+            self._pipeline.emit(event_type, data, session_id, user_id)
+        except Exception as exc:  # the caller must never see our failure
+            self._pipeline.problems.report(
+                "internal_error", f"track() failed inside the SDK: {exc}"
+            )
+
+    def flush(self, timeout: float | None = 10.0) -> bool:
+        """Send everything tracked so far; True when Kafka acknowledged it within `timeout`."""
+        return self._pipeline.flush(timeout)
+
+    async def aflush(self, timeout: float | None = 10.0) -> bool:
+        """flush() for async code: waits in a worker thread, never blocks the loop."""
+        return await asyncio.to_thread(self._pipeline.flush, timeout)
+
+    def get_events(self) -> list[dict[str, Any]]:
+        """The most recent tracked events (at most local_view_size), oldest first."""
+        recent = self._pipeline.recent
+        if recent is None:
+            return []
+        return [
+            {
+                "type": event_type,
+                "timestamp": int(ts * 1000),
+                "session_id": session_id,
+                "user_id": user_id,
+                "data": data or {},
+            }
+            for event_type, ts, session_id, user_id, data, _ in list(recent)
+        ]
+
+    def clear_events(self) -> None:
+        if self._pipeline.recent is not None:
+            self._pipeline.recent.clear()

@@ -1,0 +1,181 @@
+"""CostTracker: prices each model call locally and exactly, reports it, keeps budgets.
+
+record_model_call() computes the cost in integer nano-dollars from the price table and
+sends one `model_called` event carrying tokens, tier and `cost_nanousd`. A model of no known
+tier is still reported, with `priced: false` and no cost, so it shows up downstream as
+unpriced instead of as a silent $0.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from producers.budget import DEFAULT_THRESHOLDS, BudgetCallback, BudgetStatus, budget_control_record
+from producers.events import EventType
+from producers.pipeline import Pipeline
+from producers.pricing import PriceTable, nanos_to_usd
+
+_MODEL_CALLED = EventType.MODEL_CALLED.value
+_TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
+
+
+class Budget:
+    """Answers from local state fed by the budget-state topic: dict reads, no network."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
+
+    def allows(self, scope: str = "global") -> bool:
+        """False when `scope` or "global" is stopped (spent >= its stop threshold) today."""
+        return self._pipeline.budget.allows(scope)
+
+    def status(self, scope: str = "global") -> BudgetStatus | None:
+        return self._pipeline.budget.status(scope)
+
+
+class CostTracker:
+    def __init__(self, pipeline: Pipeline, prices: PriceTable) -> None:
+        self._pipeline = pipeline
+        self.prices = prices
+        self.budget = Budget(pipeline)
+        self._lock = threading.Lock()
+        self._by_model: dict[tuple[str, str | None], list[int]] = {}
+        self._by_user: dict[str, list[int]] = {}
+
+    def record_model_call(
+        self,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        cache_write_tokens: int = 0,
+        cache_read_tokens: int = 0,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        duration_ms: float | None = None,
+    ) -> Decimal | None:
+        """Report one model call; returns its cost in USD (None when it could not be priced)."""
+        problems = self._pipeline.problems
+        if type(model) is not str or not 0 < len(model) <= 200:
+            problems.report("invalid_model", f"model {model!r:.60} is not a 1..200 char string")
+            return None
+        tokens = (input_tokens, output_tokens, cache_write_tokens, cache_read_tokens)
+        for name, count in zip(_TOKEN_FIELDS, tokens, strict=True):
+            if type(count) is not int or count < 0:
+                problems.report("invalid_tokens", f"{name}={count!r:.40} is not an integer >= 0")
+                return None
+        priced = self.prices.cost_nanousd(model, *tokens)
+        data: dict[str, Any] = {
+            "model": model,
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "cache_write_tokens": cache_write_tokens,
+            "cache_read_tokens": cache_read_tokens,
+        }
+        if priced is None:
+            problems.report("unknown_model", f"model {model!r:.60} matches no priced tier")
+            data["priced"] = False
+            tier, nanos = None, 0
+        else:
+            tier, nanos = priced
+            data["tier"] = tier
+            data["cost_nanousd"] = nanos
+            data["priced"] = True
+        if duration_ms is not None:
+            if (
+                isinstance(duration_ms, int | float)
+                and math.isfinite(duration_ms)
+                and duration_ms >= 0
+            ):
+                data["duration_ms"] = duration_ms
+            else:
+                problems.report("invalid_duration", f"duration_ms {duration_ms!r:.40} dropped")
+        self._pipeline.emit(_MODEL_CALLED, data, session_id, user_id)
+        self._add(model, tier, user_id, tokens, nanos)
+        return None if priced is None else nanos_to_usd(nanos)
+
+    def _add(
+        self, model: str, tier: str | None, user_id: str | None, tokens: tuple[int, ...], nanos: int
+    ) -> None:
+        with self._lock:
+            row = self._by_model.get((model, tier))
+            if row is None:
+                row = self._by_model[(model, tier)] = [0, 0, 0, 0, 0, 0]
+            _accumulate(row, tokens, nanos)
+            if user_id is not None:
+                user = self._by_user.get(user_id)
+                if user is None:
+                    if len(self._by_user) >= 100_000:
+                        return
+                    user = self._by_user[user_id] = [0, 0, 0, 0, 0, 0]
+                _accumulate(user, tokens, nanos)
+
+    def get_costs(self) -> dict[str, Any]:
+        """This process's calls and spend since start: totals, per model, per user."""
+        with self._lock:
+            models = {key: list(row) for key, row in self._by_model.items()}
+            users = {key: list(row) for key, row in self._by_user.items()}
+        total = [0] * 6
+        unpriced = 0
+        for (_, tier), row in models.items():
+            total = [a + b for a, b in zip(total, row, strict=True)]
+            if tier is None:
+                unpriced += row[0]
+        return {
+            **_row_view(total),
+            "unpriced_calls": unpriced,
+            "by_model": {
+                model: {"tier": tier, **_row_view(row)} for (model, tier), row in models.items()
+            },
+            "by_user": {user: _row_view(row) for user, row in users.items()},
+        }
+
+    def set_daily_budget(
+        self,
+        amount_usd: Decimal | int | str | float,
+        scope: str = "global",
+        thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    ) -> None:
+        """Set a daily budget for a scope (global, user:<id>, model:<tier>) via the control topic.
+
+        Raises ValueError for a bad scope, amount or thresholds (configuration, not traffic).
+        """
+        key, value = budget_control_record(scope, amount_usd, thresholds, int(time.time() * 1000))
+        self._pipeline.sender.send_control(key, value)
+
+    def on_budget_threshold(self, callback: BudgetCallback) -> None:
+        """Call `callback(status)` on a helper thread whenever a scope's state rises."""
+        self._pipeline.budget.on_threshold(callback)
+
+    def get_budget_status(self, scope: str | None = None) -> dict[str, Any]:
+        """Latest published budget state: one scope's dict, or {scope: dict} for all."""
+        view = self._pipeline.budget
+        if scope is not None:
+            status = view.status(scope)
+            return status.as_dict() if status else {}
+        return {name: status.as_dict() for name, status in view.statuses().items()}
+
+
+def _accumulate(row: list[int], tokens: tuple[int, ...], nanos: int) -> None:
+    row[0] += 1
+    row[1] += tokens[0]
+    row[2] += tokens[1]
+    row[3] += tokens[2]
+    row[4] += tokens[3]
+    row[5] += nanos
+
+
+def _row_view(row: list[int]) -> dict[str, Any]:
+    return {
+        "calls": row[0],
+        "input_tokens": row[1],
+        "output_tokens": row[2],
+        "cache_write_tokens": row[3],
+        "cache_read_tokens": row[4],
+        "total_cost_nanousd": row[5],
+        "total_cost_usd": str(nanos_to_usd(row[5])),
+    }

@@ -1,0 +1,145 @@
+"""What every tracker of one client shares: the buffer, the sender, local aggregates, counts.
+
+`emit()` is the one hot path: build a small tuple, append it under one lock, maybe wake
+the sender, return. No model, no encoding, no I/O. After fork() the child gets a fresh
+buffer and sender, so nothing the parent buffered is sent twice.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import secrets
+import time
+import weakref
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from producers.budget import BudgetView
+from producers.buffer import DATA_ITEM_BYTES, RECORD_BASE_BYTES, EventBuffer, Record
+from producers.local_metrics import MetricAggregator, SeriesKey
+from producers.problems import InputProblems
+from producers.sdk_settings import SdkSettings
+from producers.sender import Sender
+
+_time = time.time
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Delivery counts of one client (this process only)."""
+
+    buffered: int  # accepted, not yet delivered (waiting or in flight)
+    buffered_bytes: int  # their estimated size
+    sent: int  # events acknowledged by Kafka
+    dropped: int  # oldest events dropped because the buffer was full
+    failed: int  # events Kafka refused for good (e.g. too large for the broker)
+    retries: int  # reconnects and resend rounds
+    errors: int  # Kafka errors seen (each followed by a retry unless counted in failed)
+    resent: int  # records sent again after an error proved they were not written
+    resent_uncertain: int  # records sent again after an error of unknown outcome
+    metric_batches_sent: int
+    control_sent: int
+    invalid: dict[str, int] = field(default_factory=dict)  # bad input by kind
+    callback_errors: int = 0
+    connected: bool = False
+    last_error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Pipeline:
+    def __init__(self, settings: SdkSettings, service: str) -> None:
+        self.settings = settings
+        self.service = service
+        self.flush_at = settings.flush_at
+        self.problems = InputProblems()
+        self.metrics = MetricAggregator()
+        self.budget = BudgetView(settings.timezone)
+        self.default_session_id = f"{service}-{secrets.token_hex(6)}"
+        self.closed = False
+        self.recent: deque[Record] | None = (
+            deque(maxlen=settings.local_view_size) if settings.local_view_size else None
+        )
+        self._start_sender()
+        ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _restart_in_child(ref))
+
+    def _start_sender(self) -> None:
+        self.buffer = EventBuffer(self.settings.max_buffer_events, self.settings.max_buffer_bytes)
+        self.sender = Sender(
+            self.settings, self.service, self.buffer, self.metrics, self.budget, self.problems
+        )
+        self.sender.start()
+        atexit.register(self.sender.close, self.settings.shutdown_timeout_s)
+
+    def emit(
+        self, event_type: str, data: dict[str, Any] | None, session_id: Any, user_id: Any
+    ) -> None:
+        """Queue one event for the sender (the hot path)."""
+        if self.closed:
+            self.problems.report("client_closed", "an event was tracked after close()")
+            return
+        size = (
+            RECORD_BASE_BYTES if data is None else RECORD_BASE_BYTES + DATA_ITEM_BYTES * len(data)
+        )
+        record = (event_type, _time(), session_id or self.default_session_id, user_id, data, size)
+        if self.buffer.put(record) >= self.flush_at and not self.sender.wake_pending:
+            self.sender.wake()
+        recent = self.recent
+        if recent is not None:
+            recent.append(record)
+
+    def fold(self, key: SeriesKey, value: float, unit: str) -> None:
+        self.metrics.add(key, value, unit)
+
+    def flush(self, timeout: float | None) -> bool:
+        return self.sender.flush(timeout)
+
+    def close(self, timeout: float | None) -> bool:
+        if self.closed:
+            return self.sender.pending() == 0
+        self.closed = True
+        return self.sender.close(self.settings.shutdown_timeout_s if timeout is None else timeout)
+
+    def stats(self) -> Stats:
+        sender = self.sender
+        buffered, buffered_bytes = self.buffer.pending()
+        return Stats(
+            buffered=buffered,
+            buffered_bytes=buffered_bytes,
+            sent=sender.sent,
+            dropped=self.buffer.dropped,
+            failed=sender.failed,
+            retries=sender.retries,
+            errors=sender.errors,
+            resent=sender.resent,
+            resent_uncertain=sender.resent_uncertain,
+            metric_batches_sent=sender.metric_batches_sent,
+            control_sent=sender.control_sent,
+            invalid=self.problems.counts(),
+            callback_errors=self.budget.callback_errors,
+            connected=sender.connected,
+            last_error=sender.last_error,
+        )
+
+    def restart_after_fork(self) -> None:
+        """In a forked child: drop the parent's buffer and window, start a sender of our own."""
+        _orphans.append(self.sender)  # keep it referenced: its sockets belong to the parent
+        self.metrics.restart_window()
+        self.budget.after_fork()
+        if self.recent is not None:
+            self.recent.clear()
+        if not self.closed:
+            self._start_sender()
+
+
+_orphans: list[Sender] = []
+
+
+def _restart_in_child(ref: weakref.ReferenceType[Pipeline]) -> None:
+    pipeline = ref()
+    if pipeline is not None:
+        pipeline.restart_after_fork()

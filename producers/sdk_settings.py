@@ -1,0 +1,54 @@
+"""The SDK client's settings: the shared `GENPULSE_*` ones plus batching, limits and prices.
+
+docs/configuration.md lists every variable; keep it in step with this file.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from producers.settings import GenPulseSettings
+
+Compression = Literal["lz4", "zstd", "snappy", "gzip", "none"]
+
+
+class SdkSettings(GenPulseSettings):
+    flush_at: int = Field(default=50, ge=1, description="Send when this many events are buffered.")
+    flush_interval_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Send buffered events and a metric batch at least this often.",
+    )
+    max_buffer_events: int = Field(
+        default=100_000,
+        ge=2,
+        description="Most events held while Kafka is slow or down; then oldest drop.",
+    )
+    max_buffer_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        description="Most (estimated) bytes held; then oldest drop.",
+    )
+    retry_initial_backoff_s: float = Field(default=0.1, gt=0, description="First retry delay.")
+    retry_max_backoff_s: float = Field(default=10.0, gt=0, description="Longest retry delay.")
+    shutdown_timeout_s: float = Field(
+        default=10.0, ge=0, description="How long close() and interpreter exit wait for delivery."
+    )
+    compression: Compression = Field(default="lz4", description="Kafka batch compression.")
+    local_view_size: int = Field(
+        default=1000, ge=0, description="Recent events kept for get_events() (debugging view)."
+    )
+    prices: dict[str, dict[str, str | float]] | None = Field(
+        default=None,
+        description="Price table, USD per 1M tokens per tier, e.g. "
+        '{"haiku": {"input": "0.80", "output": "4.00"}}; None keeps the defaults.',
+    )
+    model_tiers: dict[str, list[str]] | None = Field(
+        default=None,
+        description='Glob patterns mapping model ids to tiers, e.g. {"sonnet": ["*sonnet*"]}.',
+    )
+    follow_budget_state: bool = Field(
+        default=True, description="Read the budget-state topic so budget.allows() answers locally."
+    )
