@@ -1,0 +1,116 @@
+"""Quantile sketches as plain dicts: fast to add to, merge and serialise, DDSketch-compatible.
+
+A sketch here is the `producers.sketch.sketch_to_wire` form with `pos` held as a
+``{key: count}`` dict while in memory. Bucket keys come from the same logarithmic mapping
+as `producers.sketch.new_sketch()` (1 % relative accuracy), so a sketch folded here merges
+exactly with the SDK's batches, and quantiles are answered by a real DDSketch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ddsketch import DDSketch
+
+from producers.sketch import RELATIVE_ACCURACY, new_sketch, sketch_from_wire
+
+_MAPPING = new_sketch()._mapping
+_MIN_POSITIVE: float = _MAPPING.min_possible
+_MULTIPLIER: float = _MAPPING._multiplier
+_OFFSET: float = _MAPPING._offset
+
+Sketch = dict[str, Any]
+
+
+def empty() -> Sketch:
+    return {"count": 0, "sum": 0.0, "min": math.inf, "max": -math.inf, "zero": 0, "pos": {}}
+
+
+def key_of(value: float) -> int:
+    """The DDSketch bucket key of a positive value (same as the mapping's `key`)."""
+    return int(math.ceil(math.log2(value) * _MULTIPLIER) + _OFFSET)
+
+
+def value_of(key: int) -> float:
+    """The representative value of a bucket (what a quantile in that bucket reports)."""
+    return float(_MAPPING.value(key))
+
+
+def add(sketch: Sketch, value: float) -> None:
+    """Fold one non-negative measurement in."""
+    if value > _MIN_POSITIVE:
+        pos = sketch["pos"]
+        k = key_of(value)
+        pos[k] = pos.get(k, 0) + 1
+    else:
+        sketch["zero"] += 1
+    sketch["count"] += 1
+    sketch["sum"] += value
+    if value < sketch["min"]:
+        sketch["min"] = value
+    if value > sketch["max"]:
+        sketch["max"] = value
+
+
+def merge_into(target: Sketch, other: Sketch) -> None:
+    """Add `other` to `target` (exact: bucket counts add)."""
+    if not other["count"]:
+        return
+    pos = target["pos"]
+    for k, c in other["pos"].items():
+        pos[k] = pos.get(k, 0) + c
+    target["zero"] += other["zero"]
+    target["count"] += other["count"]
+    target["sum"] += other["sum"]
+    target["min"] = min(target["min"], other["min"])
+    target["max"] = max(target["max"], other["max"])
+
+
+def count_at_most(sketch: Sketch, limit: float) -> int:
+    """Measurements whose bucket value is <= limit (exact to within one bucket, i.e. 1 %)."""
+    total = int(sketch["zero"]) if limit >= 0 else 0
+    for k, c in sketch["pos"].items():
+        if value_of(k) <= limit:
+            total += int(c)
+    return total
+
+
+def to_wire(sketch: Sketch) -> dict[str, Any]:
+    """The `producers.sketch` wire form (JSON-safe)."""
+    empty_sketch = not sketch["count"]
+    return {
+        "alpha": RELATIVE_ACCURACY,
+        "count": sketch["count"],
+        "sum": sketch["sum"],
+        "min": None if empty_sketch else sketch["min"],
+        "max": None if empty_sketch else sketch["max"],
+        "zero": sketch["zero"],
+        "pos": sorted([k, c] for k, c in sketch["pos"].items()),
+        "neg": [],
+    }
+
+
+def from_wire(obj: dict[str, Any]) -> Sketch:
+    """Inverse of `to_wire`; also accepts SDK sketches (negative values are not durations)."""
+    count = obj.get("count") or 0
+    return {
+        "count": count,
+        "sum": float(obj.get("sum") or 0.0),
+        "min": math.inf if obj.get("min") is None else float(obj["min"]),
+        "max": -math.inf if obj.get("max") is None else float(obj["max"]),
+        "zero": obj.get("zero") or 0,
+        "pos": {int(k): c for k, c in obj.get("pos", [])},
+    }
+
+
+def to_ddsketch(sketch: Sketch) -> DDSketch:
+    return sketch_from_wire(to_wire(sketch))
+
+
+def quantile(sketch: Sketch, q: float) -> float | None:
+    """The q-quantile within 1 % relative error, or None for an empty sketch."""
+    if not sketch["count"]:
+        return None
+    value = to_ddsketch(sketch).get_quantile_value(q)
+    return None if value is None else float(value)
