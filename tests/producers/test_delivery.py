@@ -1,0 +1,132 @@
+"""Every tracked event reaches Kafka exactly once, in order per session (real broker)."""
+
+from __future__ import annotations
+
+import threading
+
+import orjson
+
+from producers.contract import decode_event
+from producers.settings import GenPulseSettings
+from tests.producers.conftest import ClientFactory, create_topic
+from tests.producers.kafka_read import duplicates, in_session_order, read_topic
+
+
+def test_each_event_once_and_in_session_order(
+    make_client: ClientFactory, settings: GenPulseSettings
+) -> None:
+    topic = settings.topic("events")
+    create_topic(settings.kafka_bootstrap, topic, partitions=3)
+    client = make_client(flush_at=200)
+    total, sessions = 20_000, 40
+    for i in range(total):
+        client.events.track("cache_hit", {"i": i}, session_id=f"session-{i % sessions}")
+    assert client.flush(timeout=60)
+
+    received = read_topic(settings.kafka_bootstrap, topic, expect=total)
+    assert duplicates(received) == {}
+    assert len(received) == total
+    assert sorted(int(r.value["data"]["i"]) for r in received) == list(range(total))  # type: ignore[index]
+    assert in_session_order(received)
+    assert {r.key for r in received} == {f"session-{s}".encode() for s in range(sessions)}
+    assert len({r.partition for r in received}) > 1, "sessions should spread over partitions"
+    stats = client.stats()
+    assert (stats.sent, stats.dropped, stats.failed, stats.buffered) == (total, 0, 0, 0)
+
+
+def test_eight_threads_each_delivered_once(
+    make_client: ClientFactory, settings: GenPulseSettings
+) -> None:
+    client = make_client()
+    threads, per_thread = 8, 10_000
+    start = threading.Barrier(threads)
+
+    def work(t: int) -> None:
+        start.wait()
+        for i in range(per_thread):
+            client.events.track("cache_miss", {"i": i}, session_id=f"thread-{t}-{i % 5}")
+
+    workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert client.flush(timeout=120)
+
+    received = read_topic(settings.kafka_bootstrap, settings.topic("events"), threads * per_thread)
+    assert duplicates(received) == {}
+    assert len(received) == threads * per_thread
+    assert in_session_order(received)
+    assert client.stats().dropped == 0
+
+
+def test_every_sdk_call_produces_contract_valid_events(
+    make_client: ClientFactory, settings: GenPulseSettings
+) -> None:
+    client = make_client()
+    s, u = "sess-1", "user-1"
+    client.events.track("generation_started", session_id=s, user_id=u)
+    client.events.track("phase_completed", {"phase": "analysis"}, session_id=s, user_id=u)
+    client.costs.record_model_call(
+        "claude-3-5-haiku-20241022", 10, 20, 5, 7, user_id=u, session_id=s
+    )
+    client.costs.record_model_call("mystery-model", 10, 20, session_id=s)
+    client.quality.record_quality_score(87.5, 0.9, session_id=s, user_id=u)
+    client.quality.record_approval(True, 2, session_id=s)
+    client.quality.record_approval(False, 5, session_id=s)
+    for action in ("regenerated", "abandoned", "upgraded", "copied", "exported"):
+        client.quality.record_user_action(action, session_id=s)
+    client.quality.record_satisfaction(4, session_id=s)
+    client.quality.record_nps(9, session_id=s)
+    assert client.flush(timeout=30)
+
+    received = read_topic(settings.kafka_bootstrap, settings.topic("events"), expect=14)
+    events = [decode_event(orjson.dumps(r.value)) for r in received]
+    kinds = [e.type.value for e in events]
+    assert kinds == [
+        "generation_started",
+        "phase_completed",
+        "model_called",
+        "model_called",
+        "quality_scored",
+        "user_approved",
+        "user_edited",
+        "user_regenerated",
+        "user_abandoned",
+        "user_upgraded",
+        "content_copied",
+        "content_exported",
+        "satisfaction_rated",
+        "nps_rated",
+    ]
+    priced, unpriced = events[2].data, events[3].data
+    assert priced["tier"] == "haiku" and priced["priced"] is True
+    assert priced["cost_nanousd"] == 10 * 800 + 20 * 4000 + 5 * 1000 + 7 * 80
+    assert unpriced["priced"] is False and "cost_nanousd" not in unpriced
+    assert events[5].data == {"edits_made": 2} and events[6].data == {"edits_made": 5}
+    assert all(e.service == "test-service" for e in events)
+
+
+def test_measurements_arrive_as_one_metric_batch_per_flush(
+    make_client: ClientFactory, settings: GenPulseSettings
+) -> None:
+    from producers.metric_batch import decode_metric_batch
+
+    client = make_client()
+    for ms in (100.0, 200.0, 300.0):
+        client.performance.record_phase_time("synthesis", ms)
+    client.performance.record_metric("time_to_first_byte_ms", 42.0, "ms")
+    with client.performance.timer("render"):
+        pass
+    assert client.flush(timeout=30)
+
+    received = read_topic(settings.kafka_bootstrap, settings.topic("metrics"), expect=1)
+    assert len(received) == 1
+    batch = decode_metric_batch(orjson.dumps(received[0].value))
+    series = {(s.name, tuple(s.tags.items())): s for s in batch.series}
+    phase = series[("phase_duration_ms", (("phase", "synthesis"),))]
+    assert (phase.count, phase.sum, phase.min, phase.max) == (3, 600.0, 100.0, 300.0)
+    assert series[("time_to_first_byte_ms", ())].count == 1
+    assert series[("timer_duration_ms", (("label", "render"),))].count == 1
+    assert batch.service == "test-service"
+    assert client.stats().metric_batches_sent == 1
