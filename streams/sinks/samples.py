@@ -49,7 +49,7 @@ GENERATION_STATUS: dict[EventType, str] = {
 def tag(key: str, value: object) -> str:
     """One Datadog tag; characters Datadog would rewrite anyway become underscores."""
     text = str(value).lower()
-    clean = "".join(c if c.isalnum() or c in "_-./" else "_" for c in text)
+    clean = "".join(c if c.isalnum() or c in "_-./:" else "_" for c in text)
     return f"{key}:{clean[:190]}"
 
 
