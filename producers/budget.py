@@ -176,7 +176,10 @@ class BudgetView:
         self._callbacks.append(callback)
 
     def apply(self, key: bytes | None, value: bytes | None, *, quiet: bool) -> None:
-        """Take one budget-state record; fire callbacks when a scope's state rises."""
+        """Take one budget-state record; fire callbacks when a scope's state rises today.
+
+        Records read while catching up at start (`quiet`) set the baseline without firing.
+        """
         if value is None:  # tombstone: the scope's budget was removed
             if key is not None:
                 self._states.pop(key.decode(errors="replace"), None)
@@ -189,7 +192,12 @@ class BudgetView:
         before = self._states.get(status.scope)
         self._states[status.scope] = status
         was = before.state if before is not None and before.period == status.period else "ok"
-        if not quiet and self._callbacks and _RANK[status.state] > _RANK[was]:
+        if (
+            not quiet
+            and self._callbacks
+            and _RANK[status.state] > _RANK[was]
+            and status.period == self._periods.current()
+        ):
             self._runner.submit(list(self._callbacks), status)
 
     @property

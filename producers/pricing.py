@@ -96,14 +96,28 @@ def tier_price(tier: str, spec: Mapping[str, object]) -> TierPrice:
     for required in ("input", "output"):
         if required not in spec:
             raise PricingError(f"tier {tier!r}: missing the {required!r} price (USD per 1M tokens)")
-    input_usd = Decimal(str(spec["input"]))
-    cache_write = spec.get("cache_write", input_usd * CACHE_WRITE_MULTIPLIER)
-    cache_read = spec.get("cache_read", input_usd * CACHE_READ_MULTIPLIER)
+    input_nanos = nanos_per_token(spec["input"], f"tier {tier!r} input")
+    derived = {
+        "cache_write": input_nanos * CACHE_WRITE_MULTIPLIER,
+        "cache_read": input_nanos * CACHE_READ_MULTIPLIER,
+    }
+    cache: dict[str, int] = {}
+    for kind, default_nanos in derived.items():
+        if kind in spec:
+            cache[kind] = nanos_per_token(spec[kind], f"tier {tier!r} {kind}")
+        elif default_nanos != default_nanos.to_integral_value():
+            raise PricingError(
+                f"tier {tier!r} {kind}: the default ({kind} = "
+                f"{derived[kind] / input_nanos}x input) is {default_nanos} nano-dollars per "
+                f"token, not a whole number; set {kind} explicitly (USD per 1M tokens)"
+            )
+        else:
+            cache[kind] = int(default_nanos)
     return TierPrice(
-        input=nanos_per_token(spec["input"], f"tier {tier!r} input"),
+        input=input_nanos,
         output=nanos_per_token(spec["output"], f"tier {tier!r} output"),
-        cache_write=nanos_per_token(cache_write, f"tier {tier!r} cache_write"),
-        cache_read=nanos_per_token(cache_read, f"tier {tier!r} cache_read"),
+        cache_write=cache["cache_write"],
+        cache_read=cache["cache_read"],
     )
 
 

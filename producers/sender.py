@@ -36,7 +36,6 @@ from typing import Any
 import aiokafka.errors as kafka_errors
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.partitioner import murmur2
-from aiokafka.structs import TopicPartition
 
 from producers.budget import BudgetView
 from producers.buffer import EventBuffer, Record
@@ -517,11 +516,10 @@ class Sender:
                 await consumer.start()
                 while topic not in await consumer.topics():  # never auto-create it
                     await asyncio.sleep(2.0)
-                parts = consumer.partitions_for_topic(topic) or set()
-                tps = [TopicPartition(topic, p) for p in sorted(parts)]
-                consumer.assign(tps)
-                await consumer.seek_to_beginning(*tps)
-                ends = await consumer.end_offsets(tps)
+                consumer.subscribe([topic])  # no group: every partition, from the start
+                while not consumer.assignment():
+                    await asyncio.sleep(0.05)
+                ends = await consumer.end_offsets(list(consumer.assignment()))
                 attempt = 0
                 while True:
                     batches = await consumer.getmany(timeout_ms=1000)
