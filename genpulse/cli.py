@@ -7,9 +7,12 @@ import time
 
 import typer
 
+from genpulse.demo.cli import demo_app
+
 app = typer.Typer(help="genpulse: monitoring and analytics for LLM products.", no_args_is_help=True)
 dev_app = typer.Typer(help="Local Kafka (KRaft, Maven jars) and Redis for development.")
 app.add_typer(dev_app, name="dev")
+app.add_typer(demo_app, name="demo")
 
 
 @dev_app.command("up")
