@@ -27,6 +27,8 @@ async def running(settings: SinkSettings) -> AsyncIterator[Sinks]:
             await sinks.ready()
             yield sinks
         finally:
+            if task.done():
+                task.result()  # the service stopped by itself: show why
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
