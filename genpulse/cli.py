@@ -46,5 +46,41 @@ def dev_status() -> None:
     typer.echo(json.dumps(devstack.status(), indent=2))
 
 
+@app.command("worker")
+def worker(
+    worker_id: str = typer.Option("", help="Stable name of this worker (GENPULSE_WORKER_ID)."),
+    datadir: str = typer.Option("", help="Local RocksDB state (GENPULSE_DATADIR)."),
+    log_level: str = typer.Option("info", help="Faust log level."),
+) -> None:
+    """Run the stream worker (Faust app streams.app): aggregates, budgets, alerts, snapshots."""
+    import os
+    import sys
+
+    if worker_id:
+        os.environ["GENPULSE_WORKER_ID"] = worker_id
+    if datadir:
+        os.environ["GENPULSE_DATADIR"] = datadir
+    argv = [sys.executable, "-m", "faust", "-A", "streams.app", "worker", "--without-web"]
+    os.execv(sys.executable, [*argv, "-l", log_level])
+
+
+@app.command("sinks")
+def sinks(
+    log_level: str = typer.Option("info", help="Log level (debug, info, warning, error)."),
+) -> None:
+    """Run the exporters (Datadog, GA4, alert webhooks) in their own process; see
+    docs/integrations.md. Each is off until its GENPULSE_* settings turn it on."""
+    import asyncio
+    import logging
+
+    from streams.sinks import SinkSettings, serve
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    settings = SinkSettings()  # type: ignore[call-arg]  # filled from GENPULSE_* env
+    asyncio.run(serve(settings))  # SIGINT/SIGTERM stop it cleanly
+
+
 if __name__ == "__main__":
     app()

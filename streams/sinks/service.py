@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
@@ -262,7 +263,11 @@ async def open_sinks(settings: SinkSettings) -> AsyncIterator[Sinks]:
 
 
 async def serve(settings: SinkSettings) -> None:
-    """Run until cancelled (SIGINT/SIGTERM in `genpulse sinks`)."""
+    """Run until SIGINT/SIGTERM (or cancelled); the health hash is written a last time."""
+    task = asyncio.current_task()
+    if task is not None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(signum, task.cancel)
     if not settings.any_enabled:
         log.warning("no sink is enabled; see docs/integrations.md")
     async with open_sinks(settings) as sinks:
