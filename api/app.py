@@ -26,6 +26,7 @@ from api.live import UpdateFeed
 from api.observability import AccessLog, ApiMetrics
 from api.routes import budgets, collect, exports, health, metrics, prometheus, stream
 from api.settings import ApiSettings
+from api.web import routes as web
 
 DESCRIPTION = """\
 Current metrics of the genpulse pipeline, read from the Redis snapshots the worker writes;
@@ -87,7 +88,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     app.state.api_metrics = api_metrics = ApiMetrics()
     install_error_handlers(app)
-    for module in (health, metrics, budgets, exports, collect, stream, prometheus):
+    for module in (health, metrics, budgets, exports, collect, stream, prometheus, web):
         app.include_router(module.router)
     app.add_middleware(
         CORSMiddleware,

@@ -1,0 +1,432 @@
+/*
+ * genpulse dashboard: renders the API's JSON with plotly.js and keeps it live.
+ *
+ * The token the user signs in with is kept in sessionStorage and sent as an Authorization
+ * header (never in a URL). Live updates read /v1/stream with fetch (EventSource cannot send
+ * headers) and re-fetch the views when the worker publishes a snapshot. Every chart has an
+ * empty state ("no data yet") and the page has an error state when the API or Redis is down;
+ * both clear by themselves when data flows again.
+ */
+(function () {
+  "use strict";
+
+  var TOKEN_KEY = "genpulse.token";
+  var STEPS = {"5m": "1m", "1h": "1m", "24h": "15m", "7d": "2h"};
+  var BUDGET_BANDS = [[0, 50, "#1f6f4a"], [50, 80, "#8a6d1a"], [80, 90, "#9a4a20"], [90, 100, "#8f2226"]];
+  var COLORS = ["#5b8cff", "#2bb673", "#f5a623", "#e5484d", "#a46bff", "#19c2c9", "#f2743b"];
+  var PHASES = ["extraction", "analysis", "synthesis", "enhancement"];
+  var MARKS = [
+    ["time_to_first_byte", "First byte"], ["time_to_first_content", "First content"],
+    ["time_to_interactive", "Interactive"], ["time_to_complete", "Complete"]
+  ];
+
+  var state = {range: "1h", token: sessionStorage.getItem(TOKEN_KEY), loading: false,
+               again: false, stream: null, lastOk: 0};
+  var $ = function (id) { return document.getElementById(id); };
+
+  // ---------------------------------------------------------------- API access ----------
+  function ApiError(status, message) { this.status = status; this.message = message; }
+
+  function api(path) {
+    return fetch(path, {headers: {Authorization: "Bearer " + state.token}}).then(
+      function (response) {
+        if (response.ok) return response.json();
+        return response.json().catch(function () { return {}; }).then(function (body) {
+          throw new ApiError(response.status, body.message || body.detail || response.statusText);
+        });
+      },
+      function () { throw new ApiError(0, "the API is unreachable"); }
+    );
+  }
+
+  function query(extra) {
+    var q = "window=" + encodeURIComponent(state.range);
+    return extra ? q + "&" + extra : q;
+  }
+
+  // ---------------------------------------------------------------- formatting ----------
+  function fmtInt(n) { return n == null ? "–" : Math.round(n).toLocaleString("en-US"); }
+  function fmtPct(r) { return r == null ? "–" : (100 * r).toFixed(1) + "%"; }
+  function fmtMs(ms) {
+    if (ms == null) return "–";
+    return ms >= 1000 ? (ms / 1000).toFixed(2) + " s" : Math.round(ms) + " ms";
+  }
+  function fmtUsd(s) {
+    if (s == null) return "–";
+    var n = Number(s);
+    return "$" + (n >= 100 ? n.toFixed(0) : n >= 1 ? n.toFixed(2) : n.toFixed(4));
+  }
+  function fmtTime(ms) { return new Date(ms).toLocaleTimeString(); }
+  function esc(s) {
+    return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) {
+      return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
+    });
+  }
+
+  // ---------------------------------------------------------------- charts --------------
+  var LAYOUT = {
+    margin: {l: 48, r: 12, t: 8, b: 32}, paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "rgba(0,0,0,0)", font: {color: "#c9cfdd", size: 11},
+    xaxis: {gridcolor: "#263049"}, yaxis: {gridcolor: "#263049", rangemode: "tozero"},
+    legend: {orientation: "h", y: -0.2}, showlegend: true
+  };
+  var CONFIG = {displayModeBar: false, responsive: true};
+
+  function layout(extra) {
+    var out = JSON.parse(JSON.stringify(LAYOUT));
+    for (var k in extra || {}) out[k] = extra[k];
+    return out;
+  }
+
+  function empty(id, text) {
+    var el = $(id);
+    if (el.data) Plotly.purge(el);
+    el.innerHTML = '<div class="empty">' + esc(text || "no data yet") + "</div>";
+    el.dataset.state = "empty";
+  }
+
+  function plot(id, traces, extra) {
+    var el = $(id);
+    if (el.dataset.state !== "chart") { el.innerHTML = ""; el.dataset.state = "chart"; }
+    Plotly.react(el, traces, layout(extra), CONFIG);
+  }
+
+  function hasValues(points) {
+    return points.some(function (p) { return p.value != null && p.value !== 0; });
+  }
+
+  function line(points, name, scale, i) {
+    return {
+      x: points.map(function (p) { return new Date(p.time_ms); }),
+      y: points.map(function (p) { return p.value == null ? null : p.value * (scale || 1); }),
+      name: name, type: "scatter", mode: "lines", connectgaps: false,
+      line: {color: COLORS[i || 0], width: 2}
+    };
+  }
+
+  function table(id, columns, rows, emptyText) {
+    var el = $(id);
+    if (!rows.length) { el.innerHTML = '<div class="empty">' + esc(emptyText) + "</div>"; return; }
+    var head = "<tr>" + columns.map(function (c) { return "<th>" + esc(c[0]) + "</th>"; }).join("") + "</tr>";
+    var body = rows.map(function (r) {
+      return "<tr>" + columns.map(function (c) { return "<td>" + c[1](r) + "</td>"; }).join("") + "</tr>";
+    }).join("");
+    el.innerHTML = "<table>" + head + body + "</table>";
+  }
+
+  // ---------------------------------------------------------------- sections ------------
+  function renderOverview(s) {
+    $("card-total-generations").textContent = fmtInt(s.total_generations);
+    $("card-success-rate").textContent = fmtPct(s.success_rate);
+    $("card-avg-duration").textContent = fmtMs(s.average_duration_ms);
+    $("card-cost-per-user").textContent = fmtUsd(s.cost_per_user_usd);
+  }
+
+  function renderPerformance(perf, series) {
+    if (hasValues(series.p50) || hasValues(series.p95)) {
+      plot("chart-duration", [line(series.p50, "p50", 1e-3, 0), line(series.p95, "p95", 1e-3, 2)],
+           {yaxis: {title: "seconds", gridcolor: "#263049", rangemode: "tozero"}});
+    } else empty("chart-duration");
+
+    var counted = PHASES.some(function (ph) { return perf.phases[ph] && perf.phases[ph].count; });
+    if (counted) {
+      plot("chart-phases", ["p50", "p95", "p99"].map(function (q, i) {
+        return {x: PHASES, y: PHASES.map(function (ph) { return perf.phases[ph][q + "_duration_ms"]; }),
+                name: q, type: "bar", marker: {color: COLORS[i]}};
+      }), {barmode: "group", yaxis: {title: "ms", gridcolor: "#263049"}});
+    } else empty("chart-phases");
+
+    if (hasValues(series.cache)) {
+      plot("chart-cache", [line(series.cache, "hit rate %", 100, 1)],
+           {yaxis: {range: [0, 100], gridcolor: "#263049", title: "%"}});
+    } else empty("chart-cache", perf.cache_hits + perf.cache_misses ? "no hits yet" : "no data yet");
+
+    var marks = MARKS.filter(function (m) { return perf[m[0]] && perf[m[0]].count; });
+    if (marks.length) {
+      plot("chart-marks", [
+        {x: marks.map(function (m) { return m[1]; }), y: marks.map(function (m) { return perf[m[0]].p95_ms; }),
+         name: "p95", type: "bar", marker: {color: COLORS[0]},
+         text: marks.map(function (m) { return fmtPct(perf[m[0]].within_target_rate) + " within"; }),
+         textposition: "auto"},
+        {x: marks.map(function (m) { return m[1]; }), y: marks.map(function (m) { return perf[m[0]].target_ms; }),
+         name: "target", type: "scatter", mode: "markers", marker: {color: COLORS[3], symbol: "line-ew-open", size: 40, line: {width: 3}}}
+      ], {yaxis: {title: "ms", type: "log", gridcolor: "#263049"}});
+    } else empty("chart-marks");
+  }
+
+  function renderCosts(costs, budgets, daily) {
+    var today = daily.length ? daily[daily.length - 1] : null;
+    var users = costs.by_user.slice(0, 10);
+    if (users.length) {
+      plot("chart-cost-monitor", [{
+        y: users.map(function (u) { return u.user_id; }).reverse(),
+        x: users.map(function (u) { return Number(u.cost_usd); }).reverse(),
+        type: "bar", orientation: "h", name: "top users ($)", marker: {color: COLORS[0]}
+      }], {margin: {l: 90, r: 12, t: 28, b: 28}, showlegend: false,
+           title: {text: "today " + fmtUsd(today && today.total_cost_usd) + " · range " +
+                   fmtUsd(costs.total_cost_usd), font: {size: 12}}});
+    } else empty("chart-cost-monitor");
+
+    if (costs.by_model.length) {
+      plot("chart-models", [
+        {x: costs.by_model.map(function (m) { return m.model; }),
+         y: costs.by_model.map(function (m) { return m.calls; }), name: "calls", type: "bar",
+         marker: {color: COLORS[1]}},
+        {x: costs.by_model.map(function (m) { return m.model; }),
+         y: costs.by_model.map(function (m) { return Number(m.cost_usd); }), name: "cost ($)",
+         type: "bar", yaxis: "y2", marker: {color: COLORS[2]}}
+      ], {barmode: "group", yaxis2: {overlaying: "y", side: "right", showgrid: false}});
+    } else empty("chart-models");
+
+    var global = budgets.filter(function (b) { return b.scope === "global"; })[0] || budgets[0];
+    if (global) {
+      plot("chart-budget", [{
+        type: "indicator", mode: "gauge+number", value: global.percent_used,
+        number: {suffix: "%", valueformat: ".1f"},
+        title: {text: global.scope + " · " + fmtUsd(global.spend_usd) + " of " + fmtUsd(global.budget_usd) +
+                " · " + global.state, font: {size: 12}},
+        gauge: {axis: {range: [0, Math.max(100, global.percent_used || 0)]}, bar: {color: "#e6e9f2"},
+                steps: BUDGET_BANDS.map(function (b) { return {range: [b[0], b[1]], color: b[2]}; }),
+                threshold: {line: {color: "#e5484d", width: 3}, value: 100}}
+      }], {margin: {l: 24, r: 24, t: 40, b: 8}});
+    } else empty("chart-budget", "no budget set");
+
+    if (daily.some(function (d) { return d.total_calls; })) {
+      plot("chart-daily", [{x: daily.map(function (d) { return d.date; }),
+                            y: daily.map(function (d) { return Number(d.total_cost_usd); }),
+                            type: "bar", name: "cost ($)", marker: {color: COLORS[0]}}],
+           {showlegend: false, xaxis: {type: "category", gridcolor: "#263049"}});
+    } else empty("chart-daily");
+  }
+
+  function renderQuality(q, series) {
+    var dist = q.distribution;
+    var scored = dist.excellent + dist.good + dist.fair + dist.poor;
+    if (scored) {
+      plot("chart-scores", [{labels: ["excellent (90–100)", "good (70–89)", "fair (50–69)", "poor (<50)"],
+                             values: [dist.excellent, dist.good, dist.fair, dist.poor], type: "pie",
+                             hole: 0.45, marker: {colors: [COLORS[1], COLORS[0], COLORS[2], COLORS[3]]}}]);
+    } else empty("chart-scores");
+
+    if (hasValues(series.acceptance) || hasValues(series.edits)) {
+      plot("chart-acceptance", [line(series.acceptance, "acceptance %", 100, 1),
+                                line(series.edits, "edit %", 100, 2)],
+           {yaxis: {range: [0, 100], title: "%", gridcolor: "#263049"}});
+    } else empty("chart-acceptance");
+
+    var actions = [["approved", q.approvals], ["edited", q.edits], ["regenerated", q.regenerations],
+                   ["abandoned", q.abandonments], ["upgraded", q.upgrades]];
+    if (actions.some(function (a) { return a[1]; })) {
+      plot("chart-edits", [{x: actions.map(function (a) { return a[0]; }),
+                            y: actions.map(function (a) { return a[1]; }), type: "bar",
+                            marker: {color: COLORS}, name: "actions"}],
+           {showlegend: false, title: {text: "edit rate " + fmtPct(q.edit_rate), font: {size: 12}},
+            margin: {l: 48, r: 12, t: 28, b: 32}});
+    } else empty("chart-edits");
+
+    if (q.nps_count || q.satisfaction_count) {
+      plot("chart-nps", [
+        {type: "indicator", mode: "gauge+number", value: q.nps == null ? 0 : q.nps,
+         title: {text: "NPS (" + q.nps_count + ")", font: {size: 12}}, domain: {x: [0, 0.46], y: [0, 1]},
+         gauge: {axis: {range: [-100, 100]}, bar: {color: COLORS[0]}}},
+        {type: "indicator", mode: "gauge+number", value: q.average_satisfaction == null ? 0 : q.average_satisfaction,
+         number: {valueformat: ".2f"}, title: {text: "satisfaction (" + q.satisfaction_count + ")", font: {size: 12}},
+         domain: {x: [0.54, 1], y: [0, 1]}, gauge: {axis: {range: [1, 5]}, bar: {color: COLORS[1]}}}
+      ], {margin: {l: 24, r: 24, t: 30, b: 8}});
+    } else empty("chart-nps");
+  }
+
+  function renderHealth(h, errors, series) {
+    if (series.errors.some(function (p) { return p.value != null; })) {
+      plot("chart-errors", [line(series.errors, "error rate %", 100, 3)],
+           {yaxis: {title: "%", rangemode: "tozero", gridcolor: "#263049"}});
+    } else empty("chart-errors");
+
+    table("breakers", [
+      ["breaker", function (b) { return esc(b.name); }],
+      ["state", function (b) { return '<span class="state-' + esc(b.state) + '">' + esc(b.state) + "</span>"; }],
+      ["since", function (b) { return esc(fmtTime(b.since_ms)); }]
+    ], h.circuit_breakers, "no circuit breakers reported");
+
+    plot("chart-active", [{type: "indicator", mode: "gauge+number", value: h.active_requests,
+                           title: {text: "in flight · retries " + fmtInt(h.retries.attempted) +
+                                   " · fallbacks " + fmtInt(h.fallbacks), font: {size: 12}},
+                           gauge: {axis: {range: [0, Math.max(10, h.active_requests * 2)]},
+                                   bar: {color: COLORS[0]}}}],
+         {margin: {l: 24, r: 24, t: 40, b: 8}});
+
+    table("recent-errors", [
+      ["time", function (e) { return esc(fmtTime(e.time_ms)); }],
+      ["type", function (e) { return esc(e.type); }],
+      ["message", function (e) { return esc(e.message); }],
+      ["session", function (e) { return esc(e.session_id); }]
+    ], errors, "no errors");
+  }
+
+  function renderAlerts(alerts) {
+    table("alert-list", [
+      ["time", function (a) { return esc(new Date(a.time_ms).toLocaleString()); }],
+      ["severity", function (a) { return '<span class="sev sev-' + esc(a.severity) + '">' + esc(a.severity) + "</span>"; }],
+      ["status", function (a) { return esc(a.status); }],
+      ["rule", function (a) { return esc(a.rule); }],
+      ["scope", function (a) { return esc(a.scope); }],
+      ["message", function (a) { return esc(a.message); }]
+    ], alerts, "no alerts");
+  }
+
+  // ---------------------------------------------------------------- loading -------------
+  function ts(metric) {
+    return api("/v1/metrics/timeseries?" + query("metric=" + metric + "&step=" + STEPS[state.range]));
+  }
+
+  function load() {
+    if (!state.token) { showSignin(); return Promise.resolve(); }
+    if (state.loading) { state.again = true; return Promise.resolve(); }
+    state.loading = true;
+    var today = new Date().toISOString().slice(0, 10);
+    var from = new Date(Date.now() - 13 * 86400000).toISOString().slice(0, 10);
+    var calls = [
+      api("/v1/metrics/summary?" + query()), api("/v1/metrics/performance?" + query()),
+      api("/v1/metrics/costs?" + query()), api("/v1/metrics/quality?" + query()),
+      api("/v1/metrics/health?" + query()), api("/v1/budgets"),
+      api("/v1/alerts?limit=50"), api("/v1/errors/recent?limit=20"),
+      api("/v1/costs/daily?from=" + from + "&to=" + today),
+      ts("p50_duration_ms"), ts("p95_duration_ms"), ts("cache_hit_rate"), ts("error_rate"),
+      ts("acceptance_rate"), ts("edit_rate")
+    ];
+    return Promise.all(calls).then(function (r) {
+      renderOverview(r[0]);
+      renderPerformance(r[1], {p50: r[9], p95: r[10], cache: r[11]});
+      renderCosts(r[2], r[5], r[8]);
+      renderQuality(r[3], {acceptance: r[13], edits: r[14]});
+      renderHealth(r[4], r[7], {errors: r[12]});
+      renderAlerts(r[6]);
+      state.lastOk = Date.now();
+      $("updated").textContent = "updated " + fmtTime(state.lastOk);
+      hideBanner();
+    }).catch(function (err) {
+      if (err.status === 401 || err.status === 403) { signOut("That token was refused: " + err.message); return; }
+      showBanner(err.status === 503
+        ? "Metrics are unavailable (" + err.message + "). Showing the last data; retrying…"
+        : err.status === 0 ? "The API is unreachable. Retrying…"
+        : "The API answered " + err.status + ": " + err.message);
+    }).then(function () {
+      state.loading = false;
+      if (state.again) { state.again = false; load(); }
+    });
+  }
+
+  function showBanner(text) { var b = $("banner"); b.textContent = text; b.hidden = false; document.body.dataset.state = "error"; }
+  function hideBanner() { $("banner").hidden = true; document.body.dataset.state = "ok"; }
+
+  // ---------------------------------------------------------------- live updates --------
+  function connectStream() {
+    if (state.stream) state.stream.abort();
+    var controller = new AbortController();
+    state.stream = controller;
+    var live = $("live");
+    fetch("/v1/stream?" + query(), {headers: {Authorization: "Bearer " + state.token, Accept: "text/event-stream"},
+                                    signal: controller.signal})
+      .then(function (response) {
+        if (!response.ok) throw new ApiError(response.status, "stream refused");
+        live.className = "live on";
+        var reader = response.body.getReader();
+        var decoder = new TextDecoder();
+        var pending = "";
+        function pump() {
+          return reader.read().then(function (chunk) {
+            if (chunk.done) throw new ApiError(0, "stream ended");
+            pending += decoder.decode(chunk.value, {stream: true});
+            var cut;
+            while ((cut = pending.indexOf("\n\n")) >= 0) {
+              var block = pending.slice(0, cut);
+              pending = pending.slice(cut + 2);
+              if (/^event: snapshot$/m.test(block)) load();
+              if (/^event: unavailable$/m.test(block)) load();
+            }
+            return pump();
+          });
+        }
+        return pump();
+      })
+      .catch(function () {
+        if (controller.signal.aborted) return;
+        live.className = "live off";
+        setTimeout(function () { if (state.stream === controller) { connectStream(); load(); } }, 2000);
+      });
+  }
+
+  // ---------------------------------------------------------------- sign-in and UI ------
+  function showSignin(message) {
+    $("signin").hidden = false;
+    var e = $("signin-error");
+    e.hidden = !message;
+    e.textContent = message || "";
+    $("token").focus();
+  }
+
+  function signOut(message) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    state.token = null;
+    if (state.stream) state.stream.abort();
+    showSignin(message);
+  }
+
+  function start() {
+    $("signin").hidden = true;
+    load();
+    connectStream();
+  }
+
+  function download(group, format) {
+    var name = group === "alerts" ? "alerts" : group;
+    fetch("/v1/export/" + name + "." + format + "?" + query(),
+          {headers: {Authorization: "Bearer " + state.token}})
+      .then(function (response) {
+        if (!response.ok) throw new ApiError(response.status, "export failed");
+        return response.blob();
+      })
+      .then(function (blob) {
+        var a = document.createElement("a");
+        a.href = URL.createObjectURL(blob);
+        a.download = "genpulse-" + name + "." + format;
+        document.body.appendChild(a);
+        a.click();
+        setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+      })
+      .catch(function (err) { showBanner("Export failed: " + err.message); });
+  }
+
+  document.querySelectorAll(".exports").forEach(function (slot) {
+    ["csv", "json"].forEach(function (format) {
+      var b = document.createElement("button");
+      b.textContent = format.toUpperCase();
+      b.dataset.export = slot.dataset.group + "." + format;
+      b.addEventListener("click", function () { download(slot.dataset.group, format); });
+      slot.appendChild(b);
+    });
+  });
+
+  document.querySelectorAll(".ranges button").forEach(function (b) {
+    b.addEventListener("click", function () {
+      document.querySelectorAll(".ranges button").forEach(function (x) { x.classList.remove("active"); });
+      b.classList.add("active");
+      state.range = b.dataset.range;
+      load();
+      connectStream();
+    });
+  });
+
+  $("signin-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    state.token = $("token").value.trim();
+    $("token").value = "";
+    sessionStorage.setItem(TOKEN_KEY, state.token);
+    start();
+  });
+  $("signout").addEventListener("click", function () { signOut(); });
+
+  // A slow poll as a safety net: live updates normally arrive through /v1/stream.
+  setInterval(function () { if (state.token) load(); }, 30000);
+  if (state.token) start(); else showSignin();
+})();
