@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what genpulse needs on a fresh Debian machine, idempotently:
-# system packages (redis-server; Java 17 + Maven if missing), a .venv with the project and
+# system packages (redis-server, chromium; Java 17 + Maven if missing), a .venv with the project and
 # its dev extras, and the Kafka broker jars (Maven, cached under ~/.cache/genpulse).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,9 +9,7 @@ need_apt=()
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need_apt+=(maven)
-if [ "${GENPULSE_WITH_BROWSER:-0}" = "1" ] && ! command -v chromium >/dev/null; then
-  need_apt+=(chromium)
-fi
+command -v chromium >/dev/null || need_apt+=(chromium)  # browser tests (Playwright drives it)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap: installing ${need_apt[*]} with apt"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -34,9 +34,7 @@ CHROMIUM_ARGS = [
 def chromium_path() -> str:
     path = os.environ.get("GENPULSE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(path).exists():
-        raise RuntimeError(
-            "Debian's chromium is missing: run GENPULSE_WITH_BROWSER=1 deploy/bootstrap.sh"
-        )
+        raise RuntimeError("Debian's chromium is missing: run deploy/bootstrap.sh")
     return path
 
 
