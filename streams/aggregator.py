@@ -1,0 +1,300 @@
+"""The aggregation engine: events and metric batches in, partial rows out, exactly once.
+
+Per poll (up to `batch_max_records` records) and per source partition: fold the records
+into minute partials (streams.partition), merge those into the minute, hour and day rows,
+then in ONE Kafka transaction write the changed rows to the partition's changelog, the dead
+letters to `<prefix>.dlq`, a roll-up (spend per budget scope, minute sketches, breaker
+changes) to `<prefix>.worker-rollup` for the controller, and the input offsets. After the
+commit the rows go to local RocksDB and are marked for the next Redis snapshot.
+
+Why not a Faust agent per event: see docs/architecture.md (Faust's per-event path measured
+~12k events/s here; this batch path is several times faster and exactly-once by Kafka
+transactions instead of faust-streaming's exactly_once mode).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+
+from streams import keys, sketches
+from streams.partial import Partial
+from streams.partition import BatchOutput, PartitionState, Rules
+from streams.settings import WorkerSettings
+from streams.snapshots import SnapshotWriter
+from streams.store import RowStore, restore
+
+log = logging.getLogger("genpulse.worker")
+
+HOT_ROWS = 512  # parsed rows kept in memory per partition; the rest live in RocksDB
+
+
+class SourcePartition:
+    """Everything the worker holds for one assigned source partition."""
+
+    def __init__(self, tp: TopicPartition, kind: str, store: RowStore, rules: Rules) -> None:
+        self.tp = tp
+        self.kind = kind  # "events" or "metrics"
+        self.field = f"{kind}:{tp.partition}"
+        self.store = store
+        self.state = PartitionState(self.field, rules)
+        self.rows: dict[str, Partial] = {}
+
+    def row(self, key: str) -> Partial:
+        row = self.rows.get(key)
+        if row is None:
+            blob = self.store.get(key)
+            row = Partial.from_json(orjson.loads(blob)) if blob else Partial()
+            self.rows[key] = row
+        return row
+
+
+class Aggregator:
+    def __init__(self, settings: WorkerSettings, snapshots: SnapshotWriter) -> None:
+        self.settings = settings
+        self.snapshots = snapshots
+        self.rules = Rules(
+            targets=settings.targets,
+            cost_timezone=settings.cost_timezone,
+            session_idle_ms=settings.session_idle_s * 1000,
+            in_flight_stale_ms=settings.in_flight_stale_s * 1000,
+            max_future_ms=settings.max_future_skew_s * 1000,
+            max_event_bytes=settings.max_event_bytes,
+        )
+        self.group_id = f"{settings.app_id}-aggregator"
+        self.topics = {settings.topic("events"): "events", settings.topic("metrics"): "metrics"}
+        self.parts: dict[TopicPartition, SourcePartition] = {}
+        self.lock = asyncio.Lock()
+        self.records_in = 0
+        self.batches = 0
+        self._stopping = False
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+
+    def changelog(self, kind: str) -> str:
+        return self.settings.internal_topic(f"{kind}-changelog")
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        s = self.settings
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=s.kafka_bootstrap,
+            transactional_id=f"{s.app_id}-aggregator-{s.worker_id or 'solo'}",
+            transaction_timeout_ms=s.transaction_timeout_ms,
+            linger_ms=5,
+            max_batch_size=1024 * 1024,
+            max_request_size=8 * 1024 * 1024,
+        )
+        await self._producer.start()
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_poll_records=s.batch_max_records,
+            fetch_max_bytes=32 * 1024 * 1024,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            max_poll_interval_ms=600_000,
+            session_timeout_ms=20_000,
+            heartbeat_interval_ms=2_000,
+        )
+        self._consumer.subscribe(list(self.topics), listener=_Listener(self))
+        await self._consumer.start()
+        try:
+            while not self._stopping:
+                batch = await self._consumer.getmany(
+                    timeout_ms=s.batch_wait_ms, max_records=s.batch_max_records
+                )
+                if batch:
+                    async with self.lock:
+                        await self._process(self._owned(batch))
+        finally:
+            await self._consumer.stop()
+            await self._producer.stop()
+            for part in self.parts.values():
+                part.store.close()
+
+    def _owned(self, batch: dict[TopicPartition, list[Any]]) -> dict[TopicPartition, list[Any]]:
+        """Records of partitions whose state is loaded; others are fetched again later."""
+        assert self._consumer is not None
+        owned = {}
+        for tp, records in batch.items():
+            if tp in self.parts:
+                owned[tp] = records
+            elif tp in self._consumer.assignment():
+                self._consumer.seek(tp, records[0].offset)  # assigned, state still loading
+        return owned
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    # -- assignment --------------------------------------------------------------------------
+
+    async def assign(self, tps: set[TopicPartition]) -> None:
+        await asyncio.gather(*(self._assign_one(tp) for tp in sorted(tps) if tp not in self.parts))
+
+    async def _assign_one(self, tp: TopicPartition) -> None:
+        assert self._consumer is not None
+        kind = self.topics[tp.topic]
+        store = RowStore(Path(self.settings.datadir) / f"{kind}-{tp.partition}")
+        changelog = TopicPartition(self.changelog(kind), tp.partition)
+        rows = await restore(self.settings.kafka_bootstrap, changelog, store)
+        part = SourcePartition(tp, kind, store, self.rules)
+        live = store.get("live")
+        if live:
+            part.state.load(orjson.loads(live))
+        if part.state.next_offset is not None:
+            self._consumer.seek(tp, part.state.next_offset)
+        else:
+            committed = await self._consumer.committed(tp)
+            if committed is None:
+                await self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, committed)
+        self.parts[tp] = part
+        log.info("assigned %s: %d rows restored, next offset %s", tp, rows, part.state.next_offset)
+
+    async def revoke(self, tps: set[TopicPartition]) -> None:
+        async with self.lock:
+            for tp in tps:
+                part = self.parts.pop(tp, None)
+                if part is not None:
+                    part.store.close()
+
+    # -- one poll ----------------------------------------------------------------------------
+
+    async def _process(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        if not batch:
+            return
+        assert self._producer is not None
+        producer = self._producer
+        written: list[tuple[SourcePartition, dict[str, bytes]]] = []
+        await producer.begin_transaction()
+        try:
+            futures = []
+            offsets: dict[TopicPartition, int] = {}
+            for tp, records in batch.items():
+                part = self.parts[tp]
+                if part.kind == "events":
+                    out = part.state.fold_events(records, tp.topic, tp.partition)
+                else:
+                    out = part.state.fold_metric_batches(records, tp.topic, tp.partition)
+                rows = self._merge_rows(part, out)
+                changelog = self.changelog(part.kind)
+                for key, blob in rows.items():
+                    futures.append(
+                        await producer.send(
+                            changelog, blob, key=key.encode(), partition=tp.partition
+                        )
+                    )
+                dlq = self.settings.topic("dlq")
+                for raw_key, letter in out.dead_letters:
+                    futures.append(await producer.send(dlq, orjson.dumps(letter), key=raw_key))
+                rollup = _rollup(part.field, out)
+                if rollup is not None:
+                    futures.append(
+                        await producer.send(
+                            self.settings.internal_topic("rollup"), rollup, key=part.field.encode()
+                        )
+                    )
+                offsets[tp] = part.state.next_offset or records[-1].offset + 1
+                written.append((part, rows))
+                self.records_in += len(records)
+            await asyncio.gather(*futures)
+            await producer.send_offsets_to_transaction(offsets, self.group_id)
+            await producer.commit_transaction()
+        except BaseException:
+            log.exception("batch failed; stopping so state is rebuilt from the changelog")
+            raise
+        self.batches += 1
+        for part, rows in written:
+            for key, blob in rows.items():
+                part.store.put(key, blob)
+            self._queue_snapshot(part, rows)
+            self._evict(part)
+
+    def _merge_rows(self, part: SourcePartition, out: BatchOutput) -> dict[str, bytes]:
+        """Fold the batch's minute partials into minute, hour and day rows; serialise them."""
+        touched: dict[str, Partial] = {}
+        for minute, partial in out.minutes.items():
+            hour = minute - minute % keys.HOUR_MS
+            day = part.state.day_of(minute)
+            for key in (f"m:{minute}", f"h:{hour}", f"d:{day}"):
+                row = part.row(key)
+                row.merge(partial)
+                touched[key] = row
+        rows = {key: orjson.dumps(row.to_json()) for key, row in touched.items()}
+        rows["live"] = orjson.dumps(part.state.to_json())
+        return rows
+
+    def _queue_snapshot(self, part: SourcePartition, rows: dict[str, bytes]) -> None:
+        s = self.settings
+        prefix = s.key_prefix
+        for key, blob in rows.items():
+            kind, _, bucket = key.partition(":")
+            if kind == "m":
+                self.snapshots.put(
+                    keys.minute(prefix, int(bucket)), part.field, blob, s.minute_retention_s
+                )
+            elif kind == "h":
+                self.snapshots.put(
+                    keys.hour(prefix, int(bucket)), part.field, blob, s.hour_retention_s
+                )
+            elif kind == "d":
+                self.snapshots.put(keys.day(prefix, bucket), part.field, blob, s.day_retention_s)
+        self.snapshots.put(
+            keys.live(prefix), part.field, orjson.dumps(part.state.live_view()), None
+        )
+
+    def _evict(self, part: SourcePartition) -> None:
+        if len(part.rows) <= HOT_ROWS:
+            return
+        horizon = part.state.watermark_ms - 2 * keys.HOUR_MS
+        for key in list(part.rows):
+            kind, _, bucket = key.partition(":")
+            if (kind in ("m", "h") and int(bucket) < horizon) or kind == "d":
+                del part.rows[key]
+
+
+def _rollup(source: str, out: BatchOutput) -> bytes | None:
+    """What the controller needs from one batch: spend, minute sketches, breaker changes."""
+    if not (out.spend or out.minutes or out.breakers):
+        return None
+    minutes = {}
+    for minute, p in out.minutes.items():
+        if not (p.sketch or "generation_started" in p.count or "generation_failed" in p.count):
+            continue
+        minutes[str(minute)] = {
+            "started": p.count.get("generation_started", 0),
+            "failed": p.count.get("generation_failed", 0),
+            "sketch": {k: sketches.to_wire(v) for k, v in p.sketch.items()},
+        }
+    return orjson.dumps(
+        {
+            "v": 1,
+            "source": source,
+            "spend": [[scope, day, nanos] for (scope, day), nanos in sorted(out.spend.items())],
+            "minutes": minutes,
+            "breakers": out.breakers,
+            "time_ms": int(time.time() * 1000),
+        }
+    )
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, aggregator: Aggregator) -> None:
+        self.aggregator = aggregator
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.aggregator.revoke(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self.aggregator.assign(set(assigned))

@@ -1,0 +1,340 @@
+"""The controller: one owner (the single partition of `<prefix>.worker-rollup`) for budgets
+and alert rules, fed by the aggregators' per-batch roll-ups and the compacted control topic.
+
+State (spend rows per scope, the global per-minute window for rules, breaker states, open
+episodes) lives in memory and in a compacted changelog; each poll's state changes, alerts,
+budget-state records and input offset are one Kafka transaction, so an alert is published
+exactly once per threshold per scope per period, across restarts and rebalances.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+
+from streams import budgets as budget_rules
+from streams import keys, sketches
+from streams import rules as alert_rules
+from streams.settings import WorkerSettings
+from streams.snapshots import SnapshotWriter
+
+log = logging.getLogger("genpulse.worker")
+KEEP_MINUTES = 120
+
+
+class Controller:
+    def __init__(self, settings: WorkerSettings, snapshots: SnapshotWriter) -> None:
+        self.settings = settings
+        self.snapshots = snapshots
+        self.group_id = f"{settings.app_id}-controller"
+        self.rollup = TopicPartition(settings.internal_topic("rollup"), 0)
+        self.changelog = TopicPartition(settings.internal_topic("controller-changelog"), 0)
+        self.zone = ZoneInfo(settings.cost_timezone)
+        self.budgets: dict[str, budget_rules.Budget] = {}
+        self.rules: dict[str, alert_rules.Rule] = {}
+        self.owner = False
+        self.spend: dict[str, dict[str, Any]] = {}  # scope -> {period, spend_nanousd, fired}
+        self.window: dict[str, Any] = {"minutes": {}, "breakers": {}, "episodes": {}, "newest": 0}
+        self._published: dict[str, tuple[str, int, str, int]] = {}
+        self._recheck: set[str] = set()
+        self._stopping = False
+        self._lock = asyncio.Lock()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._control: AIOKafkaConsumer | None = None
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    async def run(self) -> None:
+        s = self.settings
+        self._control = AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+        )
+        await self._control.start()
+        control_tp = TopicPartition(s.topic("control"), 0)
+        self._control.assign([control_tp])
+        await self._control.seek_to_beginning(control_tp)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=s.kafka_bootstrap,
+            transactional_id=f"{s.app_id}-controller-{s.worker_id or 'solo'}",
+            transaction_timeout_ms=s.transaction_timeout_ms,
+        )
+        await self._producer.start()
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            session_timeout_ms=20_000,
+            heartbeat_interval_ms=2_000,
+        )
+        self._consumer.subscribe([self.rollup.topic], listener=_Listener(self))
+        await self._consumer.start()
+        try:
+            while not self._stopping:
+                batch = await self._consumer.getmany(timeout_ms=200, max_records=5_000)
+                control = await self._control.getmany(timeout_ms=0)
+                async with self._lock:
+                    for records in control.values():
+                        for record in records:
+                            self._on_control(record.key, record.value)
+                    if self.owner:
+                        await self._step(batch.get(self.rollup, []))
+        finally:
+            await self._consumer.stop()
+            await self._producer.stop()
+            await self._control.stop()
+
+    # -- ownership ---------------------------------------------------------------------------
+
+    async def assign(self, tps: set[TopicPartition]) -> None:
+        if self.rollup not in tps:
+            return
+        async with self._lock:
+            await self._restore()
+            self.owner = True
+            self._recheck.update(self.budgets)
+            self._published.clear()
+
+    async def revoke(self, tps: set[TopicPartition]) -> None:
+        if self.rollup in tps:
+            async with self._lock:
+                self.owner = False
+
+    async def _restore(self) -> None:
+        self.spend, self.window = {}, {"minutes": {}, "breakers": {}, "episodes": {}, "newest": 0}
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+        )
+        await consumer.start()
+        try:
+            consumer.assign([self.changelog])
+            await consumer.seek_to_beginning(self.changelog)
+            end = (await consumer.end_offsets([self.changelog]))[self.changelog]
+            while await consumer.position(self.changelog) < end:
+                got = await consumer.getmany(self.changelog, timeout_ms=1000)
+                for record in got.get(self.changelog, []):
+                    key = (record.key or b"").decode()
+                    value = None if record.value is None else orjson.loads(record.value)
+                    if key == "window" and value is not None:
+                        self.window = value
+                    elif key.startswith("spend:"):
+                        if value is None:
+                            self.spend.pop(key[6:], None)
+                        else:
+                            self.spend[key[6:]] = value
+        finally:
+            await consumer.stop()
+        next_offset = self.window.get("next_offset")
+        if next_offset is not None and self._consumer is not None:
+            self._consumer.seek(self.rollup, next_offset)
+
+    def _on_control(self, key: bytes | None, value: bytes | None) -> None:
+        name = (key or b"").decode()
+        try:
+            obj = None if value is None else orjson.loads(value)
+            if name.startswith("budget:"):
+                scope = name[len("budget:") :]
+                if obj is None:
+                    self.budgets.pop(scope, None)
+                else:
+                    self.budgets[scope] = budget_rules.parse_budget(obj)
+                self._recheck.add(scope)
+            elif name.startswith("rule:"):
+                if obj is None:
+                    self.rules.pop(name[5:], None)
+                else:
+                    rule = alert_rules.parse_rule(obj)
+                    self.rules[rule.id] = rule
+        except (ValueError, TypeError) as exc:
+            log.warning("control record %s ignored: %s", name, exc)
+
+    # -- one poll ----------------------------------------------------------------------------
+
+    def today(self) -> str:
+        return datetime.now(self.zone).date().isoformat()
+
+    async def _step(self, records: list[Any]) -> None:
+        now_ms = int(time.time() * 1000)
+        changed: set[str] = set(self._recheck)
+        self._recheck.clear()
+        window_changed = False
+        for record in records:
+            roll = orjson.loads(record.value)
+            for scope, day, nanos in roll["spend"]:
+                if self._add_spend(scope, day, nanos):
+                    changed.add(scope)
+            window_changed |= self._add_window(roll)
+            self.window["next_offset"] = record.offset + 1
+        today = self.today()
+        for scope in self.budgets:
+            row = self.spend.get(scope)
+            if row is None or row["period"] < today:
+                self.spend[scope] = {"period": today, "spend_nanousd": 0, "fired": []}
+                changed.add(scope)
+        alerts: list[dict[str, Any]] = []
+        states: list[dict[str, Any]] = []
+        for scope in sorted(changed):
+            budget = self.budgets.get(scope)
+            row = self.spend.get(scope)
+            if budget is None or row is None:
+                continue
+            for threshold in budget_rules.crossed(budget, row["spend_nanousd"]):
+                if threshold not in row["fired"]:
+                    row["fired"].append(threshold)
+                    alerts.append(
+                        budget_rules.alert_record(
+                            budget, row["period"], threshold, row["spend_nanousd"], now_ms
+                        )
+                    )
+            record = budget_rules.state_record(budget, row["period"], row["spend_nanousd"], now_ms)
+            signature = (
+                row["period"],
+                row["spend_nanousd"],
+                record["state"],
+                budget.budget_nanousd,
+            )
+            if self._published.get(scope) != signature:
+                self._published[scope] = signature
+                states.append(record)
+        if self.rules or self.window["episodes"]:
+            rule_alerts = self._evaluate_rules(now_ms)
+            window_changed |= bool(rule_alerts)
+            alerts.extend(rule_alerts)
+        if not (records or changed or alerts or states or window_changed):
+            return
+        await self._commit(records, changed, window_changed, alerts, states)
+
+    def _add_spend(self, scope: str, day: str, nanos: int) -> bool:
+        row = self.spend.get(scope)
+        if row is None or row["period"] < day:
+            row = self.spend[scope] = {"period": day, "spend_nanousd": 0, "fired": []}
+        if row["period"] != day:
+            return False  # a late call of an earlier period: in daily costs, not the budget
+        row["spend_nanousd"] += nanos
+        return True
+
+    def _add_window(self, roll: dict[str, Any]) -> bool:
+        minutes = self.window["minutes"]
+        for key, m in roll["minutes"].items():
+            mine = minutes.get(key)
+            if mine is None:
+                minutes[key] = m
+            else:
+                mine["started"] += m["started"]
+                mine["failed"] += m["failed"]
+                for name, wire in m["sketch"].items():
+                    merged = sketches.from_wire(mine["sketch"].get(name) or {})
+                    sketches.merge_into(merged, sketches.from_wire(wire))
+                    mine["sketch"][name] = sketches.to_wire(merged)
+            self.window["newest"] = max(self.window["newest"], int(key))
+        horizon = self.window["newest"] - KEEP_MINUTES * keys.MINUTE_MS
+        for key in [k for k in minutes if int(k) < horizon]:
+            del minutes[key]
+        breakers = self.window["breakers"]
+        for name, state, ts in roll["breakers"]:
+            if name not in breakers or breakers[name]["since_ms"] <= ts:
+                breakers[name] = {"state": state, "since_ms": ts}
+        return bool(roll["minutes"] or roll["breakers"])
+
+    def _evaluate_rules(self, now_ms: int) -> list[dict[str, Any]]:
+        episodes: dict[str, dict[str, Any]] = self.window["episodes"]
+        newest = self.window["newest"]
+        out = []
+        active: dict[str, tuple[alert_rules.Rule, float]] = {}
+        for rule in self.rules.values():
+            found = alert_rules.conditions(
+                rule, self.window["minutes"], self.window["breakers"], newest
+            )
+            for scope, value in found.items():
+                active[f"{rule.id}|{scope}"] = (rule, value)
+        for key, (rule, value) in active.items():
+            if key not in episodes:
+                scope = key.split("|", 1)[1]
+                since = newest
+                if rule.type == "circuit_breaker":
+                    since = self.window["breakers"][scope.removeprefix("breaker:")]["since_ms"]
+                episodes[key] = {"since": since, "value": value}
+                out.append(alert_rules.alert_record(rule, scope, since, "fired", value, now_ms))
+        for key in [k for k in episodes if k not in active]:
+            episode = episodes.pop(key)
+            rule_id, scope = key.split("|", 1)
+            known = self.rules.get(rule_id)
+            if known is not None:
+                out.append(
+                    alert_rules.alert_record(
+                        known, scope, episode["since"], "resolved", episode["value"], now_ms
+                    )
+                )
+        return out
+
+    async def _commit(
+        self,
+        records: list[Any],
+        changed: set[str],
+        window_changed: bool,
+        alerts: list[dict[str, Any]],
+        states: list[dict[str, Any]],
+    ) -> None:
+        assert self._producer is not None
+        s = self.settings
+        producer = self._producer
+        await producer.begin_transaction()
+        futures = []
+        changelog = self.changelog.topic
+        for scope in sorted(changed):
+            if scope in self.spend:
+                futures.append(
+                    await producer.send(
+                        changelog, orjson.dumps(self.spend[scope]), key=f"spend:{scope}".encode()
+                    )
+                )
+        if window_changed or records:
+            futures.append(await producer.send(changelog, orjson.dumps(self.window), key=b"window"))
+        for alert in alerts:
+            futures.append(
+                await producer.send(
+                    s.topic("alerts"), orjson.dumps(alert), key=alert["id"].encode()
+                )
+            )
+        for record in states:
+            futures.append(
+                await producer.send(
+                    s.topic("budget-state"), orjson.dumps(record), key=record["scope"].encode()
+                )
+            )
+        await asyncio.gather(*futures)
+        if records:
+            await producer.send_offsets_to_transaction(
+                {self.rollup: records[-1].offset + 1}, self.group_id
+            )
+        await producer.commit_transaction()
+        prefix = s.key_prefix
+        for alert in alerts:
+            self.snapshots.add_alert(alert["time_ms"], orjson.dumps(alert))
+        for record in states:
+            self.snapshots.put(keys.budgets(prefix), record["scope"], orjson.dumps(record), None)
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, controller: Controller) -> None:
+        self.controller = controller
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.controller.revoke(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self.controller.assign(set(assigned))

@@ -1,0 +1,331 @@
+"""One source partition's aggregation: decode, dead-letter, fold into partials, keep live state.
+
+Everything here is a pure function of the records in offset order (event time, never the
+wall clock), so replaying the same records from the same state gives the same result; that
+is what makes a restart after SIGKILL exact (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from producers.contract import EventDecodeError, decode_event
+from producers.metric_batch import decode_metric_batch
+from streams import sketches
+from streams.keys import HOUR_MS, MINUTE_MS
+from streams.partial import Partial, Targets, series_name
+from streams.validate import absurd, quick_valid
+
+MAX_ERRORS = 100
+
+
+class Record(Protocol):
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What the partition folding needs from the settings."""
+
+    targets: Targets = field(default_factory=Targets)
+    cost_timezone: str = "UTC"
+    session_idle_ms: int = 1_800_000
+    in_flight_stale_ms: int = 600_000
+    max_future_ms: int = 3_600_000
+    max_event_bytes: int = 64 * 1024
+
+
+@dataclass
+class BatchOutput:
+    """What one batch changed: buckets touched, dead letters, spend per scope and day."""
+
+    minutes: dict[int, Partial] = field(default_factory=dict)
+    dead_letters: list[tuple[bytes | None, dict[str, Any]]] = field(default_factory=list)
+    spend: dict[tuple[str, str], int] = field(default_factory=dict)  # (scope, day) -> nanousd
+    breakers: list[tuple[str, str, int]] = field(default_factory=list)
+    good: int = 0
+
+
+class PartitionState:
+    """Live state of one source partition: sessions, in-flight, breakers, queue, errors."""
+
+    def __init__(self, source: str, rules: Rules) -> None:
+        self.source = source  # e.g. "events:3"
+        self.rules = rules
+        self.next_offset: int | None = None
+        self.watermark_ms = 0
+        self.last_sweep_ms = 0
+        # session -> [generation start ms or 0, last completion ms or 0, edited 0/1, last seen]
+        self.sessions: dict[str, list[int]] = {}
+        self.breakers: dict[str, dict[str, Any]] = {}
+        self.queue_depth: dict[str, list[int]] = {}
+        self.errors: list[dict[str, Any]] = []
+        self._zone = ZoneInfo(rules.cost_timezone)
+        self._day_of_hour: dict[int, str] = {}
+
+    # -- stored form (one changelog row) ---------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": 1,
+            "next_offset": self.next_offset,
+            "watermark_ms": self.watermark_ms,
+            "last_sweep_ms": self.last_sweep_ms,
+            "sessions": self.sessions,
+            "breakers": self.breakers,
+            "queue_depth": self.queue_depth,
+            "errors": self.errors,
+        }
+
+    def load(self, obj: dict[str, Any]) -> None:
+        self.next_offset = obj.get("next_offset")
+        self.watermark_ms = obj.get("watermark_ms", 0)
+        self.last_sweep_ms = obj.get("last_sweep_ms", 0)
+        self.sessions = obj.get("sessions", {})
+        self.breakers = obj.get("breakers", {})
+        self.queue_depth = obj.get("queue_depth", {})
+        self.errors = obj.get("errors", [])
+
+    def live_view(self) -> dict[str, Any]:
+        """The Redis `live` JSON (docs/snapshots.md)."""
+        return {
+            "v": 1,
+            "watermark_ms": self.watermark_ms,
+            "in_flight": sum(1 for s in self.sessions.values() if s[0]),
+            "queue_depth": self.queue_depth,
+            "breakers": self.breakers,
+            "errors": self.errors[-MAX_ERRORS:][::-1],
+        }
+
+    def day_of(self, minute_ms: int) -> str:
+        """Calendar day of a minute in the cost time zone (offsets are whole minutes)."""
+        hour = minute_ms - minute_ms % HOUR_MS
+        day = self._day_of_hour.get(hour)
+        if day is None:
+            day = datetime.fromtimestamp(hour / 1000, self._zone).date().isoformat()
+            if len(self._day_of_hour) > 10_000:
+                self._day_of_hour.clear()
+            self._day_of_hour[hour] = day
+        return day
+
+    # -- folding ---------------------------------------------------------------------------
+
+    def fold_events(self, records: Iterable[Record], topic: str, partition: int) -> BatchOutput:
+        out = BatchOutput()
+        minutes = out.minutes
+        targets = self.rules.targets
+        loads = orjson.loads
+        for record in records:
+            if self.next_offset is not None and record.offset < self.next_offset:
+                continue  # already in the state (replay after a crash)
+            self.next_offset = record.offset + 1
+            raw = record.value
+            obj: Any = None
+            try:
+                if raw is None or len(raw) > self.rules.max_event_bytes:
+                    raise ValueError
+                obj = loads(raw)
+            except ValueError:
+                obj = None
+            if obj is None or not quick_valid(obj):
+                obj = self._slow_decode(record, topic, partition, out)
+                if obj is None:
+                    continue
+            reason = absurd(obj, record.timestamp, self.rules.max_future_ms)
+            if reason is not None:
+                self._dead_letter(record, topic, partition, "absurd_value", reason, out)
+                continue
+            ts = obj["timestamp"]
+            minute = ts - ts % MINUTE_MS
+            p = minutes.get(minute)
+            if p is None:
+                p = minutes[minute] = Partial()
+            kind = obj["type"]
+            data = obj.get("data") or {}
+            user = obj.get("user_id")
+            p.add_event(kind, user, data, targets)
+            if ts > self.watermark_ms:
+                self.watermark_ms = ts
+            if kind in SESSION_KINDS:
+                self._session(kind, obj["session_id"], ts, p)
+            elif kind == "model_called":
+                self._spend(out, minute, user, data)
+            elif kind == "error_occurred":
+                self.errors.append(
+                    {
+                        "time_ms": ts,
+                        "type": data["error_type"],
+                        "message": data.get("message", ""),
+                        "session_id": obj["session_id"],
+                    }
+                )
+                if len(self.errors) > 2 * MAX_ERRORS:
+                    del self.errors[:-MAX_ERRORS]
+            elif kind.startswith("circuit_breaker_"):
+                state = BREAKER_STATES[kind]
+                current = self.breakers.get(data["name"])
+                if current is None or current["since_ms"] <= ts:
+                    self.breakers[data["name"]] = {"state": state, "since_ms": ts}
+                out.breakers.append((data["name"], state, ts))
+            elif kind == "queue_depth_sampled":
+                current_q = self.queue_depth.get(obj["service"])
+                if current_q is None or current_q[1] <= ts:
+                    self.queue_depth[obj["service"]] = [data["depth"], ts]
+            out.good += 1
+        del self.errors[:-MAX_ERRORS]
+        self._sweep()
+        return out
+
+    def fold_metric_batches(
+        self, records: Iterable[Record], topic: str, partition: int
+    ) -> BatchOutput:
+        out = BatchOutput()
+        targets = self.rules.targets
+        for record in records:
+            if self.next_offset is not None and record.offset < self.next_offset:
+                continue
+            self.next_offset = record.offset + 1
+            try:
+                batch = decode_metric_batch(record.value or b"")
+            except EventDecodeError as exc:
+                self._dead_letter(record, topic, partition, exc.reason.value, exc.message, out)
+                continue
+            folded = [
+                (series_name(s.name, s.tags), sketches.from_wire(s.sketch)) for s in batch.series
+            ]
+            if any(s["min"] < 0 or s["max"] > 86_400_000 for _, s in folded if s["count"]):
+                self._dead_letter(
+                    record, topic, partition, "absurd_value", "a duration outside 0..1 day", out
+                )
+                continue
+            minute = batch.start_ms - batch.start_ms % MINUTE_MS
+            p = out.minutes.get(minute)
+            if p is None:
+                p = out.minutes[minute] = Partial()
+            p.count["metric_batch"] = p.count.get("metric_batch", 0) + 1
+            for name, sketch in folded:
+                p.add_series(name, sketch, targets)
+            self.watermark_ms = max(self.watermark_ms, batch.end_ms)
+            out.good += 1
+        return out
+
+    def _slow_decode(
+        self, record: Record, topic: str, partition: int, out: BatchOutput
+    ) -> dict[str, Any] | None:
+        try:
+            event = decode_event(record.value or b"", self.rules.max_event_bytes)
+        except EventDecodeError as exc:
+            self._dead_letter(record, topic, partition, exc.reason.value, exc.message, out)
+            return None
+        wire = event.to_wire()
+        typed = event.typed_data()
+        if typed is not None:
+            wire["data"] = typed.model_dump()
+        return wire
+
+    def _dead_letter(
+        self,
+        record: Record,
+        topic: str,
+        partition: int,
+        reason: str,
+        message: str,
+        out: BatchOutput,
+    ) -> None:
+        raw = record.value or b""
+        out.dead_letters.append(
+            (
+                record.key,
+                {
+                    "v": 1,
+                    "reason": reason,
+                    "message": message[:500],
+                    "source_topic": topic,
+                    "partition": partition,
+                    "offset": record.offset,
+                    "raw": base64.b64encode(raw).decode(),
+                    "time_ms": record.timestamp,
+                },
+            )
+        )
+        ts = record.timestamp if record.timestamp > 0 else self.watermark_ms
+        minute = ts - ts % MINUTE_MS
+        p = out.minutes.get(minute)
+        if p is None:
+            p = out.minutes[minute] = Partial()
+        p.add_dlq(reason)
+
+    def _spend(self, out: BatchOutput, minute: int, user: str | None, data: dict[str, Any]) -> None:
+        cost = data.get("cost_nanousd")
+        if not data.get("priced", True) or cost is None:
+            return
+        day = self.day_of(minute)
+        spend = out.spend
+        scopes = ["global"]
+        if user is not None:
+            scopes.append(f"user:{user}")
+        if data.get("tier"):
+            scopes.append(f"model:{data['tier']}")
+        for scope in scopes:
+            spend[(scope, day)] = spend.get((scope, day), 0) + cost
+
+    def _session(self, kind: str, session_id: str, ts: int, p: Partial) -> None:
+        s = self.sessions.get(session_id)
+        if s is None:
+            s = self.sessions[session_id] = [0, 0, 0, ts]
+        s[3] = max(s[3], ts)
+        if kind == "generation_started":
+            s[0] = ts
+        elif kind == "generation_completed":
+            s[0], s[1], s[2] = 0, ts, 0
+        elif kind in ("generation_failed", "generation_cancelled"):
+            s[0] = 0
+        elif kind == "user_edited":
+            if s[1] and not s[2] and ts >= s[1]:
+                p.observe("time_to_first_edit_ms", ts - s[1])
+            s[2] = 1
+        elif kind == "user_approved" and s[1]:
+            if ts >= s[1]:
+                p.observe("time_to_approval_ms", ts - s[1])
+            if not s[2]:
+                p.quality["approved_without_edit"] += 1
+
+    def _sweep(self) -> None:
+        """Expire idle sessions and stale in-flight generations (event time, every 10 s)."""
+        now = self.watermark_ms
+        if now - self.last_sweep_ms < 10_000:
+            return
+        self.last_sweep_ms = now
+        idle, stale = self.rules.session_idle_ms, self.rules.in_flight_stale_ms
+        for sid in [sid for sid, s in self.sessions.items() if now - s[3] > idle]:
+            del self.sessions[sid]
+        for s in self.sessions.values():
+            if s[0] and now - s[0] > stale:
+                s[0] = 0
+
+
+SESSION_KINDS = frozenset(
+    {
+        "generation_started",
+        "generation_completed",
+        "generation_failed",
+        "generation_cancelled",
+        "user_edited",
+        "user_approved",
+    }
+)
+BREAKER_STATES = {
+    "circuit_breaker_opened": "open",
+    "circuit_breaker_half_opened": "half_open",
+    "circuit_breaker_closed": "closed",
+}

@@ -1,0 +1,47 @@
+"""The worker's settings (`GENPULSE_*`, docs/configuration.md), on top of the shared ones."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from producers.settings import GenPulseSettings
+from streams.partial import Targets
+
+DAY_S = 86_400
+
+
+class WorkerSettings(GenPulseSettings):
+    app_id: str = Field("genpulse-worker", description="Consumer group and changelog name base.")
+    worker_id: str = Field("", description="Stable name of this worker (transactional id).")
+    datadir: str = Field(".genpulse/worker", description="Local RocksDB state.")
+    redis_prefix: str = Field("", description="Redis key prefix; empty means the topic prefix.")
+    topic_partitions: int = Field(6, ge=1, description="Partitions of events/metrics if created.")
+    batch_max_records: int = Field(20_000, ge=1)
+    batch_wait_ms: int = Field(100, ge=0)
+    snapshot_interval_s: float = Field(1.0, gt=0)
+    minute_retention_s: int = Field(DAY_S)
+    hour_retention_s: int = Field(30 * DAY_S)
+    day_retention_s: int = Field(90 * DAY_S)
+    cost_timezone: str = Field("UTC")
+    session_idle_s: int = Field(1800, description="Quality per-session state expires after this.")
+    in_flight_stale_s: int = Field(600, description="A generation without an end is dropped then.")
+    target_ttfb_ms: float = Field(500.0)
+    target_fcp_ms: float = Field(2000.0)
+    target_tti_ms: float = Field(7000.0)
+    target_complete_ms: float = Field(15000.0)
+    max_future_skew_s: int = Field(3600, description="Events further ahead of Kafka time: DLQ.")
+    transaction_timeout_ms: int = Field(15_000)
+
+    @property
+    def key_prefix(self) -> str:
+        return self.redis_prefix or self.topic_prefix
+
+    @property
+    def targets(self) -> Targets:
+        return Targets(
+            self.target_ttfb_ms, self.target_fcp_ms, self.target_tti_ms, self.target_complete_ms
+        )
+
+    def internal_topic(self, name: str) -> str:
+        """Worker-private topics: `<prefix>.worker-<name>`."""
+        return f"{self.topic_prefix}.worker-{name}"

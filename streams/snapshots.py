@@ -1,0 +1,112 @@
+"""Writes the worker's rows to Redis at most once a second, pipelined, with a pub/sub notice.
+
+Rows are whole values (never deltas), so the writer keeps only the newest value per
+(key, field): when Redis is down the dirty set just waits and is written, complete and
+current, when Redis answers again. The aggregation never waits for Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from streams import keys
+
+log = logging.getLogger("genpulse.worker")
+MAX_ALERTS = 10_000
+
+
+class SnapshotWriter:
+    def __init__(self, redis_url: str, prefix: str, interval_s: float = 1.0) -> None:
+        self.redis = aioredis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
+        self.prefix = prefix
+        self.interval_s = interval_s
+        self._dirty: dict[tuple[str, str], tuple[bytes, int | None]] = {}
+        self._alerts: list[tuple[int, bytes]] = []
+        self.writes = 0
+        self.failures = 0
+        self.last_written_ms = 0
+        self._stopping = asyncio.Event()
+
+    def put(self, key: str, field: str, value: bytes, ttl_s: int | None) -> None:
+        self._dirty[(key, field)] = (value, ttl_s)
+
+    def add_alert(self, time_ms: int, record: bytes) -> None:
+        self._alerts.append((time_ms, record))
+
+    @property
+    def pending(self) -> int:
+        return len(self._dirty) + len(self._alerts)
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.interval_s)
+            await self.flush()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        await self.flush()
+        await self.redis.aclose()
+
+    async def flush(self) -> bool:
+        if not self._dirty and not self._alerts:
+            return True
+        dirty, self._dirty = self._dirty, {}
+        alerts, self._alerts = self._alerts, []
+        now_ms = int(time.time() * 1000)
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                expiries: dict[str, int] = {}
+                for (key, field), (value, ttl) in dirty.items():
+                    pipe.hset(key, field, value)
+                    if ttl is not None:
+                        expiries[key] = ttl
+                for key, ttl in expiries.items():
+                    pipe.expire(key, ttl + 300)
+                if alerts:
+                    alert_key = keys.alerts(self.prefix)
+                    pipe.zadd(alert_key, {blob: t for t, blob in alerts})
+                    pipe.zremrangebyrank(alert_key, 0, -MAX_ALERTS - 1)
+                pipe.hset(keys.meta(self.prefix), "written_ms", now_ms)
+                pipe.publish(
+                    keys.updates_channel(self.prefix),
+                    orjson.dumps(
+                        {"kind": "updated", "written_ms": now_ms, "groups": _groups(dirty, alerts)}
+                    ),
+                )
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            for item, entry in dirty.items():  # keep newer values written meanwhile
+                self._dirty.setdefault(item, entry)
+            self._alerts[:0] = alerts
+            self.failures += 1
+            log.warning("redis snapshot write failed (%s); will retry", exc)
+            return False
+        self.writes += 1
+        self.last_written_ms = now_ms
+        return True
+
+
+def _groups(
+    dirty: dict[tuple[str, str], tuple[bytes, int | None]], alerts: list[tuple[int, bytes]]
+) -> list[str]:
+    names: set[str] = set()
+    for key, _ in dirty:
+        if ":snap:minute:" in key or ":snap:hour:" in key:
+            names.update(("performance", "quality", "health", "summary", "timeseries", "costs"))
+        elif ":snap:day:" in key:
+            names.add("daily_costs")
+        elif key.endswith(":snap:live"):
+            names.update(("performance", "health"))
+        elif key.endswith(":snap:budgets"):
+            names.add("budgets")
+    if alerts:
+        names.add("alerts")
+    return sorted(names)
