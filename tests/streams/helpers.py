@@ -49,7 +49,14 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "genpulse.cli", "worker", "--log-level", os.environ.get("GENPULSE_TEST_WORKER_LOG", "warn")],
+            [
+                sys.executable,
+                "-m",
+                "genpulse.cli",
+                "worker",
+                "--log-level",
+                os.environ.get("GENPULSE_TEST_WORKER_LOG", "warn"),
+            ],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -79,9 +86,7 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace")[-chars:]
 
 
-def event(
-    kind: str, ts: int, session: str, user: str | None = "u1", **data: Any
-) -> dict[str, Any]:
+def event(kind: str, ts: int, session: str, user: str | None = "u1", **data: Any) -> dict[str, Any]:
     return {
         "v": 1,
         "type": kind,
@@ -94,9 +99,7 @@ def event(
     }
 
 
-async def produce(
-    bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes]]
-) -> int:
+async def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes]]) -> int:
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024, acks="all"
     )
@@ -148,7 +151,10 @@ async def read_topic(bootstrap: str, topic: str, idle_ms: int = 2000) -> list[An
 
 
 async def wait_for(
-    check: Callable[[], Any], timeout_s: float, what: str, workers: list[WorkerProcess] = ()  # type: ignore[assignment]
+    check: Callable[[], Any],
+    timeout_s: float,
+    what: str,
+    workers: list[WorkerProcess] = (),  # type: ignore[assignment]
 ) -> Any:
     """Poll an async check until it returns a truthy value; fail with the workers' logs."""
     deadline = time.monotonic() + timeout_s
