@@ -67,9 +67,9 @@ def samples_from_event(event: Event, env: str) -> list[Sample]:
     if kind in GENERATION_STATUS:
         add("generation.count", Kind.COUNT, 1, "generation", tag("status", GENERATION_STATUS[kind]))
         if kind is EventType.GENERATION_COMPLETED and _number(data.get("duration_ms")):
+            # as the worker does: a completed generation's duration is its time to complete
             add("generation.duration", Kind.DISTRIBUTION, data["duration_ms"], "millisecond")
-        if kind is EventType.GENERATION_COMPLETED and _number(data.get("elapsed_ms")):
-            add("time_to_complete", Kind.DISTRIBUTION, data["elapsed_ms"], "millisecond")
+            add("time_to_complete", Kind.DISTRIBUTION, data["duration_ms"], "millisecond")
     elif kind is EventType.PHASE_COMPLETED and _number(data.get("duration_ms")):
         phase = tag("phase", data["phase"])
         add("phase.duration", Kind.DISTRIBUTION, data["duration_ms"], "millisecond", phase)

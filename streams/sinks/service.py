@@ -20,6 +20,8 @@ import redis.asyncio as aioredis
 from aiokafka import ConsumerRecord, TopicPartition
 
 from producers.contract import Event, EventDecodeError, decode_event
+from streams.reader import MetricsReader
+from streams.sinks.aggregates import AggregatePoller
 from streams.sinks.datadog_events import DatadogEventsSink
 from streams.sinks.datadog_series import DatadogSeriesSink
 from streams.sinks.delivery import Outcome, RetryPolicy
@@ -117,7 +119,7 @@ class Sinks:
                 WebhookSink(
                     session,
                     redis,
-                    prefix=settings.topic_prefix,
+                    prefix=settings.key_prefix,
                     url=url,
                     form=form,
                     dedup_size=settings.webhook_dedup_size,
@@ -127,6 +129,16 @@ class Sinks:
                 )
             )
         self.feeds = self._feeds()
+        self.poller: AggregatePoller | None = None
+        if self.sample_sinks and settings.sinks_aggregates:
+            self.poller = AggregatePoller(
+                MetricsReader(redis, settings.key_prefix),
+                list(self.sample_sinks),
+                env=settings.env,
+                window_s=settings.sinks_window_s,
+                interval_s=settings.sinks_poll_s,
+                timezone=settings.cost_timezone,
+            )
 
     def _feeds(self) -> list[KafkaFeed]:
         s = self.settings
@@ -169,7 +181,8 @@ class Sinks:
     @property
     def all_stats(self) -> list[SinkStats]:
         sinks: list[Any] = [*self.sample_sinks, *self.event_sinks, *self.webhooks]
-        return [s.stats for s in sinks] + [f.stats for f in self.feeds]
+        polls = [self.poller.stats] if self.poller else []
+        return [s.stats for s in sinks] + [f.stats for f in self.feeds] + polls
 
     def handle_event(self, record: ConsumerRecord[bytes, bytes]) -> None:
         stats = self.feeds[0].stats
@@ -226,7 +239,7 @@ class Sinks:
         for webhook in self.webhooks:
             await webhook.load()
         health = HealthPublisher(
-            self.redis, self.settings.topic_prefix, self.all_stats, self.settings.sinks_health_s
+            self.redis, self.settings.key_prefix, self.all_stats, self.settings.sinks_health_s
         )
         try:
             async with asyncio.TaskGroup() as group:
@@ -240,6 +253,8 @@ class Sinks:
                 for feed in self.feeds:
                     group.create_task(feed.run())
                 group.create_task(health.run())
+                if self.poller is not None:
+                    group.create_task(self.poller.run())
         finally:
             await asyncio.shield(health.final())
 

@@ -102,9 +102,18 @@ class SinkSettings(GenPulseSettings):
         pattern="^(latest|earliest)$",
         description="Where a new consumer group starts: 'latest' (no backlog) or 'earliest'.",
     )
+    sinks_aggregates: bool = Field(
+        True, description="Also send the worker's aggregates (percentiles, rates) as gauges."
+    )
     sinks_poll_s: float = Field(
         15.0, gt=0, description="Seconds between reads of the worker's aggregates."
     )
+    sinks_window_s: int = Field(
+        300, gt=0, description="Window of the aggregate gauges (percentiles, rates), seconds."
+    )
+    # -- shared with the worker (same variables, same meaning) --------------------------
+    redis_prefix: str = Field("", description="Redis key prefix; empty means the topic prefix.")
+    cost_timezone: str = Field("UTC", description="Time zone of the cost day.")
 
     @field_validator("ga4_event_types", "webhook_slack_urls", "webhook_plain_urls", mode="before")
     @classmethod
@@ -120,6 +129,11 @@ class SinkSettings(GenPulseSettings):
                 "GENPULSE_DATADOG_API_KEY"
             )
         return self
+
+    @property
+    def key_prefix(self) -> str:
+        """Prefix of the Redis keys (the worker's snapshots, the sinks' health and ids)."""
+        return self.redis_prefix or self.topic_prefix
 
     @property
     def ga4_enabled(self) -> bool:

@@ -50,6 +50,7 @@ def sink_settings(settings: GenPulseSettings, redis_url: str) -> Callable[..., S
             "sinks_health_s": 0.2,
             "datadog_flush_s": 0.5,
             "datadog_quality_wait_s": 0.5,
+            "sinks_aggregates": False,  # test_aggregates.py covers the poller
             **FAST_RETRY,
         }
         values.update(overrides)

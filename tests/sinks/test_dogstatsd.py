@@ -54,6 +54,7 @@ async def test_events_become_exact_dogstatsd_datagrams(
         f"genpulse.phase.duration:812.5|d|#{base},phase:analysis",
         f"genpulse.generation.count:1|c|#{base},status:completed",
         f"genpulse.generation.duration:4200|d|#{base}",
+        f"genpulse.time_to_complete:4200|d|#{base}",
         f"genpulse.time_to_first_byte:180|d|#{base}",
         f"genpulse.time_to_first_content:350.25|d|#{base}",
         f"genpulse.time_to_interactive:900|d|#{base}",
