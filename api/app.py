@@ -16,7 +16,6 @@ from contextlib import asynccontextmanager
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from streams.reader import MetricsReader
 
 from api.auth import Role, TokenBook
 from api.control_view import ControlView
@@ -27,6 +26,7 @@ from api.observability import AccessLog, ApiMetrics
 from api.routes import budgets, collect, exports, health, metrics, prometheus, stream
 from api.settings import ApiSettings
 from api.web import routes as web
+from streams.reader import MetricsReader
 
 DESCRIPTION = """\
 Current metrics of the genpulse pipeline, read from the Redis snapshots the worker writes;

@@ -15,14 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
 
 log = logging.getLogger(__name__)
 
 MAX_RECORDS_PER_TRANSACTION = 5000
+T = TypeVar("T")
 
 
 class KafkaUnavailable(RuntimeError):
@@ -42,6 +44,24 @@ class _Request:
     done: asyncio.Future[None]
 
 
+async def bounded(coro: Coroutine[Any, Any, T], timeout_s: float) -> T:
+    """Await `coro` for at most timeout_s. Unlike asyncio.wait_for, never wait for the
+    cancelled work to wind down: aiokafka shields transaction ends, which hang while the
+    broker is gone."""
+    task = asyncio.ensure_future(coro)
+    done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    if task not in done:
+        task.cancel()
+        task.add_done_callback(_consume_outcome)
+        raise TimeoutError
+    return task.result()
+
+
+def _consume_outcome(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 class TransactionalWriter:
     def __init__(self, bootstrap: str, transactional_id: str, timeout_s: float) -> None:
         self._bootstrap = bootstrap
@@ -51,6 +71,7 @@ class TransactionalWriter:
         self._queue: list[_Request] = []
         self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self._runner = asyncio.create_task(self._run(), name="kafka-writer")
@@ -66,7 +87,9 @@ class TransactionalWriter:
             if not request.done.done():
                 request.done.set_exception(KafkaUnavailable("the API is shutting down"))
         self._queue.clear()
-        await self._discard()
+        self._abandon()
+        if self._closing:
+            await asyncio.wait(self._closing, timeout=self._timeout_s)
 
     async def write(self, records: Sequence[OutRecord]) -> None:
         """Commit `records` atomically, or raise KafkaUnavailable having committed none."""
@@ -80,8 +103,8 @@ class TransactionalWriter:
     async def check(self) -> None:
         """Raise KafkaUnavailable unless the cluster answers a metadata request."""
         try:
-            producer = await asyncio.wait_for(self._ready_producer(), self._timeout_s)
-            await asyncio.wait_for(producer.client.fetch_all_metadata(), self._timeout_s)
+            producer = await bounded(self._ready_producer(), self._timeout_s)
+            await bounded(producer.client.fetch_all_metadata(), self._timeout_s)
         except Exception as exc:
             raise KafkaUnavailable(_describe(exc)) from None
 
@@ -98,17 +121,26 @@ class TransactionalWriter:
             try:
                 await producer.start()
             except BaseException:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(producer.stop(), self._timeout_s)
+                self._close_later(producer)
                 raise
             self._producer = producer
         return self._producer
 
-    async def _discard(self) -> None:
+    def _abandon(self) -> None:
+        """Forget the producer; its stop runs in the background (it may hang while Kafka is
+        down), and the next producer with the same transactional id fences it anyway."""
         producer, self._producer = self._producer, None
         if producer is not None:
+            self._close_later(producer)
+
+    def _close_later(self, producer: AIOKafkaProducer) -> None:
+        async def close() -> None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(producer.stop(), self._timeout_s)
+                await bounded(producer.stop(), self._timeout_s)
+
+        task = asyncio.create_task(close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def _run(self) -> None:
         while True:
@@ -117,10 +149,10 @@ class TransactionalWriter:
             while self._queue:
                 group = self._take_group()
                 try:
-                    await asyncio.wait_for(self._commit(group), self._timeout_s)
+                    await bounded(self._commit(group), self._timeout_s)
                 except Exception as exc:
                     log.warning("Kafka write failed, nothing committed: %s", _describe(exc))
-                    await self._discard()
+                    self._abandon()
                     failure = KafkaUnavailable(_describe(exc))
                     for request in group:
                         if not request.done.done():
@@ -142,14 +174,17 @@ class TransactionalWriter:
         return group
 
     async def _commit(self, group: list[_Request]) -> None:
+        # No abort on failure: the producer is abandoned and its successor's
+        # initialisation aborts whatever this transaction left open.
         producer = await self._ready_producer()
-        async with producer.transaction():
-            sent = [
-                await producer.send(record.topic, record.value, key=record.key)
-                for request in group
-                for record in request.records
-            ]
-            await asyncio.gather(*sent)
+        await producer.begin_transaction()
+        sent = [
+            await producer.send(record.topic, record.value, key=record.key)
+            for request in group
+            for record in request.records
+        ]
+        await asyncio.gather(*sent)
+        await producer.commit_transaction()
 
 
 def _describe(exc: BaseException) -> str:
