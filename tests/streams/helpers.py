@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.settings import WorkerSettings
 
@@ -123,6 +124,16 @@ def encode(events: Iterable[dict[str, Any]]) -> list[tuple[bytes | None, bytes]]
     return [(e["session_id"].encode(), orjson.dumps(e)) for e in events]
 
 
+async def partitions_of(bootstrap: str, topic: str) -> list[int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+        return sorted(p["partition"] for p in described[0]["partitions"])
+    finally:
+        await admin.close()
+
+
 async def read_topic(bootstrap: str, topic: str, idle_ms: int = 2000) -> list[Any]:
     """Every committed record of a topic (all partitions), from the beginning."""
     consumer = AIOKafkaConsumer(
@@ -130,10 +141,7 @@ async def read_topic(bootstrap: str, topic: str, idle_ms: int = 2000) -> list[An
     )
     await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(topic)
-        if parts is None:
-            await consumer.client.force_metadata_update()
-            parts = consumer.partitions_for_topic(topic) or set()
+        parts = await partitions_of(bootstrap, topic)
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         if not tps:
             return []
@@ -141,7 +149,7 @@ async def read_topic(bootstrap: str, topic: str, idle_ms: int = 2000) -> list[An
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
         out: list[Any] = []
-        while any(await consumer.position(tp) < ends[tp] for tp in tps):
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
             got = await consumer.getmany(timeout_ms=idle_ms, max_records=20_000)
             for records in got.values():
                 out.extend(records)
