@@ -26,6 +26,7 @@ from api.observability import AccessLog, ApiMetrics
 from api.routes import budgets, collect, exports, health, metrics, prometheus, stream
 from api.settings import ApiSettings
 from api.web import routes as web
+from streams.partial import Targets
 from streams.reader import MetricsReader
 
 DESCRIPTION = """\
@@ -53,12 +54,18 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             or f"{settings.topic_prefix}.api.{socket.gethostname()}.{os.getpid()}",
             settings.api_kafka_timeout_s,
         )
-        feed = UpdateFeed(redis, f"{settings.topic_prefix}:updates")
+        feed = UpdateFeed(redis, f"{settings.key_prefix}:updates")
         view = ControlView(
             settings.kafka_bootstrap, settings.topic("control"), settings.api_kafka_timeout_s
         )
         app.state.redis = redis
-        app.state.reader = MetricsReader(redis, prefix=settings.topic_prefix)
+        targets = Targets(
+            settings.target_ttfb_ms,
+            settings.target_fcp_ms,
+            settings.target_tti_ms,
+            settings.target_complete_ms,
+        )
+        app.state.reader = MetricsReader(redis, prefix=settings.key_prefix, targets=targets)
         app.state.writer = writer
         app.state.feed = feed
         app.state.control_view = view

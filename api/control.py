@@ -92,8 +92,8 @@ class AlertRule(BaseModel):
     threshold: Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)] = Field(
         0, description="ms for latency_slo, a fraction (0..1) for error_rate, unused otherwise."
     )
-    window_s: Annotated[int, Field(gt=0, le=7 * 86400)] = 300
-    min_count: Annotated[int, Field(ge=0, le=10**9)] = 0
+    window_s: Annotated[int, Field(ge=60, le=7200)] = 300
+    min_count: Annotated[int, Field(ge=1, le=10**9)] = 1
     severity: Literal["info", "warning", "alert", "critical"] = "warning"
     enabled: bool = True
 

@@ -1,9 +1,10 @@
 """The worker's "updated" notices, fanned out from one Redis subscription to every SSE client.
 
 Each notice gets an event id that only grows: the notice's own version when it carries one
-(`seq`, `version`, `updated_ms` or a bare number), else the time it arrived in epoch ms,
-and always at least one more than the previous id. Snapshots are whole state, so a client
-that resumes with Last-Event-ID needs only the newest snapshot, sent when its id is older.
+(`written_ms`, as the worker sends, or `seq`, `version`, `updated_ms`, a bare number), else
+its arrival time (epoch ms), and always at least one more than the previous id. Snapshots
+are whole state, so a client that resumes with Last-Event-ID needs only the newest snapshot,
+sent when its id is older.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def notice_version(data: Any) -> int | None:
     except orjson.JSONDecodeError:
         return None
     if isinstance(parsed, dict):
-        for name in ("seq", "version", "updated_ms", "time_ms"):
+        for name in ("seq", "version", "written_ms", "updated_ms", "time_ms"):
             value = parsed.get(name)
             if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
                 return value

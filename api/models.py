@@ -1,7 +1,10 @@
 """Response models: the seed's interfaces in snake_case with units in the names.
 
 They mirror what streams.reader.MetricsReader returns (docs/snapshots.md, docs/metrics.md)
-and only describe and check it; every number is computed by the worker.
+and only describe and check it: every number is computed by the worker. Rates are 0..1 and
+null when their denominator is zero; money is `*_nanousd` (exact integer) plus `*_usd` (a
+decimal string); durations are milliseconds. Models allow extra fields, so a field the
+worker adds reaches clients before these models name it.
 """
 
 from __future__ import annotations
@@ -10,11 +13,240 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+Rate = float | None
+Ms = float | None
+
 
 class Snapshot(BaseModel):
-    """Base of the responses built from the worker's snapshots: extra fields pass through."""
-
     model_config = ConfigDict(extra="allow")
+
+
+class Ranged(Snapshot):
+    start_ms: int = Field(description="Range start, epoch ms (inclusive, whole minutes).")
+    end_ms: int = Field(description="Range end, epoch ms (exclusive).")
+
+
+class DurationStats(Snapshot):
+    count: int
+    average_duration_ms: Ms
+    p50_duration_ms: Ms
+    p95_duration_ms: Ms
+    p99_duration_ms: Ms
+    max_duration_ms: Ms
+
+
+class MarkStats(Snapshot):
+    """A time-to-X measurement and the share within its target."""
+
+    count: int
+    average_ms: Ms
+    p50_ms: Ms
+    p95_ms: Ms
+    p99_ms: Ms
+    max_ms: Ms
+    target_ms: float
+    within_target_count: int
+    within_target_rate: Rate
+
+
+class PhaseTimings(Snapshot):
+    extraction: DurationStats
+    analysis: DurationStats
+    synthesis: DurationStats
+    enhancement: DurationStats
+
+
+class PerformanceMetrics(Ranged):
+    """The seed's PerformanceMetrics."""
+
+    phases: PhaseTimings
+    total: DurationStats = Field(description="Whole generation duration.")
+    p50_duration_ms: Ms
+    p95_duration_ms: Ms
+    p99_duration_ms: Ms
+    time_to_first_byte: MarkStats
+    time_to_first_content: MarkStats
+    time_to_interactive: MarkStats
+    time_to_complete: MarkStats
+    timers: dict[str, DurationStats] = Field(description="Named timers, by label.")
+    model_calls: DurationStats
+    cache_hits: int
+    cache_misses: int
+    cache_hit_rate: Rate
+    generations_started: int
+    requests_per_second: float
+    concurrent_requests: int = Field(description="Generations in flight now.")
+    queue_depth: int
+    queue_depth_by_service: dict[str, int]
+
+
+class ModelCost(Snapshot):
+    model: str
+    tier: str | None
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cache_write_tokens: int
+    cache_read_tokens: int
+    cost_nanousd: int
+    cost_usd: str
+    unpriced_calls: int
+
+
+class UserCost(Snapshot):
+    user_id: str
+    calls: int
+    tokens: int
+    cost_nanousd: int
+    cost_usd: str
+
+
+class CostMetrics(Ranged):
+    """The seed's CostMetrics."""
+
+    total_calls: int
+    total_input_tokens: int
+    total_output_tokens: int
+    total_cache_write_tokens: int
+    total_cache_read_tokens: int
+    total_tokens: int
+    total_cost_nanousd: int
+    total_cost_usd: str = Field(examples=["12.345"])
+    unpriced_calls: int = Field(description="Calls of unknown models: counted, never $0.")
+    by_model: list[ModelCost]
+    user_count: int
+    by_user: list[UserCost]
+    cost_per_user_nanousd: int
+    cost_per_user_usd: str
+    average_tokens_per_user: float | None
+
+
+class ScoreDistribution(Snapshot):
+    excellent: int = Field(description="Scores 90-100.")
+    good: int = Field(description="Scores 70-89.")
+    fair: int = Field(description="Scores 50-69.")
+    poor: int = Field(description="Scores under 50.")
+
+
+class QualityMetrics(Ranged):
+    """The seed's QualityMetrics."""
+
+    scored_count: int
+    average_score: float | None
+    distribution: ScoreDistribution
+    generations_completed: int
+    approvals: int
+    approved_without_edit: int
+    edits: int
+    regenerations: int
+    abandonments: int
+    upgrades: int
+    acceptance_rate: Rate
+    edit_rate: Rate
+    regeneration_rate: Rate
+    abandonment_rate: Rate
+    upgrade_rate: Rate
+    average_confidence: Rate
+    low_confidence_count: int
+    median_time_to_approval_ms: Ms
+    median_time_to_first_edit_ms: Ms
+    satisfaction_count: int
+    average_satisfaction: float | None = Field(description="1-5.")
+    nps_count: int
+    nps: float | None = Field(description="-100..100: % promoters minus % detractors.")
+    content_copied: int
+    content_exported: int
+
+
+class Retries(Snapshot):
+    attempted: int
+    succeeded: int
+    failed: int
+
+
+class BreakerState(Snapshot):
+    name: str
+    state: str = Field(examples=["open"])
+    since_ms: int
+
+
+class BreakerEvents(Snapshot):
+    opened: int
+    half_opened: int
+    closed: int
+
+
+class RecentError(Snapshot):
+    time_ms: int
+    type: str
+    message: str = ""
+    session_id: str | None = None
+
+
+class HealthMetrics(Ranged):
+    generations_started: int
+    generations_failed: int
+    error_rate: Rate
+    errors: int
+    errors_by_type: dict[str, int]
+    retries: Retries
+    fallbacks: int
+    circuit_breakers: list[BreakerState]
+    circuit_breaker_events: BreakerEvents
+    active_requests: int
+    recent_errors: list[RecentError]
+    dead_letters: int
+    dead_letters_by_reason: dict[str, int]
+
+
+class Summary(Ranged):
+    """The overview cards."""
+
+    total_generations: int
+    completed_generations: int
+    success_rate: Rate
+    average_duration_ms: Ms
+    total_cost_nanousd: int
+    total_cost_usd: str
+    cost_per_user_nanousd: int
+    cost_per_user_usd: str
+    events: int
+
+
+class TimeseriesPoint(Snapshot):
+    time_ms: int = Field(description="Step start, epoch ms.")
+    value: float | None
+
+
+class DailyCostSummary(Snapshot):
+    """The seed's DailyCostSummary."""
+
+    date: str = Field(examples=["2026-11-26"])
+    total_cost_nanousd: int
+    total_cost_usd: str
+    total_calls: int
+    total_tokens: int
+    unpriced_calls: int
+    by_model: list[ModelCost]
+    user_count: int
+    top_users: list[UserCost]
+    cost_per_user_usd: str
+    generations: int
+
+
+class BudgetStatus(Snapshot):
+    """The seed's BudgetStatus: one scope's spend in the current period."""
+
+    scope: str = Field(examples=["global"])
+    period: str = Field(examples=["2026-11-26"])
+    budget_nanousd: int
+    spend_nanousd: int
+    budget_usd: str = Field(examples=["100"], description="The daily budget.")
+    spend_usd: str = Field(examples=["51.2"])
+    remaining_usd: str = Field(examples=["48.8"])
+    percent_used: float = Field(examples=[51.2])
+    state: Literal["ok", "warning", "alert", "critical", "stopped"]
+    updated_ms: int
 
 
 class Alert(Snapshot):
@@ -28,51 +260,3 @@ class Alert(Snapshot):
     window: str | None = Field(None, examples=["2026-11-26"])
     time_ms: int
     message: str = ""
-
-
-class BudgetStatus(Snapshot):
-    scope: str = Field(examples=["global"])
-    period: str = Field(examples=["2026-11-26"])
-    budget_nanousd: int
-    spend_nanousd: int
-    budget_usd: str = Field(examples=["100"])
-    spend_usd: str = Field(examples=["51.2"])
-    remaining_usd: str = Field(examples=["48.8"])
-    percent_used: float = Field(examples=[51.2])
-    state: Literal["ok", "warning", "alert", "critical", "stopped"]
-    updated_ms: int
-
-
-class PerformanceMetrics(Snapshot):
-    pass
-
-
-class CostMetrics(Snapshot):
-    pass
-
-
-class QualityMetrics(Snapshot):
-    pass
-
-
-class HealthMetrics(Snapshot):
-    pass
-
-
-class Summary(Snapshot):
-    total_generations: int
-    success_rate: float | None
-    average_duration_ms: float | None
-    cost_per_user_usd: str | float | None
-
-
-class TimeseriesPoint(Snapshot):
-    pass
-
-
-class DailyCostSummary(Snapshot):
-    pass
-
-
-class RecentError(Snapshot):
-    pass

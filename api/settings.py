@@ -55,6 +55,17 @@ class ApiSettings(GenPulseSettings):
         "", description="Kafka transactional id of this replica; empty = derived from host/pid."
     )
 
+    # shared with the worker (same variables), so both name the same keys and targets
+    redis_prefix: str = Field("", description="Redis key prefix; empty means the topic prefix.")
+    target_ttfb_ms: float = Field(500.0, description="Time-to-first-byte target.")
+    target_fcp_ms: float = Field(2000.0, description="Time-to-first-content target.")
+    target_tti_ms: float = Field(7000.0, description="Time-to-interactive target.")
+    target_complete_ms: float = Field(15000.0, description="Time-to-complete target.")
+
+    @property
+    def key_prefix(self) -> str:
+        return self.redis_prefix or self.topic_prefix
+
     @field_validator("api_read_tokens", "api_admin_tokens", "api_ingest_keys", mode="before")
     @classmethod
     def _split_tokens(cls, value: Any) -> Any:

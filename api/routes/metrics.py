@@ -65,7 +65,17 @@ async def summary(request: Request, span: Range) -> Any:
 async def timeseries(
     request: Request,
     span: Range,
-    metric: Annotated[str, Query(min_length=1, max_length=128, examples=["generations"])],
+    metric: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=128,
+            description="events, generations, requests_per_second, error_rate, cache_hit_rate, "
+            "cost_nanousd, average_quality_score, dead_letters, p50_/p95_/p99_<series> "
+            "(e.g. p95_duration_ms, p95_time_to_first_byte_ms).",
+            examples=["generations"],
+        ),
+    ],
     step: Annotated[str, Query(pattern=r"^[1-9][0-9]{0,5}[smhd]$", examples=["1m"])] = "1m",
 ) -> Any:
     step_ms = duration_ms(step) or 0
@@ -73,7 +83,12 @@ async def timeseries(
         raise ApiError(422, "invalid_step", "the smallest step is 1m (the worker's window)")
     if (span.end_ms - span.start_ms) // step_ms > MAX_POINTS:
         raise ApiError(422, "invalid_step", f"at most {MAX_POINTS} points; use a larger step")
-    return await request.app.state.reader.timeseries(metric, span.start_ms, span.end_ms, step_ms)
+    try:
+        return await request.app.state.reader.timeseries(
+            metric, span.start_ms, span.end_ms, step_ms
+        )
+    except ValueError as exc:  # an unknown metric name; the reader lists the known ones
+        raise ApiError(422, "unknown_metric", str(exc)) from None
 
 
 @router.get(
