@@ -12,13 +12,22 @@ import threading
 from collections import deque
 from typing import Any
 
-Record = tuple[str, float, Any, Any, Any, int]
-"""(event_type, time.time(), session_id, user_id, data dict or None, estimated bytes)."""
+Record = tuple[str, float, Any, Any, "tuple[tuple[str, Any], ...] | None"]
+"""(event_type, time.time(), session_id, user_id, data as a tuple of items or None).
+
+Data is held as a tuple of (key, value) pairs: a shallow snapshot that is about half the
+size of a dict, which is what keeps a buffered event near 250 bytes.
+"""
 
 RECORD_BASE_BYTES = 200
-"""Estimated memory of one buffered event without data: tuple, timestamp, encoded form."""
+"""Estimated bytes of one buffered event without data (tuple, timestamp, its encoding)."""
 DATA_ITEM_BYTES = 64
-"""Estimated bytes per key of an event's data dict."""
+"""Estimated bytes per data item."""
+
+
+def estimated_bytes(record: Record) -> int:
+    items = record[4]
+    return RECORD_BASE_BYTES if items is None else RECORD_BASE_BYTES + DATA_ITEM_BYTES * len(items)
 
 
 class EventBuffer:
@@ -42,7 +51,7 @@ class EventBuffer:
             items = self._items
             items.append(record)
             self.accepted += 1
-            self._bytes += record[5]
+            self._bytes += estimated_bytes(record)
             if (
                 len(items) + self._held_events > self.max_events
                 or self._bytes + self._held_bytes > self.max_bytes
@@ -56,7 +65,7 @@ class EventBuffer:
             len(items) + self._held_events > self.max_events
             or self._bytes + self._held_bytes > self.max_bytes
         ):
-            self._bytes -= items.popleft()[5]
+            self._bytes -= estimated_bytes(items.popleft())
             self.dropped += 1
             self.removed += 1
 
@@ -69,7 +78,7 @@ class EventBuffer:
             while items and len(taken) < max_events and (not taken or size < max_bytes):
                 record = items.popleft()
                 taken.append(record)
-                size += record[5]
+                size += estimated_bytes(record)
             self._bytes -= size
             self._held_events += len(taken)
             self._held_bytes += size

@@ -30,13 +30,11 @@ class EventCollector:
                     f"event type {event_type!r:.60} is not a producers.events.EventType",
                 )
                 return
-            if data is not None:
-                if type(data) is not dict:
-                    self._pipeline.problems.report(
-                        "invalid_data", f"event data must be a dict, not {type(data).__name__}"
-                    )
-                    return
-                data = data.copy()
+            if data is not None and type(data) is not dict:
+                self._pipeline.problems.report(
+                    "invalid_data", f"event data must be a dict, not {type(data).__name__}"
+                )
+                return
             self._pipeline.emit(event_type, data, session_id, user_id)
         except Exception as exc:  # the caller must never see our failure
             self._pipeline.problems.report(
@@ -62,9 +60,9 @@ class EventCollector:
                 "timestamp": int(ts * 1000),
                 "session_id": session_id,
                 "user_id": user_id,
-                "data": data or {},
+                "data": dict(items) if items else {},
             }
-            for event_type, ts, session_id, user_id, data, _ in list(recent)
+            for event_type, ts, session_id, user_id, items in list(recent)
         ]
 
     def clear_events(self) -> None:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from producers.budget import BudgetView
-from producers.buffer import DATA_ITEM_BYTES, RECORD_BASE_BYTES, EventBuffer, Record
+from producers.buffer import EventBuffer, Record
 from producers.local_metrics import MetricAggregator, SeriesKey
 from producers.problems import InputProblems
 from producers.sdk_settings import SdkSettings
@@ -78,14 +78,12 @@ class Pipeline:
     def emit(
         self, event_type: str, data: dict[str, Any] | None, session_id: Any, user_id: Any
     ) -> None:
-        """Queue one event for the sender (the hot path)."""
+        """Queue one event for the sender (the hot path); `data` is snapshotted, not kept."""
         if self.closed:
             self.problems.report("client_closed", "an event was tracked after close()")
             return
-        size = (
-            RECORD_BASE_BYTES if data is None else RECORD_BASE_BYTES + DATA_ITEM_BYTES * len(data)
-        )
-        record = (event_type, _time(), session_id or self.default_session_id, user_id, data, size)
+        items = tuple(data.items()) if data else None
+        record = (event_type, _time(), session_id or self.default_session_id, user_id, items)
         if self.buffer.put(record) >= self.flush_at and not self.sender.wake_pending:
             self.sender.wake()
         recent = self.recent

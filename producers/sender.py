@@ -38,7 +38,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
 from producers.budget import BudgetView
-from producers.buffer import EventBuffer, Record
+from producers.buffer import EventBuffer, Record, estimated_bytes
 from producers.contract import encode_fields
 from producers.local_metrics import MetricAggregator, encode_window
 from producers.problems import InputProblems
@@ -135,6 +135,7 @@ class Sender:
         self._requested_gen = 0
         self._done_gen = 0
         self._resolved_upto = 0
+        self._flush_upto = 0  # flush() callers wait for every event accepted before this
         self._closing = False
         self._close_deadline = float("inf")
         self._last_metrics_at = time.monotonic()
@@ -179,6 +180,7 @@ class Sender:
         with self._cond:
             self._requested_gen += 1
             ticket = (self._buffer.accepted, self._requested_gen)
+            self._flush_upto = max(self._flush_upto, ticket[0])
         self.wake()
         return ticket
 
@@ -306,6 +308,7 @@ class Sender:
             if (
                 self._buffer.waiting() < self._settings.flush_at
                 and self._requested_gen == self._done_gen
+                and self._resolved_upto >= self._flush_upto
                 and not (self._closing and self._buffer.waiting())
             ):
                 return
@@ -328,29 +331,33 @@ class Sender:
         out: list[OutRecord] = []
         topic, service, prefix = self._events_topic, self._service, self._id_prefix
         max_bytes = self._settings.max_event_bytes
-        for event_type, ts, session_id, user_id, data, size in taken:
+        for record in taken:
+            event_type, ts, session_id, user_id, items = record
             self._id_counter += 1
             problem = _identity_problem(session_id, user_id)
             value = b""
             if problem is None:
                 try:
-                    value = encode_fields(
+                    encoded = encode_fields(
                         event_type,
                         f"{prefix}{self._id_counter:x}",
                         int(ts * 1000),
                         session_id,
                         user_id,
                         service,
-                        {} if data is None else data,
+                        dict(items) if items else {},
                     )
                 except TypeError as exc:
                     problem = ("unserialisable_data", f"event data is not JSON-serialisable: {exc}")
                 else:
+                    # orjson's bytes keep a 4 KiB allocation each; held records get a tight copy
+                    value = bytes(memoryview(encoded))
                     if len(value) > max_bytes:
                         problem = (
                             "event_too_large",
                             f"an event encodes to {len(value)} bytes; the limit is {max_bytes}",
                         )
+            size = estimated_bytes(record)
             if problem is not None:
                 self._problems.report(*problem)
                 self._buffer.release(1, size)

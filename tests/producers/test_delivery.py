@@ -130,3 +130,13 @@ def test_measurements_arrive_as_one_metric_batch_per_flush(
     assert series[("timer_duration_ms", (("label", "render"),))].count == 1
     assert batch.service == "test-service"
     assert client.stats().metric_batches_sent == 1
+
+
+def test_flush_waits_for_every_round_not_just_the_first(
+    make_client: ClientFactory, settings: GenPulseSettings
+) -> None:
+    client = make_client(max_buffer_events=200, flush_at=1_000_000)  # rounds of 100 events
+    for i in range(190):
+        client.events.track("cache_hit", {"i": i}, session_id="s")
+    assert client.flush(timeout=30)
+    assert client.stats().sent == 190

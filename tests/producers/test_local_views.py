@@ -78,11 +78,11 @@ def test_track_copies_data_so_later_changes_do_not_leak(make_client: ClientFacto
 def test_buffer_drops_oldest_and_counts_exactly() -> None:
     buffer = EventBuffer(max_events=4, max_bytes=10_000)
     for i in range(10):
-        buffer.put(("cache_hit", 0.0, "s", None, {"i": i}, 100))
+        buffer.put(("cache_hit", 0.0, "s", None, (("i", i),)))
     assert (buffer.accepted, buffer.dropped, buffer.waiting()) == (10, 6, 4)
     taken, removed = buffer.take(2, 10_000)
-    assert [r[4]["i"] for r in taken] == [6, 7] and removed == 8  # type: ignore[index]
-    buffer.put(("cache_hit", 0.0, "s", None, {"i": 10}, 100))  # held events still count
-    assert buffer.dropped == 7 and buffer.pending() == (4, 400)
-    buffer.release(2, 200)
-    assert buffer.pending() == (2, 200)
+    assert [dict(r[4] or ())["i"] for r in taken] == [6, 7] and removed == 8
+    buffer.put(("cache_hit", 0.0, "s", None, (("i", 10),)))  # held events still count
+    assert buffer.dropped == 7 and buffer.pending() == (4, 4 * 264)
+    buffer.release(2, 2 * 264)
+    assert buffer.pending() == (2, 2 * 264)
