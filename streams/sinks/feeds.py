@@ -101,7 +101,13 @@ class KafkaFeed:
             await self._position(consumer)
             last_commit = asyncio.get_running_loop().time()
             while True:
-                batch = await consumer.getmany(timeout_ms=500, max_records=1000)
+                try:
+                    batch = await consumer.getmany(timeout_ms=500, max_records=1000)
+                except KafkaError as exc:  # the client reconnects by itself; wait and go on
+                    self.stats.error(f"{type(exc).__name__}: {exc}")
+                    log.warning("sinks feed %s: %s", self._topic, exc)
+                    await asyncio.sleep(1)
+                    continue
                 for records in batch.values():
                     for record in records:
                         self._handle_safely(record)

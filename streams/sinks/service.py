@@ -128,6 +128,9 @@ class Sinks:
                     on_settled=self._alert_settled,
                 )
             )
+        self.events_read = SinkStats("feed:events")
+        self.budget_states_read = SinkStats("feed:budget-state")
+        self.alerts_read = SinkStats("feed:alerts")
         self.feeds = self._feeds()
         self.poller: AggregatePoller | None = None
         if self.sample_sinks and settings.sinks_aggregates:
@@ -149,7 +152,7 @@ class Sinks:
                     s.kafka_bootstrap,
                     s.topic("events"),
                     self.handle_event,
-                    SinkStats("feed:events"),
+                    self.events_read,
                     group=f"{s.topic_prefix}.sinks.events",
                     start=s.sinks_start,
                 )
@@ -160,7 +163,7 @@ class Sinks:
                     s.kafka_bootstrap,
                     s.topic("budget-state"),
                     self.handle_budget_state,
-                    SinkStats("feed:budget-state"),
+                    self.budget_states_read,
                     group=None,
                 )
             )
@@ -170,7 +173,7 @@ class Sinks:
                     s.kafka_bootstrap,
                     s.topic("alerts"),
                     self.handle_alert,
-                    SinkStats("feed:alerts"),
+                    self.alerts_read,
                     group=f"{s.topic_prefix}.sinks.alerts",
                     start=s.sinks_start,
                     tracker=self.alert_offsets,
@@ -185,7 +188,7 @@ class Sinks:
         return [s.stats for s in sinks] + [f.stats for f in self.feeds] + polls
 
     def handle_event(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        stats = self.feeds[0].stats
+        stats = self.events_read
         try:
             event = decode_event(record.value or b"", self.settings.max_event_bytes)
         except EventDecodeError as exc:
@@ -200,7 +203,7 @@ class Sinks:
                     sample_sink.offer(sample)
 
     def handle_budget_state(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        stats = next(f.stats for f in self.feeds if f.stats.name == "feed:budget-state")
+        stats = self.budget_states_read
         if record.value is None:
             return  # a tombstone: the scope has no budget any more
         try:
@@ -214,7 +217,7 @@ class Sinks:
                 sink.offer(sample)
 
     def handle_alert(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        stats = next(f.stats for f in self.feeds if f.stats.name == "feed:alerts")
+        stats = self.alerts_read
         tp = TopicPartition(record.topic, record.partition)
         try:
             alert = orjson.loads(record.value or b"")

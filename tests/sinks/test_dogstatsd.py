@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from collections.abc import Callable
+from pathlib import Path
 
 from producers.events import EventType
 from streams.sinks import SinkSettings
@@ -77,3 +80,24 @@ async def test_events_become_exact_dogstatsd_datagrams(
     assert sorted(lines) == sorted(expected)
     # per-event order is kept (one partition, one outbox)
     assert [x for x in lines if "budget" not in x] == [x for x in expected if "budget" not in x]
+
+
+async def test_dogstatsd_over_a_unix_socket(
+    sink_settings: Callable[..., SinkSettings], tmp_path: Path
+) -> None:
+    path = tmp_path / "dsd.socket"
+    received: list[str] = []
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as agent:
+        agent.bind(str(path))
+        agent.setblocking(False)
+        loop = asyncio.get_running_loop()
+        loop.add_reader(agent.fileno(), lambda: received.append(agent.recv(65536).decode()))
+        try:
+            settings = sink_settings(dogstatsd_enabled=True, dogstatsd_socket=str(path))
+            async with running(settings):
+                event = make_event(EventType.FIRST_BYTE, data={"elapsed_ms": 42})
+                await produce_events(settings, [event])
+                await wait_until(lambda: received, what="a datagram on the socket")
+        finally:
+            loop.remove_reader(agent.fileno())
+    assert received == ["genpulse.time_to_first_byte:42|d|#service:uvp-generator,env:test\n"]
