@@ -57,7 +57,7 @@ class Pipeline:
         self.flush_at = settings.flush_at
         self.problems = InputProblems()
         self.metrics = MetricAggregator()
-        self.budget = BudgetView(settings.timezone)
+        self.budget = BudgetView(settings.cost_timezone)
         self.default_session_id = f"{service}-{secrets.token_hex(6)}"
         self.closed = False
         self.recent: deque[Record] | None = (

@@ -49,6 +49,10 @@ class SdkSettings(GenPulseSettings):
         default=None,
         description='Glob patterns mapping model ids to tiers, e.g. {"sonnet": ["*sonnet*"]}.',
     )
+    cost_timezone: str = Field(
+        default="UTC",
+        description="IANA time zone of the cost and budget day (as the worker's setting).",
+    )
     follow_budget_state: bool = Field(
         default=True, description="Read the budget-state topic so budget.allows() answers locally."
     )

@@ -22,10 +22,6 @@ class GenPulseSettings(BaseSettings):
     service: str = Field(default="unknown-service", description="Name of the reporting service.")
     env: str = Field(default="dev", description="Deployment environment tag.")
     max_event_bytes: int = Field(default=64 * 1024, description="Largest accepted encoded event.")
-    timezone: str = Field(
-        default="UTC",
-        description="IANA time zone whose calendar days are the cost and budget periods.",
-    )
 
     def topic(self, name: str) -> str:
         """Full topic name for one of TOPIC_NAMES."""
