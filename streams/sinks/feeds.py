@@ -94,6 +94,7 @@ class KafkaFeed:
             enable_auto_commit=self._group is not None and self._tracker is None,
             auto_offset_reset="earliest" if self._group is None else self._start,
             max_partition_fetch_bytes=1024 * 1024,
+            metadata_max_age_ms=30_000,  # notice a topic created after we started
         )
         await self._start_with_retries(consumer)
         self._consumer = consumer
@@ -172,7 +173,8 @@ class KafkaFeed:
             if numbers:
                 return [TopicPartition(self._topic, n) for n in sorted(numbers)]
             with contextlib.suppress(KafkaError):
-                await consumer._client.force_metadata_update()  # topic not created yet
+                # no public call refreshes the client's own metadata for one topic
+                await consumer._client.force_metadata_update()
             await asyncio.sleep(0.5)
 
     def _handle_safely(self, record: ConsumerRecord[bytes, bytes]) -> None:
