@@ -1,0 +1,49 @@
+"""`genpulse sinks` as its own process: delivers, stops cleanly on SIGTERM, leaves its health."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+
+import redis.asyncio as aioredis
+
+from streams.sinks import SinkSettings, read_health
+from tests.sinks.endpoints import HttpRecorder, wait_until
+from tests.sinks.harness import create_topics, produce_json
+from tests.sinks.test_webhooks import alert
+
+
+async def test_the_sinks_command_delivers_and_stops_on_sigterm(
+    sink_settings: Callable[..., SinkSettings], http: HttpRecorder, redis: aioredis.Redis
+) -> None:
+    settings = sink_settings()
+    await create_topics(settings)
+    env = {
+        **os.environ,
+        "GENPULSE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "GENPULSE_REDIS_URL": settings.redis_url,
+        "GENPULSE_TOPIC_PREFIX": settings.topic_prefix,
+        "GENPULSE_SINKS_START": "earliest",
+        "GENPULSE_SINKS_HEALTH_S": "0.2",
+        "GENPULSE_WEBHOOK_PLAIN_URLS": f"{http.base_url}/hook",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "genpulse.cli", "sinks", "--log-level", "warning"], env=env
+    )
+    try:
+        await produce_json(settings, "alerts", [alert()])
+        await wait_until(lambda: http.to("/hook"), timeout_s=60, what="the alert at the webhook")
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(process.wait, 30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert code == 0
+    assert [r.body for r in http.to("/hook")] == [alert()]
+    health = await read_health(redis, settings.topic_prefix)
+    (webhook,) = [counts for name, counts in health.items() if name.startswith("webhook:plain:")]
+    assert webhook["sent"] == 1
