@@ -28,6 +28,8 @@ Range = Annotated[TimeRange, Depends(time_range)]
 
 MAX_POINTS = 10_080
 MAX_DAYS = 366
+FIRST_DAY = date(2000, 1, 7)
+LAST_DAY = date(2099, 12, 31)
 
 
 @router.get(
@@ -104,6 +106,8 @@ async def daily_costs(
     to: Annotated[date | None, Query(description="Last day, inclusive (default: today).")] = None,
 ) -> Any:
     last = to or datetime.now(UTC).date()
+    if not FIRST_DAY <= last <= LAST_DAY or (from_ is not None and from_ < FIRST_DAY):
+        raise ApiError(422, "invalid_range", "days must lie between 2000-01-07 and 2099-12-31")
     first = from_ or last - timedelta(days=6)
     if first > last:
         raise ApiError(422, "invalid_range", "'from' must not be after 'to'")
