@@ -82,5 +82,38 @@ def sinks(
     asyncio.run(serve(settings))  # SIGINT/SIGTERM stop it cleanly
 
 
+@app.command("api")
+def api(
+    host: str = typer.Option("", help="Listen address (default GENPULSE_API_HOST, 127.0.0.1)."),
+    port: int = typer.Option(0, help="Listen port (default GENPULSE_API_PORT, 8000)."),
+    workers: int = typer.Option(1, help="uvicorn worker processes."),
+    log_level: str = typer.Option("info", help="Log level (debug, info, warning, error)."),
+) -> None:
+    """Run the HTTP API (uvicorn): metrics, budgets, alerts, exports, ingest, SSE, /metrics.
+    Tokens and limits come from GENPULSE_API_* (docs/configuration.md, docs/api.md)."""
+    import logging
+
+    import uvicorn
+
+    from api.settings import ApiSettings
+
+    settings = ApiSettings()  # type: ignore[call-arg]  # filled from GENPULSE_* env
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    if not (settings.api_read_tokens or settings.api_admin_tokens or settings.api_ingest_keys):
+        typer.echo("warning: no GENPULSE_API_* tokens configured: every /v1 route answers 401")
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,  # its lines carry query strings (?key=); api/observability.py logs
+        proxy_headers=True,
+    )
+
+
 if __name__ == "__main__":
     app()
