@@ -63,7 +63,7 @@ def slack_body(alert: dict[str, Any]) -> dict[str, Any]:
     mark = ":white_check_mark:" if resolved else SEVERITY_MARK.get(severity, ":bell:")
     label = "RESOLVED" if resolved else severity.upper() or "ALERT"
     headline = f"[{label}] {alert.get('message', alert['id'])}"
-    when = datetime.fromtimestamp(int(alert.get("time_ms", 0)) / 1000, UTC)
+    when = _when(alert.get("time_ms"))
     fields = [
         ("Rule", alert.get("rule")),
         ("Scope", alert.get("scope")),
@@ -90,12 +90,22 @@ def slack_body(alert: dict[str, Any]) -> dict[str, Any]:
                 "elements": [
                     {
                         "type": "mrkdwn",
-                        "text": f"genpulse alert `{alert['id']}` at {when:%Y-%m-%d %H:%M:%S} UTC",
+                        "text": f"genpulse alert `{alert['id']}` at {when}",
                     }
                 ],
             },
         ],
     }
+
+
+def _when(time_ms: object) -> str:
+    """The alert's time for people; a record without a usable time still gets delivered."""
+    if isinstance(time_ms, int | float) and not isinstance(time_ms, bool):
+        try:
+            return f"{datetime.fromtimestamp(time_ms / 1000, UTC):%Y-%m-%d %H:%M:%S} UTC"
+        except (ValueError, OverflowError, OSError):
+            pass
+    return "an unknown time"
 
 
 def plain_body(alert: dict[str, Any]) -> dict[str, Any]:

@@ -128,3 +128,20 @@ def test_commits_never_pass_an_unsettled_alert(waiting: list[int], rnd: object) 
         committed = tracker.committable()[tp]
         assert all(o >= committed for o in pending)
     assert tracker.committable() == {tp: len(waiting)}
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@given(st.dictionaries(st.text(max_size=12), json_values, max_size=12), st.text(min_size=1))
+def test_any_alert_record_makes_a_slack_message(fields: dict[str, object], alert_id: str) -> None:
+    body = slack_body({**fields, "id": alert_id})
+    assert body["text"] and len(body["text"]) <= 3000
+    assert len(body["blocks"][0]["text"]["text"]) <= 150
+    assert all(len(f["text"]) <= 2000 for f in body["blocks"][1]["fields"])
