@@ -73,8 +73,9 @@ class Recorded:
 class HttpRecorder:
     """An HTTP server that records every request and answers `status` (changeable)."""
 
-    def __init__(self, status: int = 202) -> None:
+    def __init__(self, status: int = 202, delay_s: float = 0.0) -> None:
         self.status = status
+        self.delay_s = delay_s  # answer this late (a slow endpoint)
         self.requests: list[Recorded] = []
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -92,6 +93,8 @@ class HttpRecorder:
 
     async def _record(self, request: web.Request) -> web.Response:
         raw = await request.read()
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         self.requests.append(
             Recorded(
                 request.method,

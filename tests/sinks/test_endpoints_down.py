@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from producers.events import EventType
 from streams.sinks import SinkSettings, read_health
-from tests.sinks.endpoints import closed_port, wait_until
+from tests.sinks.endpoints import HttpRecorder, closed_port, wait_until
 from tests.sinks.harness import produce_events, produce_json, running
 from tests.sinks.test_webhooks import alert
 from tests.unit.test_contract import make_event
@@ -88,3 +88,37 @@ async def test_dead_endpoints_never_stall_the_feeds(
         assert counts["queued"] <= 2 * QUEUE, name  # waiting + the batch being retried
         assert counts["dropped"] > 0, (name, counts)
         assert counts["last_error"], name
+
+
+async def test_a_hanging_endpoint_times_out_and_never_stalls_the_feed(
+    sink_settings: Callable[..., SinkSettings], redis: aioredis.Redis
+) -> None:
+    slow = await HttpRecorder(delay_s=3).start()  # ten times the timeout
+    try:
+        settings = sink_settings(
+            ga4_measurement_id="G-SLOW",
+            ga4_api_secret="s",
+            ga4_endpoint=slow.base_url,
+            sinks_http_timeout_s=0.3,
+            sinks_queue_size=QUEUE,
+            sinks_max_attempts=2,
+        )
+        events = [make_event(EventType.USER_APPROVED, user_id=f"u-{i}") for i in range(100)]
+        async with running(settings):
+            await produce_events(settings, events)
+
+            async def read_and_timed_out() -> bool:
+                health = await read_health(redis, settings.topic_prefix)
+                ga4 = health.get("ga4", {})
+                return (
+                    health.get("feed:events", {}).get("sent") == len(events)
+                    and ga4.get("failed", 0) > 0
+                    and ga4.get("dropped", 0) > 0
+                )
+
+            await wait_until(read_and_timed_out, timeout_s=60, what="timeouts counted")
+            health = await read_health(redis, settings.topic_prefix)
+        assert "TimeoutError" in health["ga4"]["last_error"]
+        assert health["ga4"]["sent"] == 0
+    finally:
+        await slow.stop()
