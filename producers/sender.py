@@ -199,8 +199,8 @@ class Sender:
 
     def close(self, timeout: float) -> bool:
         """Deliver what is buffered (up to `timeout` s), then stop; True when nothing is left."""
-        if self._pid != os.getpid() or not self._thread.is_alive():
-            return self.pending() == 0
+        if self._pid != os.getpid() or not self._thread.is_alive() or self._closing:
+            return self.pending() == 0  # a second close (e.g. at exit) does not wait again
         self._close_deadline = time.monotonic() + timeout
         self._closing = True
         self.request_flush()

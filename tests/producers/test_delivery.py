@@ -140,3 +140,36 @@ def test_flush_waits_for_every_round_not_just_the_first(
         client.events.track("cache_hit", {"i": i}, session_id="s")
     assert client.flush(timeout=30)
     assert client.stats().sent == 190
+
+
+def test_async_code_tracks_and_awaits_flush_without_blocking_the_loop(
+    make_client: ClientFactory, settings: GenPulseSettings
+) -> None:
+    import asyncio
+
+    client = make_client()
+
+    async def handler(i: int) -> None:
+        client.events.track("cache_hit", {"i": i}, session_id=f"async-{i % 4}")
+        await asyncio.sleep(0)
+
+    async def main() -> tuple[bool, int]:
+        ticks = 0
+
+        async def heartbeat() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        beat = asyncio.create_task(heartbeat())
+        await asyncio.gather(*(handler(i) for i in range(500)))
+        before = ticks
+        delivered = await client.aflush(timeout=30)
+        beat.cancel()
+        return delivered, ticks - before
+
+    delivered, ticks = asyncio.run(main())
+    assert delivered and ticks > 0  # the loop kept running while the flush waited
+    received = read_topic(settings.kafka_bootstrap, settings.topic("events"), expect=500)
+    assert len(received) == 500 and duplicates(received) == {}
