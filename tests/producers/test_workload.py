@@ -100,3 +100,27 @@ def test_driven_workload_arrives_complete_with_exact_costs(
     )
     assert spent == expected
     assert client.costs.get_costs()["total_cost_nanousd"] == expected
+
+
+def test_demo_traffic_command_sends_what_it_reports(settings: GenPulseSettings) -> None:
+    import re
+
+    from typer.testing import CliRunner
+
+    from genpulse.cli import app
+
+    env = {
+        "GENPULSE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "GENPULSE_TOPIC_PREFIX": settings.topic_prefix,
+        "GENPULSE_FOLLOW_BUDGET_STATE": "false",
+    }
+    args = ["demo", "traffic", "--rate", "300", "--duration", "2", "--seed", "9"]
+    result = CliRunner().invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    found = re.search(r"(\d+) sessions, (\d+) events.*acknowledged (\d+) events", result.output)
+    assert found, result.output
+    events = int(found.group(2))
+    assert int(found.group(3)) == events and 300 <= events <= 700  # ~300/s for 2 s
+    assert "dropped 0" in result.output
+    received = read_topic(settings.kafka_bootstrap, settings.topic("events"), expect=events)
+    assert len(received) == events
