@@ -145,7 +145,11 @@ class WebhookSink:
 
     async def load(self) -> None:
         """Remember the ids delivered before this process started (the newest `dedup_size`)."""
-        keys = await self._redis.zrange(self._key, -self._dedup_size, -1)
+        try:
+            keys = await self._redis.zrange(self._key, -self._dedup_size, -1)
+        except Exception as exc:  # Redis down: offsets still keep delivered alerts behind us
+            log.warning("%s: delivered ids not loaded: %s", self.name, exc)
+            return
         for key in keys:
             self._remember(key.decode() if isinstance(key, bytes) else str(key))
 
