@@ -37,6 +37,15 @@ async def test_the_sinks_command_delivers_and_stops_on_sigterm(
     try:
         await produce_json(settings, "alerts", [alert()])
         await wait_until(lambda: http.to("/hook"), timeout_s=60, what="the alert at the webhook")
+
+        async def counted() -> bool:
+            health = await read_health(redis, settings.topic_prefix)
+            return any(
+                name.startswith("webhook:plain:") and counts["sent"] == 1
+                for name, counts in health.items()
+            )
+
+        await wait_until(counted, what="the delivery in the health hash")
         process.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(process.wait, 30)
     finally:
@@ -44,6 +53,3 @@ async def test_the_sinks_command_delivers_and_stops_on_sigterm(
             process.kill()
     assert code == 0
     assert [r.body for r in http.to("/hook")] == [alert()]
-    health = await read_health(redis, settings.topic_prefix)
-    (webhook,) = [counts for name, counts in health.items() if name.startswith("webhook:plain:")]
-    assert webhook["sent"] == 1

@@ -96,7 +96,12 @@ async def test_slack_and_plain_bodies_and_dedup_across_restart(
             counts = [(await health_of(redis, settings, n)).get("duplicate") for n in names]
             return counts == [1, 1]
 
+        async def all_settled() -> bool:
+            counts = [(await health_of(redis, settings, n)).get("sent") for n in names]
+            return counts == [3, 3]
+
         await wait_until(duplicates_counted, what="one duplicate per webhook in health")
+        await wait_until(all_settled, what="three deliveries per webhook settled")
     slack = [r.body for r in http.to(SLACK_PATH)]
     plain = [r.body for r in http.to("/plain")]
     assert slack[0] == SLACK_BODY
