@@ -44,10 +44,15 @@ async def test_v2_series_body_is_exact(
             ],
         )
         await produce_json(settings, "budget-state", [BUDGET_STATE])
-        await wait_until(
-            lambda: sum(len(r.body["series"]) for r in http.to("/api/v2/series")) >= 7,
-            what="7 series",
-        )
+
+        def everything_posted() -> bool:
+            posted = [s for r in http.to("/api/v2/series") for s in r.body["series"]]
+            calls = sum(s["points"][0]["value"] for s in posted if s["metric"].endswith(".calls"))
+            names = {s["metric"] for s in posted}
+            wanted = {"genpulse.cache.lookups", "genpulse.budget.spend"}
+            return calls == 2 and wanted <= names
+
+        await wait_until(everything_posted, what="both calls, the cache lookup and the budget")
     posts = http.to("/api/v2/series")
     assert all(p.headers["DD-API-KEY"] == API_KEY for p in posts)
     assert all(p.headers["Content-Type"] == "application/json" for p in posts)
