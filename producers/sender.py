@@ -14,7 +14,8 @@ again, in their original order, through a fresh producer. Errors that no resend 
 counted in `resent_uncertain`, the one case where a duplicate is conceivable.
 
 While Kafka is down, rounds wait and the buffer keeps taking events up to its limits;
-reconnecting uses exponential backoff with full jitter.
+reconnecting uses exponential backoff with jitter. The same loop also follows the
+budget-state topic (producers/budget_follower.py).
 """
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiokafka.errors as kafka_errors
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
 from producers.budget import BudgetView
+from producers.budget_follower import follow_budget_state
 from producers.buffer import EventBuffer, Record, estimated_bytes
 from producers.contract import encode_fields
 from producers.local_metrics import MetricAggregator, encode_window
@@ -232,7 +234,9 @@ class Sender:
         self._loop = asyncio.get_running_loop()
         follower = None
         if self._settings.follow_budget_state:
-            follower = asyncio.create_task(self._follow_budget_state())
+            follower = asyncio.create_task(
+                follow_budget_state(self._settings, self._service, self._budget, self._note_error)
+            )
         try:
             while not (self._closing and self._finished()):
                 await self._sleep_until_due()
@@ -506,44 +510,6 @@ class Sender:
         if self.errors == 1 or self.errors % 1000 == 0:
             log.warning("genpulse: Kafka delivery problem, will retry (%s)", self.last_error)
 
-    async def _follow_budget_state(self) -> None:
-        """Keep BudgetView in step with the compacted budget-state topic (from the start)."""
-        topic = self._settings.topic("budget-state")
-        attempt = 0
-        while True:
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self._settings.kafka_bootstrap,
-                client_id=f"genpulse-{self._service}-budget",
-                group_id=None,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                fetch_max_wait_ms=200,
-            )
-            try:
-                await consumer.start()
-                while topic not in await consumer.topics():  # never auto-create it
-                    await asyncio.sleep(2.0)
-                consumer.subscribe([topic])  # no group: every partition, from the start
-                while not consumer.assignment():
-                    await asyncio.sleep(0.05)
-                ends = await consumer.end_offsets(list(consumer.assignment()))
-                attempt = 0
-                while True:
-                    batches = await consumer.getmany(timeout_ms=1000)
-                    for tp, messages in batches.items():
-                        for message in messages:
-                            self._budget.apply(
-                                message.key, message.value, quiet=message.offset < ends[tp]
-                            )
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._note_error(exc)
-                attempt += 1
-                await asyncio.sleep(random.uniform(0.5, 1.0) * min(10.0, 0.5 * 2**attempt))
-            finally:
-                await _stop_quietly(consumer, 2.0)
-
 
 def _identity_problem(session_id: Any, user_id: Any) -> tuple[str, str] | None:
     if type(session_id) is not str or not 0 < len(session_id) <= 128:
@@ -571,6 +537,6 @@ def _batches(
         yield builder, batch
 
 
-async def _stop_quietly(client: AIOKafkaProducer | AIOKafkaConsumer, timeout: float) -> None:
+async def _stop_quietly(client: AIOKafkaProducer, timeout: float) -> None:
     with contextlib.suppress(BaseException):
         await asyncio.wait_for(client.stop(), timeout)
