@@ -59,7 +59,7 @@ def name_problem(name: str, kind: str) -> str | None:
 
 def ga4_session_id(session_id: str) -> int:
     """GA4 wants a number: digits pass through, anything else maps to a stable 48-bit hash."""
-    if session_id.isdigit() and len(session_id) <= 15:
+    if session_id.isascii() and session_id.isdigit() and len(session_id) <= 15:
         return int(session_id)
     return int.from_bytes(hashlib.sha256(session_id.encode()).digest()[:6], "big")
 
