@@ -196,7 +196,12 @@ class Sinks:
             return
         stats.sent += 1
         for sink in self.event_sinks:
-            sink.offer(event)
+            try:
+                sink.offer(event)
+            except Exception as exc:  # a bug in one sink must not starve the others
+                sink.stats.reject("offer_error")
+                sink.stats.error(f"{type(exc).__name__}: {exc}")
+                log.exception("sink %s: offer raised", sink.stats.name)
         if self.sample_sinks:
             for sample in samples_from_event(event, self.settings.env):
                 for sample_sink in self.sample_sinks:
