@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import promql_parser
 import redis.asyncio as aioredis
 import yaml
 from prometheus_client import CollectorRegistry, generate_latest
@@ -92,6 +93,11 @@ def test_every_query_uses_the_provisioned_data_source() -> None:
     for panel in dashboard()["panels"]:
         for target in panel.get("targets", []):
             assert target["datasource"]["uid"] == uid
+
+
+def test_every_query_is_valid_promql() -> None:
+    for expr in [*exprs(), *rule_exprs()]:
+        promql_parser.parse(expr)  # raises ValueError with the position of a syntax error
 
 
 async def test_every_series_used_is_one_the_api_exposes(redis: aioredis.Redis, unique: str) -> None:
