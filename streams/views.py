@@ -269,6 +269,10 @@ def timeseries_value(metric: str, p: Partial, seconds: float) -> float | int | N
         return int(sum(r["cost_nanousd"] for r in p.models.values()))
     if metric == "average_quality_score":
         return rate(p.quality["score_sum"], p.quality["score_count"])
+    if metric == "acceptance_rate":
+        return rate(p.quality["approved_without_edit"], c.get("generation_completed", 0))
+    if metric == "edit_rate":
+        return rate(c.get("user_edited", 0), c.get("generation_completed", 0))
     if metric == "dead_letters":
         return sum(p.dlq.values())
     for prefix, q in (("p50_", 0.5), ("p95_", 0.95), ("p99_", 0.99)):
@@ -288,6 +292,8 @@ TIMESERIES_METRICS: tuple[str, ...] = (
     "cache_hit_rate",
     "cost_nanousd",
     "average_quality_score",
+    "acceptance_rate",
+    "edit_rate",
     "dead_letters",
     "p50_duration_ms",
     "p95_duration_ms",

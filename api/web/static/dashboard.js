@@ -115,11 +115,18 @@
   }
 
   // ---------------------------------------------------------------- sections ------------
+  function card(id, raw, text) {
+    var el = $(id);
+    el.textContent = text;
+    el.dataset.value = raw == null ? "" : String(raw);  // the API's own value, for tests and tooltips
+    el.title = el.dataset.value;
+  }
+
   function renderOverview(s) {
-    $("card-total-generations").textContent = fmtInt(s.total_generations);
-    $("card-success-rate").textContent = fmtPct(s.success_rate);
-    $("card-avg-duration").textContent = fmtMs(s.average_duration_ms);
-    $("card-cost-per-user").textContent = fmtUsd(s.cost_per_user_usd);
+    card("card-total-generations", s.total_generations, fmtInt(s.total_generations));
+    card("card-success-rate", s.success_rate, fmtPct(s.success_rate));
+    card("card-avg-duration", s.average_duration_ms, fmtMs(s.average_duration_ms));
+    card("card-cost-per-user", s.cost_per_user_usd, fmtUsd(s.cost_per_user_usd));
   }
 
   function renderPerformance(perf, series) {
@@ -171,11 +178,12 @@
       plot("chart-models", [
         {x: costs.by_model.map(function (m) { return m.model; }),
          y: costs.by_model.map(function (m) { return m.calls; }), name: "calls", type: "bar",
-         marker: {color: COLORS[1]}},
+         offsetgroup: 1, marker: {color: COLORS[1]}},
         {x: costs.by_model.map(function (m) { return m.model; }),
          y: costs.by_model.map(function (m) { return Number(m.cost_usd); }), name: "cost ($)",
-         type: "bar", yaxis: "y2", marker: {color: COLORS[2]}}
-      ], {barmode: "group", yaxis2: {overlaying: "y", side: "right", showgrid: false}});
+         type: "bar", yaxis: "y2", offsetgroup: 2, marker: {color: COLORS[2]}}
+      ], {barmode: "group", yaxis: {title: "calls", gridcolor: "#263049"},
+          yaxis2: {title: "$", overlaying: "y", side: "right", showgrid: false, rangemode: "tozero"}});
     } else empty("chart-models");
 
     var global = budgets.filter(function (b) { return b.scope === "global"; })[0] || budgets[0];
@@ -294,26 +302,39 @@
       ts("p50_duration_ms"), ts("p95_duration_ms"), ts("cache_hit_rate"), ts("error_rate"),
       ts("acceptance_rate"), ts("edit_rate")
     ];
-    return Promise.all(calls).then(function (r) {
-      renderOverview(r[0]);
-      renderPerformance(r[1], {p50: r[9], p95: r[10], cache: r[11]});
-      renderCosts(r[2], r[5], r[8]);
-      renderQuality(r[3], {acceptance: r[13], edits: r[14]});
-      renderHealth(r[4], r[7], {errors: r[12]});
-      renderAlerts(r[6]);
-      state.lastOk = Date.now();
-      $("updated").textContent = "updated " + fmtTime(state.lastOk);
-      hideBanner();
-    }).catch(function (err) {
-      if (err.status === 401 || err.status === 403) { signOut("That token was refused: " + err.message); return; }
+    return Promise.all(calls.map(settle)).then(function (results) {
+      var failed = results.filter(function (x) { return !x.ok; }).map(function (x) { return x.error; });
+      var auth = failed.filter(function (e) { return e.status === 401 || e.status === 403; })[0];
+      if (auth) { signOut("That token was refused: " + auth.message); return; }
+      var r = results.map(function (x) { return x.ok ? x.value : null; });
+      var series = function (i) { return r[i] || []; };
+      // Each section renders from what arrived; a failed call leaves its section as it was.
+      if (r[0]) renderOverview(r[0]);
+      if (r[1]) renderPerformance(r[1], {p50: series(9), p95: series(10), cache: series(11)});
+      if (r[2] && r[5] && r[8]) renderCosts(r[2], r[5], r[8]);
+      if (r[3]) renderQuality(r[3], {acceptance: series(13), edits: series(14)});
+      if (r[4] && r[7]) renderHealth(r[4], r[7], {errors: series(12)});
+      if (r[6]) renderAlerts(r[6]);
+      if (!failed.length) {
+        state.lastOk = Date.now();
+        $("updated").textContent = "updated " + fmtTime(state.lastOk);
+        hideBanner();
+        return;
+      }
+      var err = failed[0];
       showBanner(err.status === 503
         ? "Metrics are unavailable (" + err.message + "). Showing the last data; retrying…"
-        : err.status === 0 ? "The API is unreachable. Retrying…"
+        : err.status === 0 ? "The API is unreachable. Showing the last data; retrying…"
         : "The API answered " + err.status + ": " + err.message);
     }).then(function () {
       state.loading = false;
       if (state.again) { state.again = false; load(); }
     });
+  }
+
+  function settle(promise) {
+    return promise.then(function (value) { return {ok: true, value: value}; },
+                        function (error) { return {ok: false, error: error}; });
   }
 
   function showBanner(text) { var b = $("banner"); b.textContent = text; b.hidden = false; document.body.dataset.state = "error"; }
