@@ -86,9 +86,6 @@ class DogStatsdSink:
                 self.client.gauge(sample.name, value, tags=tags)
         return int(self.client.packets_dropped_writer - before)
 
-    def close(self) -> None:
-        self.client.close_socket(quiet=True)
-
 
 def _plain(value: float) -> float | int:
     """1.0 -> 1 so counts read `:1|c`, not `:1.0|c`."""
