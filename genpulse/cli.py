@@ -67,18 +67,22 @@ def worker(
 @app.command("sinks")
 def sinks(
     log_level: str = typer.Option("info", help="Log level (debug, info, warning, error)."),
+    status: bool = typer.Option(False, "--status", help="Print the sinks' health hash and exit."),
 ) -> None:
     """Run the exporters (Datadog, GA4, alert webhooks) in their own process; see
     docs/integrations.md. Each is off until its GENPULSE_* settings turn it on."""
     import asyncio
     import logging
 
-    from streams.sinks import SinkSettings, serve
+    from streams.sinks import SinkSettings, print_health, serve
 
+    settings = SinkSettings()  # type: ignore[call-arg]  # filled from GENPULSE_* env
+    if status:
+        asyncio.run(print_health(settings))
+        return
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    settings = SinkSettings()  # type: ignore[call-arg]  # filled from GENPULSE_* env
     asyncio.run(serve(settings))  # SIGINT/SIGTERM stop it cleanly
 
 

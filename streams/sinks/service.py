@@ -28,7 +28,7 @@ from streams.sinks.delivery import Outcome, RetryPolicy
 from streams.sinks.dogstatsd import DogStatsdSink, make_client
 from streams.sinks.feeds import KafkaFeed, OffsetTracker
 from streams.sinks.ga4 import Ga4Sink
-from streams.sinks.health import HealthPublisher, SinkStats
+from streams.sinks.health import HealthPublisher, SinkStats, read_health
 from streams.sinks.http import new_session
 from streams.sinks.samples import Sample, samples_from_budget_state, samples_from_event
 from streams.sinks.settings import SinkSettings
@@ -283,6 +283,16 @@ async def open_sinks(settings: SinkSettings) -> AsyncIterator[Sinks]:
     finally:
         await session.close()
         await redis.aclose()
+
+
+async def print_health(settings: SinkSettings) -> None:
+    """`genpulse sinks --status`: the health hash as JSON, one sink per key."""
+    redis = aioredis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        health = await read_health(redis, settings.key_prefix)
+    finally:
+        await redis.aclose()
+    print(orjson.dumps(health, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
 
 
 async def serve(settings: SinkSettings) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -53,3 +54,12 @@ async def test_the_sinks_command_delivers_and_stops_on_sigterm(
             process.kill()
     assert code == 0
     assert [r.body for r in http.to("/hook")] == [alert()]
+    shown = subprocess.run(
+        [sys.executable, "-m", "genpulse.cli", "sinks", "--status"],
+        env=env,
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    health = json.loads(shown.stdout)
+    assert health["feed:alerts"]["sent"] == 1
