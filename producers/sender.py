@@ -4,14 +4,14 @@ Each *round* takes the oldest buffered events (plus any metric batch or control 
 that is due), encodes them, hands them to aiokafka in per-partition batches and waits for
 every batch's answer before the next round, so records of one session stay in order.
 
-Why a resend cannot duplicate: the producer is idempotent (acks=all), and aiokafka never
-expires a batch it has sent; it retries it with its original sequence number until the
-broker answers, and the broker drops the repeats. An error therefore only reaches this
-module for a batch the broker did not write: never sent (no leader in time, no room in
-time) or rejected (e.g. out-of-order sequence after such a gap). Those records go out
-again, in their original order, through a fresh producer. Errors that no resend can fix
-(record too large, not authorised) are counted as failed. Anything else is resent too and
-counted in `resent_uncertain`, the one case where a duplicate is conceivable.
+Why a resend cannot duplicate: the producer is idempotent (acks=all) and a batch handed
+to it never expires (see _never_expire_batches): aiokafka retries it with its original
+sequence number until the broker answers, and the broker drops the repeats. An error
+therefore only reaches this module for records the broker did not write: not handed over
+in time (no room, no metadata) or rejected. Those go out again, in their original order,
+through a fresh producer. Errors that no resend can fix (record too large, not
+authorised) are counted as failed. Anything else is resent too and counted in
+`resent_uncertain`, the one case where a duplicate is conceivable.
 
 While Kafka is down, rounds wait and the buffer keeps taking events up to its limits;
 reconnecting uses exponential backoff with jitter. The same loop also follows the
@@ -482,6 +482,7 @@ class Sender:
                 await _stop_quietly(producer, 2.0)
                 await self._backoff()
                 continue
+            _never_expire_batches(producer)
             self._producer = producer
             self.connected = True
         return self._producer
@@ -509,6 +510,22 @@ class Sender:
         self.last_error = f"{type(exc).__name__}: {exc}"
         if self.errors == 1 or self.errors % 1000 == 0:
             log.warning("genpulse: Kafka delivery problem, will retry (%s)", self.last_error)
+
+
+def _never_expire_batches(producer: AIOKafkaProducer) -> None:
+    """Make batches wait for a partition leader for as long as it takes.
+
+    aiokafka fails a batch whose partition has had no leader for request_timeout_ms, even
+    a batch it already sent once (the broker may have written it while answering "not
+    leader" during a shutdown). Resending such a batch through a new producer duplicates
+    it; the tests saw exactly that. A batch that waits instead is retried with its
+    original sequence number and the broker de-duplicates it.
+    """
+    accumulator = getattr(producer, "_message_accumulator", None)
+    if accumulator is None or not hasattr(accumulator, "_batch_ttl"):
+        log.warning("genpulse: this aiokafka has no batch ttl to lift; outages may duplicate")
+        return
+    accumulator._batch_ttl = float("inf")
 
 
 def _identity_problem(session_id: Any, user_id: Any) -> tuple[str, str] | None:

@@ -32,6 +32,9 @@ def test_each_event_once_and_in_session_order(
     assert len({r.partition for r in received}) > 1, "sessions should spread over partitions"
     stats = client.stats()
     assert (stats.sent, stats.dropped, stats.failed, stats.buffered) == (total, 0, 0, 0)
+    # the guard against duplicates after long outages is in place (see docs/sdk.md)
+    producer = client._pipeline.sender._producer
+    assert producer is not None and producer._message_accumulator._batch_ttl == float("inf")
 
 
 def test_eight_threads_each_delivered_once(

@@ -66,6 +66,7 @@ def test_broker_stopped_20s_loses_nothing(private_kafka: KafkaServer, unique: st
         assert tiny.flush(timeout=60), tiny.stats()
         stats = steady.stats()
         assert stats.dropped == 0 and stats.sent == tracked and stats.failed == 0
+        assert stats.resent_uncertain == 0
 
         assert restarted is not None
         bootstrap = restarted.bootstrap
