@@ -100,7 +100,7 @@ async def prepare(bootstrap: str, prefix: str, records: list[tuple[bytes, bytes]
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        topics = [f"{prefix}.{name}" for name in ("events", "alerts", "budget-state")]
+        topics = [f"{prefix}.{name}" for name in ("events", "metrics", "alerts", "budget-state")]
         await admin.create_topics([NewTopic(t, 3, 1) for t in topics])
     finally:
         await admin.close()
@@ -243,7 +243,9 @@ async def drop_topics(bootstrap: str, prefixes: list[str]) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        names = [f"{p}.{name}" for p in prefixes for name in ("events", "alerts", "budget-state")]
+        names = [
+            f"{p}.{n}" for p in prefixes for n in ("events", "metrics", "alerts", "budget-state")
+        ]
         await admin.delete_topics(names)
     finally:
         await admin.close()

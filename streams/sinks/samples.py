@@ -11,8 +11,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from ddsketch.mapping import LogarithmicMapping
+
 from producers.contract import Event
 from producers.events import EventType
+from producers.metric_batch import MetricBatch
+from producers.sketch import RELATIVE_ACCURACY
 
 NANOS_PER_USD = 1_000_000_000
 
@@ -108,6 +112,49 @@ def _model_call(event: Event, base: tuple[str, ...], ts: int) -> list[Sample]:
     if _number(data.get("duration_ms")):
         duration = float(data["duration_ms"])
         out.append(Sample("model.duration", Kind.DISTRIBUTION, duration, tags, "millisecond", ts))
+    return out
+
+
+SERIES_NAMES: dict[str, str] = {
+    "phase_duration_ms": "phase.duration",
+    "generation_duration_ms": "generation.duration",
+    "time_to_first_byte_ms": "time_to_first_byte",
+    "time_to_first_content_ms": "time_to_first_content",
+    "time_to_interactive_ms": "time_to_interactive",
+    "time_to_complete_ms": "time_to_complete",
+    "timer_duration_ms": "timer.duration",
+}
+"""SDK metric-batch series -> the names the same measurement has when it comes as an event."""
+
+_MAPPING = LogarithmicMapping(RELATIVE_ACCURACY)
+
+
+def sketch_values(wire: dict[str, Any]) -> list[tuple[float, int]]:
+    """(value, count) per populated bin of a wire sketch; each value within 1 % of the
+    observations it stands for (6 significant digits keep datagrams short)."""
+    out: list[tuple[float, int]] = []
+    if zero := round(wire.get("zero", 0)):
+        out.append((0.0, zero))
+    for sign, store in ((1.0, "pos"), (-1.0, "neg")):
+        for key, count in wire.get(store, []):
+            out.append((sign * float(f"{_MAPPING.value(int(key)):.6g}"), round(count)))
+    return out
+
+
+def samples_from_metric_batch(batch: MetricBatch, env: str) -> list[Sample]:
+    """One distribution sample per observation the SDK folded into a batch's sketches, as if
+    the service had sent each to DogStatsD itself (values at the sketch's 1 % accuracy)."""
+    ts = batch.end_ms // 1000
+    base = (tag("service", batch.service), tag("env", env))
+    out: list[Sample] = []
+    for series in batch.series:
+        name = SERIES_NAMES.get(series.name) or "custom." + "".join(
+            c if c.isalnum() or c in "_." else "_" for c in series.name
+        )
+        tags = base + tuple(tag(k, v) for k, v in sorted(series.tags.items()))
+        unit = "millisecond" if series.unit == "ms" else series.unit
+        for value, count in sketch_values(series.sketch):
+            out.extend([Sample(name, Kind.DISTRIBUTION, value, tags, unit, ts)] * count)
     return out
 
 

@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from aiokafka import ConsumerRecord, TopicPartition
 
 from producers.contract import Event, EventDecodeError, decode_event
+from producers.metric_batch import decode_metric_batch
 from streams.reader import MetricsReader
 from streams.sinks.aggregates import AggregatePoller
 from streams.sinks.datadog_events import DatadogEventsSink
@@ -30,7 +31,12 @@ from streams.sinks.feeds import KafkaFeed, OffsetTracker
 from streams.sinks.ga4 import Ga4Sink
 from streams.sinks.health import HealthPublisher, SinkStats, read_health
 from streams.sinks.http import new_session
-from streams.sinks.samples import Sample, samples_from_budget_state, samples_from_event
+from streams.sinks.samples import (
+    Sample,
+    samples_from_budget_state,
+    samples_from_event,
+    samples_from_metric_batch,
+)
 from streams.sinks.settings import SinkSettings
 from streams.sinks.webhooks import AlertItem, WebhookSink
 
@@ -66,6 +72,7 @@ class Sinks:
         self.sample_sinks: list[SampleSink] = []
         self.event_sinks: list[EventSink] = []
         self.webhooks: list[WebhookSink] = []
+        self.dogstatsd: DogStatsdSink | None = None
         if settings.dogstatsd_enabled:
             client = make_client(
                 settings.dogstatsd_host,
@@ -73,7 +80,8 @@ class Sinks:
                 settings.dogstatsd_socket,
                 settings.metric_namespace,
             )
-            self.sample_sinks.append(DogStatsdSink(client, capacity=capacity, retry=retry))
+            self.dogstatsd = DogStatsdSink(client, capacity=capacity, retry=retry)
+            self.sample_sinks.append(self.dogstatsd)
         if settings.datadog_series_enabled:
             self.sample_sinks.append(
                 DatadogSeriesSink(
@@ -131,6 +139,7 @@ class Sinks:
         self.events_read = SinkStats("feed:events")
         self.budget_states_read = SinkStats("feed:budget-state")
         self.alerts_read = SinkStats("feed:alerts")
+        self.batches_read = SinkStats("feed:metrics")
         self.feeds = self._feeds()
         self.poller: AggregatePoller | None = None
         if self.sample_sinks and settings.sinks_aggregates:
@@ -165,6 +174,17 @@ class Sinks:
                     self.handle_budget_state,
                     self.budget_states_read,
                     group=None,
+                )
+            )
+        if self.dogstatsd is not None:  # distributions of SDK-side sketches: DogStatsD only
+            feeds.append(
+                KafkaFeed(
+                    s.kafka_bootstrap,
+                    s.topic("metrics"),
+                    self.handle_metric_batch,
+                    self.batches_read,
+                    group=f"{s.topic_prefix}.sinks.metrics",
+                    start=s.sinks_start,
                 )
             )
         if self.webhooks:
@@ -206,6 +226,17 @@ class Sinks:
             for sample in samples_from_event(event, self.settings.env):
                 for sample_sink in self.sample_sinks:
                     sample_sink.offer(sample)
+
+    def handle_metric_batch(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        try:
+            batch = decode_metric_batch(record.value or b"")
+        except EventDecodeError as exc:
+            self.batches_read.reject(exc.reason.value)
+            return
+        self.batches_read.sent += 1
+        if self.dogstatsd is not None:
+            for sample in samples_from_metric_batch(batch, self.settings.env):
+                self.dogstatsd.offer(sample)
 
     def handle_budget_state(self, record: ConsumerRecord[bytes, bytes]) -> None:
         stats = self.budget_states_read

@@ -39,7 +39,7 @@ async def create_topics(settings: SinkSettings, partitions: int = 1) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
-        names = [settings.topic(n) for n in ("events", "alerts", "budget-state")]
+        names = [settings.topic(n) for n in ("events", "metrics", "alerts", "budget-state")]
         existing = set(await admin.list_topics())
         new = [NewTopic(n, partitions, 1) for n in names if n not in existing]
         if new:

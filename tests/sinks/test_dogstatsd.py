@@ -8,9 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from producers.events import EventType
+from producers.metric_batch import encode_metric_batch
 from streams.sinks import SinkSettings
 from tests.sinks.endpoints import UdpListener, wait_until
-from tests.sinks.harness import produce_events, produce_json, running
+from tests.sinks.harness import produce, produce_events, produce_json, running
+from tests.sinks.test_payloads import batch_of
 from tests.unit.test_contract import make_event
 
 BUDGET_STATE = {
@@ -101,3 +103,23 @@ async def test_dogstatsd_over_a_unix_socket(
         finally:
             loop.remove_reader(agent.fileno())
     assert received == ["genpulse.time_to_first_byte:42|d|#service:uvp-generator,env:test\n"]
+
+
+async def test_sdk_metric_batches_become_one_distribution_value_per_observation(
+    sink_settings: Callable[..., SinkSettings], udp: UdpListener
+) -> None:
+    settings = sink_settings(dogstatsd_enabled=True, dogstatsd_port=udp.port)
+    batch = batch_of([("phase_duration_ms", {"phase": "analysis"}, [812.5, 812.5, 100.0])])
+    async with running(settings):
+        await produce(
+            settings.kafka_bootstrap,
+            settings.topic("metrics"),
+            [(b"uvp", encode_metric_batch(batch))],
+        )
+        await wait_until(lambda: len(udp.datagrams) >= 3, what="3 datagrams")
+    tags = "#service:uvp,env:test,phase:analysis"  # values: the sketch bins' (within 1 %)
+    assert sorted(udp.datagrams) == [
+        f"genpulse.phase.duration:100.495|d|{tags}\n",
+        f"genpulse.phase.duration:804.461|d|{tags}\n",
+        f"genpulse.phase.duration:804.461|d|{tags}\n",
+    ]

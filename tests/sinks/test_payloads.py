@@ -5,15 +5,25 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from aiokafka import TopicPartition
 from hypothesis import given
 from hypothesis import strategies as st
 
 from producers.events import EventType
+from producers.metric_batch import MetricBatch, MetricSeries
+from producers.sketch import new_sketch, sketch_to_wire
 from streams.sinks.datadog_events import GenerationTracker, event_body, usd
 from streams.sinks.datadog_series import SeriesBoard
 from streams.sinks.feeds import OffsetTracker
-from streams.sinks.samples import Kind, Sample, samples_from_event, tag
+from streams.sinks.samples import (
+    Kind,
+    Sample,
+    samples_from_event,
+    samples_from_metric_batch,
+    sketch_values,
+    tag,
+)
 from streams.sinks.webhooks import dedup_key, slack_body
 from tests.sinks.test_webhooks import alert
 from tests.unit.test_contract import make_event
@@ -145,3 +155,67 @@ def test_any_alert_record_makes_a_slack_message(fields: dict[str, object], alert
     assert body["text"] and len(body["text"]) <= 3000
     assert len(body["blocks"][0]["text"]["text"]) <= 150
     assert all(len(f["text"]) <= 2000 for f in body["blocks"][1]["fields"])
+
+
+def batch_of(series: list[tuple[str, dict[str, str], list[float]]]) -> MetricBatch:
+    out = []
+    for name, tags, values in series:
+        sketch = new_sketch()
+        for value in values:
+            sketch.add(value)
+        out.append(
+            MetricSeries(
+                name=name,
+                unit="ms",
+                tags=tags,
+                count=len(values),
+                sum=sum(values),
+                min=min(values),
+                max=max(values),
+                sketch=sketch_to_wire(sketch),
+            )
+        )
+    return MetricBatch(
+        batch_id="b1",
+        service="uvp",
+        start_ms=1_764_130_000_000,
+        end_ms=1_764_130_001_000,
+        series=out,
+    )
+
+
+def test_metric_batch_series_become_one_sample_per_observation() -> None:
+    batch = batch_of(
+        [
+            ("phase_duration_ms", {"phase": "analysis"}, [812.5, 812.5, 100.0]),
+            ("timer_duration_ms", {"label": "db"}, [0.0, 3.0]),
+            ("my-metric", {}, [7.0]),
+        ]
+    )
+    samples = samples_from_metric_batch(batch, "prod")
+    assert [(s.name, s.tags[2:], s.unit) for s in samples][:1] == [
+        ("phase.duration", ("phase:analysis",), "millisecond")
+    ]
+    assert {s.name for s in samples} == {"phase.duration", "timer.duration", "custom.my_metric"}
+    assert all(
+        s.tags[:2] == ("service:uvp", "env:prod") and s.timestamp_s == 1_764_130_001
+        for s in samples
+    )
+    phase = sorted(s.value for s in samples if s.name == "phase.duration")
+    assert phase == [
+        pytest.approx(100, rel=0.01),
+        pytest.approx(812.5, rel=0.01),
+        pytest.approx(812.5, rel=0.01),
+    ]
+    assert sorted(s.value for s in samples if s.name == "timer.duration")[0] == 0.0
+
+
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=200))
+def test_sketch_values_keep_count_and_one_percent(values: list[float]) -> None:
+    sketch = new_sketch()
+    for value in values:
+        sketch.add(value)
+    expanded = sorted(v for v, n in sketch_values(sketch_to_wire(sketch)) for _ in range(n))
+    assert len(expanded) == len(values)
+    for got, want in zip(expanded, sorted(values), strict=True):
+        assert abs(got - want) <= 0.0101 * abs(want) + 1e-9
