@@ -25,6 +25,7 @@ from api.live import UpdateFeed
 from api.observability import AccessLog, ApiMetrics
 from api.routes import budgets, collect, exports, health, metrics, prometheus, stream
 from api.settings import ApiSettings
+from api.snapshot_cache import ReaderThread, SnapshotCache
 from api.web import routes as web
 from streams.partial import Targets
 from streams.reader import MetricsReader
@@ -38,16 +39,20 @@ Errors are JSON: `{"error": "<code>", "message": "<what to do>"}`.
 """
 
 
+def _redis_client(settings: ApiSettings) -> aioredis.Redis:
+    return aioredis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=settings.api_redis_timeout_s,
+        socket_timeout=settings.api_redis_timeout_s,
+    )
+
+
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or ApiSettings()  # type: ignore[call-arg]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis = aioredis.from_url(
-            settings.redis_url,
-            socket_connect_timeout=settings.api_redis_timeout_s,
-            socket_timeout=settings.api_redis_timeout_s,
-        )
+        redis = _redis_client(settings)
         writer = TransactionalWriter(
             settings.kafka_bootstrap,
             settings.api_transactional_id
@@ -65,7 +70,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             settings.target_tti_ms,
             settings.target_complete_ms,
         )
-        app.state.reader = MetricsReader(redis, prefix=settings.key_prefix, targets=targets)
+        app.state.reader = MetricsReader(redis, settings.key_prefix, targets)
+        reader_thread = ReaderThread(
+            lambda: MetricsReader(_redis_client(settings), settings.key_prefix, targets)
+        )
+        app.state.snapshots = SnapshotCache(reader_thread, feed)
         app.state.writer = writer
         app.state.feed = feed
         app.state.control_view = view
@@ -77,6 +86,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             await feed.stop()
             await view.stop()
             await writer.stop()
+            await reader_thread.close()
             await redis.aclose()
 
     app = FastAPI(

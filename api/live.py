@@ -45,6 +45,7 @@ class UpdateFeed:
         self._channel = channel
         self.latest_id = time.time_ns() // 1_000_000
         self.connected = False
+        self.epoch = 0  # grows with every (re)subscription: notices may be missed in between
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
 
@@ -79,6 +80,7 @@ class UpdateFeed:
             pubsub = self._redis.pubsub()
             try:
                 await pubsub.subscribe(self._channel)
+                self.epoch += 1
                 self.connected = True
                 delay = 0.2
                 if lost:  # notices may have been missed: have every client refetch

@@ -1,7 +1,9 @@
 """Query parameters that name a time range (`window=1h`, or `from`/`to`) and a step (`1m`).
 
 Endpoints take either a window ending now or an explicit `from`/`to` (ISO 8601, or epoch
-seconds / milliseconds), and hand the reader epoch milliseconds.
+seconds / milliseconds), and hand the reader epoch milliseconds. A window is whole minutes
+(the worker's buckets) ending with the current minute: `window=1h` at 10:30:20 is
+[09:31:00, 10:31:00).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from api.errors import ApiError
 from producers.contract import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
 
 MAX_RANGE_MS = 90 * 86_400_000
+MINUTE_MS = 60_000
 _UNITS_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _DURATION = re.compile(r"^([1-9][0-9]{0,5})([smhd])$")
 
@@ -40,6 +43,13 @@ def duration_ms(text: str) -> int | None:
     """`90s`, `5m`, `1h`, `7d` in milliseconds; None when `text` is not such a duration."""
     match = _DURATION.match(text)
     return int(match[1]) * _UNITS_MS[match[2]] if match else None
+
+
+def window_ending_now(window: Window, now_ms: int) -> TimeRange:
+    """The whole minutes of `window` up to and including the current, still open, minute:
+    the same range for a whole minute, so repeated reads can share one answer."""
+    end = now_ms - now_ms % MINUTE_MS + MINUTE_MS
+    return TimeRange(end - (duration_ms(window) or 0), end)
 
 
 def _epoch_ms(moment: datetime) -> int:
@@ -66,8 +76,7 @@ def time_range(
     if from_ is None:
         if to is not None:
             raise ApiError(422, "invalid_range", "'to' needs 'from'")
-        span = duration_ms(str(window or Window.ONE_HOUR)) or 0
-        return TimeRange(now - span, now)
+        return window_ending_now(window or Window.ONE_HOUR, now)
     if window is not None:
         raise ApiError(422, "invalid_range", "give either 'window' or 'from'/'to', not both")
     start = _epoch_ms(from_)

@@ -36,27 +36,27 @@ LAST_DAY = date(2099, 12, 31)
     "/v1/metrics/performance", response_model=PerformanceMetrics, summary="Latency, cache, load"
 )
 async def performance(request: Request, span: Range) -> Any:
-    return await request.app.state.reader.performance(span.start_ms, span.end_ms)
+    return await request.app.state.snapshots.read("performance", span.start_ms, span.end_ms)
 
 
 @router.get("/v1/metrics/costs", response_model=CostMetrics, summary="Model costs and tokens")
 async def costs(request: Request, span: Range) -> Any:
-    return await request.app.state.reader.costs(span.start_ms, span.end_ms)
+    return await request.app.state.snapshots.read("costs", span.start_ms, span.end_ms)
 
 
 @router.get("/v1/metrics/quality", response_model=QualityMetrics, summary="Scores and user actions")
 async def quality(request: Request, span: Range) -> Any:
-    return await request.app.state.reader.quality(span.start_ms, span.end_ms)
+    return await request.app.state.snapshots.read("quality", span.start_ms, span.end_ms)
 
 
 @router.get("/v1/metrics/health", response_model=HealthMetrics, summary="Errors, retries, breakers")
 async def health(request: Request, span: Range) -> Any:
-    return await request.app.state.reader.health(span.start_ms, span.end_ms)
+    return await request.app.state.snapshots.read("health", span.start_ms, span.end_ms)
 
 
 @router.get("/v1/metrics/summary", response_model=Summary, summary="The overview cards")
 async def summary(request: Request, span: Range) -> Any:
-    return await request.app.state.reader.summary(span.start_ms, span.end_ms)
+    return await request.app.state.snapshots.read("summary", span.start_ms, span.end_ms)
 
 
 @router.get(
@@ -86,8 +86,8 @@ async def timeseries(
     if (span.end_ms - span.start_ms) // step_ms > MAX_POINTS:
         raise ApiError(422, "invalid_step", f"at most {MAX_POINTS} points; use a larger step")
     try:
-        return await request.app.state.reader.timeseries(
-            metric, span.start_ms, span.end_ms, step_ms
+        return await request.app.state.snapshots.read(
+            "timeseries", metric, span.start_ms, span.end_ms, step_ms
         )
     except ValueError as exc:  # an unknown metric name; the reader lists the known ones
         raise ApiError(422, "unknown_metric", str(exc)) from None
@@ -113,7 +113,8 @@ async def daily_costs(
         raise ApiError(422, "invalid_range", "'from' must not be after 'to'")
     if (last - first).days >= MAX_DAYS:
         raise ApiError(422, "invalid_range", f"at most {MAX_DAYS} days per request")
-    return await request.app.state.reader.daily_costs(first.isoformat(), last.isoformat())
+    snapshots = request.app.state.snapshots
+    return await snapshots.read("daily_costs", first.isoformat(), last.isoformat())
 
 
 @router.get("/v1/errors/recent", response_model=list[RecentError], summary="The latest errors")

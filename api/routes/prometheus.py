@@ -10,10 +10,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from api.auth import Role, require
 from api.errors import AUTHED, REDIS_DOWN
 from api.exposition import SnapshotCollector
+from api.timerange import Window, window_ending_now
 
 router = APIRouter(tags=["prometheus"])
-
-WINDOW_MS = 5 * 60_000
 
 
 @router.get(
@@ -31,18 +30,17 @@ WINDOW_MS = 5 * 60_000
     },
 )
 async def metrics(request: Request) -> Response:
-    reader = request.app.state.reader
-    end = time.time_ns() // 1_000_000
-    start = end - WINDOW_MS
-    day_start = end - end % 86_400_000
+    snapshots = request.app.state.snapshots
+    span = window_ending_now(Window.FIVE_MINUTES, time.time_ns() // 1_000_000)
+    day_start = span.end_ms - span.end_ms % 86_400_000
     registry = CollectorRegistry(auto_describe=False)
     registry.register(
         SnapshotCollector(
-            performance=await reader.performance(start, end),
-            health=await reader.health(start, end),
-            quality=await reader.quality(start, end),
-            costs=await reader.costs(day_start, end),
-            budgets=await reader.budgets(),
+            performance=await snapshots.read("performance", span.start_ms, span.end_ms),
+            health=await snapshots.read("health", span.start_ms, span.end_ms),
+            quality=await snapshots.read("quality", span.start_ms, span.end_ms),
+            costs=await snapshots.read("costs", day_start, span.end_ms),
+            budgets=await request.app.state.reader.budgets(),
         )
     )
     text = generate_latest(registry) + generate_latest(request.app.state.api_metrics.registry)

@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 from api.auth import Role, require
 from api.errors import AUTHED
 from api.live import UpdateFeed
-from api.timerange import Window, duration_ms
+from api.timerange import Window, window_ending_now
 
 router = APIRouter(tags=["live"])
 
@@ -63,7 +63,7 @@ async def stream(
 ) -> StreamingResponse:
     last_id = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
     chosen = list(dict.fromkeys(groups or [Group.SUMMARY]))
-    body = _events(request, chosen, duration_ms(window) or 0, last_id)
+    body = _events(request, chosen, window, last_id)
     return StreamingResponse(
         body,
         media_type="text/event-stream",
@@ -72,7 +72,7 @@ async def stream(
 
 
 async def _events(
-    request: Request, groups: list[Group], span_ms: int, last_id: int | None
+    request: Request, groups: list[Group], window: Window, last_id: int | None
 ) -> AsyncIterator[bytes]:
     feed: UpdateFeed = request.app.state.feed
     heartbeat_s: float = request.app.state.settings.api_sse_heartbeat_s
@@ -80,30 +80,31 @@ async def _events(
     sent = last_id if last_id is not None else -1
     if sent < feed.latest_id:
         sent = feed.latest_id
-        yield await _snapshot_event(request, groups, span_ms, sent)
+        yield await _snapshot_event(request, groups, window, sent)
     while not await request.is_disconnected():
         newer = await feed.wait_newer(sent, heartbeat_s)
         if newer is None:
             yield b": heartbeat\n\n"
             continue
         sent = newer
-        yield await _snapshot_event(request, groups, span_ms, sent)
+        yield await _snapshot_event(request, groups, window, sent)
 
 
 async def _snapshot_event(
-    request: Request, groups: list[Group], span_ms: int, event_id: int
+    request: Request, groups: list[Group], window: Window, event_id: int
 ) -> bytes:
-    reader = request.app.state.reader
-    end = time.time_ns() // 1_000_000
+    now = time.time_ns() // 1_000_000
+    span = window_ending_now(window, now)
     payload: dict[str, Any] = {
         "id": event_id,
-        "time_ms": end,
-        "from_ms": end - span_ms,
-        "to_ms": end,
+        "time_ms": now,
+        "from_ms": span.start_ms,
+        "to_ms": span.end_ms,
     }
     try:
         for group in groups:
-            payload[group.value] = await getattr(reader, group.value)(end - span_ms, end)
+            read = request.app.state.snapshots.read
+            payload[group.value] = await read(group.value, span.start_ms, span.end_ms, fresh=True)
     except (RedisError, OSError) as exc:
         problem = {
             "error": "redis_unavailable",
