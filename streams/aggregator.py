@@ -103,8 +103,8 @@ class Aggregator:
             fetch_max_bytes=32 * 1024 * 1024,
             max_partition_fetch_bytes=4 * 1024 * 1024,
             max_poll_interval_ms=600_000,
-            session_timeout_ms=20_000,
-            heartbeat_interval_ms=2_000,
+            session_timeout_ms=s.session_timeout_ms,
+            heartbeat_interval_ms=max(500, s.session_timeout_ms // 5),
         )
         self._consumer.subscribe(list(self.topics), listener=_Listener(self))
         await self._consumer.start()

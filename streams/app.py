@@ -32,6 +32,8 @@ app = faust.App(
     datadir=f"{settings.datadir}/faust",
     web_enabled=False,
     topic_replication_factor=1,
+    broker_session_timeout=settings.session_timeout_ms / 1000,
+    broker_heartbeat_interval=max(0.5, settings.session_timeout_ms / 5000),
 )
 
 

@@ -64,6 +64,11 @@ class Controller:
         control_tp = TopicPartition(s.topic("control"), 0)
         self._control.assign([control_tp])
         await self._control.seek_to_beginning(control_tp)
+        end = (await self._control.end_offsets([control_tp]))[control_tp]
+        while await self._control.position(control_tp) < end:  # budgets and rules first
+            got = await self._control.getmany(control_tp, timeout_ms=1000)
+            for record in got.get(control_tp, []):
+                self._on_control(record.key, record.value)
         self._producer = AIOKafkaProducer(
             bootstrap_servers=s.kafka_bootstrap,
             transactional_id=f"{s.app_id}-controller-{s.worker_id or 'solo'}",
@@ -76,8 +81,8 @@ class Controller:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
-            session_timeout_ms=20_000,
-            heartbeat_interval_ms=2_000,
+            session_timeout_ms=s.session_timeout_ms,
+            heartbeat_interval_ms=max(500, s.session_timeout_ms // 5),
         )
         self._consumer.subscribe([self.rollup.topic], listener=_Listener(self))
         await self._consumer.start()
@@ -172,12 +177,14 @@ class Controller:
         changed: set[str] = set(self._recheck)
         self._recheck.clear()
         window_changed = False
+        alerts: list[dict[str, Any]] = []
         for record in records:
             roll = orjson.loads(record.value)
             for scope, day, nanos in roll["spend"]:
                 if self._add_spend(scope, day, nanos):
                     changed.add(scope)
             window_changed |= self._add_window(roll)
+            alerts.extend(self._breaker_transitions(roll["breakers"], now_ms))
             self.window["next_offset"] = record.offset + 1
         today = self.today()
         for scope in self.budgets:
@@ -185,7 +192,6 @@ class Controller:
             if row is None or row["period"] < today:
                 self.spend[scope] = {"period": today, "spend_nanousd": 0, "fired": []}
                 changed.add(scope)
-        alerts: list[dict[str, Any]] = []
         states: list[dict[str, Any]] = []
         for scope in sorted(changed):
             budget = self.budgets.get(scope)
@@ -244,11 +250,33 @@ class Controller:
         horizon = self.window["newest"] - KEEP_MINUTES * keys.MINUTE_MS
         for key in [k for k in minutes if int(k) < horizon]:
             del minutes[key]
-        breakers = self.window["breakers"]
-        for name, state, ts in roll["breakers"]:
-            if name not in breakers or breakers[name]["since_ms"] <= ts:
-                breakers[name] = {"state": state, "since_ms": ts}
         return bool(roll["minutes"] or roll["breakers"])
+
+    def _breaker_transitions(self, changes: list[list[Any]], now_ms: int) -> list[dict[str, Any]]:
+        """Breaker episodes follow each transition in order (not a per-poll sample), so the
+        alert set does not depend on how records were batched."""
+        breakers: dict[str, dict[str, Any]] = self.window["breakers"]
+        episodes: dict[str, dict[str, Any]] = self.window["episodes"]
+        out = []
+        for name, state, ts in changes:
+            current = breakers.get(name)
+            if current is not None and current["since_ms"] > ts:
+                continue  # an older transition reported late
+            breakers[name] = {"state": state, "since_ms": ts}
+            scope = f"breaker:{name}"
+            for rule in self.rules.values():
+                if rule.type != "circuit_breaker" or not rule.enabled:
+                    continue
+                key = f"{rule.id}|{scope}"
+                if state == "open" and key not in episodes:
+                    episodes[key] = {"since": ts, "value": 1.0}
+                    out.append(alert_rules.alert_record(rule, scope, ts, "fired", 1.0, now_ms))
+                elif state != "open" and key in episodes:
+                    since = episodes.pop(key)["since"]
+                    out.append(
+                        alert_rules.alert_record(rule, scope, since, "resolved", 1.0, now_ms)
+                    )
+        return out
 
     def _evaluate_rules(self, now_ms: int) -> list[dict[str, Any]]:
         episodes: dict[str, dict[str, Any]] = self.window["episodes"]
@@ -256,6 +284,8 @@ class Controller:
         out = []
         active: dict[str, tuple[alert_rules.Rule, float]] = {}
         for rule in self.rules.values():
+            if rule.type == "circuit_breaker":
+                continue  # episodes follow transitions: _breaker_transitions
             found = alert_rules.conditions(
                 rule, self.window["minutes"], self.window["breakers"], newest
             )
@@ -264,12 +294,10 @@ class Controller:
         for key, (rule, value) in active.items():
             if key not in episodes:
                 scope = key.split("|", 1)[1]
-                since = newest
-                if rule.type == "circuit_breaker":
-                    since = self.window["breakers"][scope.removeprefix("breaker:")]["since_ms"]
-                episodes[key] = {"since": since, "value": value}
-                out.append(alert_rules.alert_record(rule, scope, since, "fired", value, now_ms))
-        for key in [k for k in episodes if k not in active]:
+                episodes[key] = {"since": newest, "value": value}
+                out.append(alert_rules.alert_record(rule, scope, newest, "fired", value, now_ms))
+        watched = {r.id for r in self.rules.values() if r.type != "circuit_breaker"}
+        for key in [k for k in episodes if k not in active and k.split("|", 1)[0] in watched]:
             episode = episodes.pop(key)
             rule_id, scope = key.split("|", 1)
             known = self.rules.get(rule_id)

@@ -31,6 +31,9 @@ class WorkerSettings(GenPulseSettings):
     target_complete_ms: float = Field(15000.0)
     max_future_skew_s: int = Field(3600, description="Events further ahead of Kafka time: DLQ.")
     transaction_timeout_ms: int = Field(15_000)
+    session_timeout_ms: int = Field(
+        10_000, description="Consumer-group session: how soon a killed worker's partitions move."
+    )
 
     @property
     def key_prefix(self) -> str:
