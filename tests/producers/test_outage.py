@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from genpulse.devservices import KafkaServer, start_kafka
 from genpulse.devservices.ports import free_port
 from producers import GenPulse
@@ -24,7 +26,12 @@ def _client(bootstrap: str, prefix: str, **overrides: object) -> GenPulse:
     )
 
 
-def test_broker_stopped_20s_loses_nothing(private_kafka: KafkaServer, unique: str) -> None:
+def test_broker_stopped_20s_loses_nothing(
+    private_kafka: KafkaServer, unique: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Kafka request timeout shorter than the outage: a batch the broker took while shutting
+    # down must still not come back and be sent twice (see _never_expire_batches).
+    monkeypatch.setattr("producers.sender.REQUEST_TIMEOUT_MS", 5_000)
     steady = _client(private_kafka.bootstrap, f"steady-{unique}")
     tiny = _client(private_kafka.bootstrap, f"tiny-{unique}", max_buffer_events=100)
     tracked = 0
