@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -109,8 +110,11 @@ async def collect(
 
 
 def _check_origin(request: Request, settings: ApiSettings) -> None:
+    """Browsers name the page's origin; only allow-listed ones (or this API's own) may ingest."""
     origin = request.headers.get("origin")
-    if origin is not None and origin not in settings.api_cors_origins:
+    if origin is None or origin in settings.api_cors_origins:
+        return
+    if urlsplit(origin).netloc != request.headers.get("host"):
         raise ApiError(
             403,
             "origin_not_allowed",

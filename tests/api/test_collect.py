@@ -139,6 +139,15 @@ async def test_an_origin_outside_the_allow_list_is_refused(client: httpx.AsyncCl
     assert response.json()["error"] == "origin_not_allowed"
 
 
+async def test_the_apis_own_pages_may_ingest_without_listing_their_origin(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/v1/collect", json=[event()], headers={**auth("ingest"), "Origin": "http://api"}
+    )
+    assert response.status_code == 202, response.text
+
+
 async def test_cors_preflight_answers_only_allowed_origins(client: httpx.AsyncClient) -> None:
     asked = {
         "Access-Control-Request-Method": "POST",
