@@ -44,8 +44,12 @@ class CostTracker:
         self.prices = prices
         self.budget = Budget(pipeline)
         self._lock = threading.Lock()
+        pipeline.fork_hooks.append(self._renew_lock)
         self._by_model: dict[tuple[str, str | None], list[int]] = {}
         self._by_user: dict[str, list[int]] = {}
+
+    def _renew_lock(self) -> None:  # in a forked child: the parent's lock may be held
+        self._lock = threading.Lock()
 
     def record_model_call(
         self,

@@ -75,11 +75,12 @@ class MetricAggregator:
             return None
         return MetricWindow(start_ms=start, end_ms=max(now, start), series=window)
 
-    def restart_window(self) -> None:
-        """Forget the unsent window (a forked child must not send its parent's values)."""
-        with self._lock:
-            self._window = {}
-            self._window_start_ms = _now_ms()
+    def restart_after_fork(self) -> None:
+        """In a forked child: a fresh lock (another thread may have held it) and no unsent
+        window (the child must not send its parent's values)."""
+        self._lock = threading.Lock()
+        self._window = {}
+        self._window_start_ms = _now_ms()
 
     def snapshot(self) -> dict[SeriesKey, Series]:
         """Lifetime view including the unsent window; copies, safe to read."""

@@ -41,10 +41,14 @@ class PerformanceMonitor:
         self._pipeline = pipeline
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        pipeline.fork_hooks.append(self._renew_lock)
         self._timers: OrderedDict[int, tuple[str, float]] = OrderedDict()
         self._marks: OrderedDict[str, float] = OrderedDict()
 
     # -- timers ---------------------------------------------------------------------------
+
+    def _renew_lock(self) -> None:  # in a forked child: the parent's lock may be held
+        self._lock = threading.Lock()
 
     def start_timer(self, label: str) -> int:
         """Start a named timer; end_timer(id) records it as timer_duration_ms{label}."""

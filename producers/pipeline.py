@@ -13,6 +13,7 @@ import secrets
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -60,6 +61,7 @@ class Pipeline:
         self.budget = BudgetView(settings.cost_timezone)
         self.default_session_id = f"{service}-{secrets.token_hex(6)}"
         self.closed = False
+        self.fork_hooks: list[Callable[[], None]] = []  # run in a forked child
         self.recent: deque[Record] | None = (
             deque(maxlen=settings.local_view_size) if settings.local_view_size else None
         )
@@ -126,7 +128,10 @@ class Pipeline:
     def restart_after_fork(self) -> None:
         """In a forked child: drop the parent's buffer and window, start a sender of our own."""
         _orphans.append(self.sender)  # keep it referenced: its sockets belong to the parent
-        self.metrics.restart_window()
+        self.problems.renew_lock()
+        self.metrics.restart_after_fork()
+        for hook in self.fork_hooks:
+            hook()
         self.budget.after_fork()
         if self.recent is not None:
             self.recent.clear()

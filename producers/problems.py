@@ -24,6 +24,10 @@ class InputProblems:
                 "genpulse: %s (%s); counted in stats().invalid[%r], warned once", detail, kind, kind
             )
 
+    def renew_lock(self) -> None:
+        """In a forked child: the parent's lock may have been held by a thread now gone."""
+        self._lock = threading.Lock()
+
     def counts(self) -> dict[str, int]:
         with self._lock:
             return dict(self._counts)

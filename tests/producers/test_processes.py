@@ -64,6 +64,8 @@ def test_fork_parent_and_child_each_deliver_their_own_once(settings: GenPulseSet
         if pid == 0:
             for i in range(300):
                 track("cache_hit", {"who": "child", "i": i}, session_id="child")
+            pulse.performance.record_phase_time("analysis", 5.0)  # locks renewed in the child
+            assert pulse.costs.get_costs()["calls"] == 0
             sys.exit(0)  # the exit-time flush delivers the child's own events
         for i in range(500, 1000):
             track("cache_hit", {"who": "parent", "i": i}, session_id="parent")
