@@ -137,10 +137,10 @@ async def _fill(redis_url: str, prefix: str) -> None:
     for partition in range(3):  # three source partitions, merged at read time
         for m in range(24 * 60 + 1):
             start = this_minute - m * keys.MINUTE_MS
-            writer.put(keys.minute(prefix, start), f"events:{partition}", partial(3), 7200 * 24)
+            writer.put(keys.minute(prefix, start), f"events:{partition}", partial(3), 3 * 3600)
         for h in range(26):
             start = keys.floor(now, keys.HOUR_MS) - h * keys.HOUR_MS
-            writer.put(keys.hour(prefix, start), f"events:{partition}", partial(40), 7200 * 24)
+            writer.put(keys.hour(prefix, start), f"events:{partition}", partial(40), 3 * 3600)
         assert await writer.flush()
     await writer.redis.aclose()
 
@@ -152,6 +152,16 @@ def _publish_notices(redis_url: str, prefix: str, stop: threading.Event) -> None
     while not stop.wait(1.0):
         notice = {"kind": "updated", "written_ms": time.time_ns() // 1_000_000}
         client.publish(f"{prefix}:updates", json.dumps(notice))
+    client.close()
+
+
+def _drop_keys(redis_url: str, prefix: str) -> None:
+    """Leave a shared Redis as it was."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+        client.delete(key)
     client.close()
 
 
@@ -232,6 +242,7 @@ def main() -> None:
         stop_notices.set()
         api.terminate()
         api.wait(timeout=30)
+        _drop_keys(redis_url, prefix)
         if own_redis is not None:
             own_redis.stop()
     floor = results["healthz"]
