@@ -202,6 +202,27 @@ class HealthMetrics(Ranged):
 class Summary(Ranged):
     """The overview cards."""
 
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "start_ms": 1764126460000,
+                    "end_ms": 1764130060000,
+                    "total_generations": 1520,
+                    "completed_generations": 1441,
+                    "success_rate": 0.962,
+                    "average_duration_ms": 8421.5,
+                    "total_cost_nanousd": 18250000000,
+                    "total_cost_usd": "18.25",
+                    "cost_per_user_nanousd": 152083333,
+                    "cost_per_user_usd": "0.152083333",
+                    "events": 40210,
+                }
+            ]
+        },
+    )
+
     total_generations: int
     completed_generations: int
     success_rate: Rate

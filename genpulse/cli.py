@@ -116,6 +116,7 @@ def api(
         log_level=log_level,
         access_log=False,  # its lines carry query strings (?key=); api/observability.py logs
         proxy_headers=True,
+        timeout_graceful_shutdown=5,  # SSE streams never end by themselves
     )
 
 
