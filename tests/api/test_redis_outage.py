@@ -20,6 +20,7 @@ from streams.partial import Partial, Targets
 from streams.snapshots import SnapshotWriter
 from tests.api.conftest import auth
 from tests.api.server import running_api
+from tests.api.sse import SseReader
 
 pytestmark = pytest.mark.integration
 
@@ -65,6 +66,14 @@ async def test_redis_down_gives_503_then_recovers_by_itself(
             assert client.get("/v1/export/summary.csv", headers=auth("read")).status_code == 503
             ready = client.get("/readyz")
             assert ready.status_code == 503 and ready.json()["checks"]["redis"] != "ok"
+            async with (
+                httpx.AsyncClient(base_url=base, timeout=30) as live,
+                live.stream("GET", "/v1/stream", headers=auth("read")) as response,
+            ):
+                stream = SseReader(response.aiter_lines())
+                blocks = [await stream.next(10) for _ in range(2)]  # retry hint, then news
+                assert blocks[1].event == "unavailable"
+                assert orjson.loads(blocks[1].data)["error"] == "redis_unavailable"
 
             redis = start_redis(tmp_path / "redis", port=redis.port)
             await write_minute(redis.url, settings.key_prefix, 9)
