@@ -183,6 +183,8 @@ class TransactionalWriter:
             for request in group
             for record in request.records
         ]
+        for future in sent:  # an abandoned transaction's futures fail later, unobserved
+            future.add_done_callback(_consume_outcome)
         await asyncio.gather(*sent)
         await producer.commit_transaction()
 
