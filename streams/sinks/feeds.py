@@ -25,6 +25,7 @@ from streams.sinks.health import SinkStats
 log = logging.getLogger("genpulse.sinks")
 
 COMMIT_EVERY_S = 1.0
+STOP_TIMEOUT_S = 10.0
 
 
 class OffsetTracker:
@@ -120,8 +121,10 @@ class KafkaFeed:
                         last_commit = now
         finally:
             await self.commit()
-            with contextlib.suppress(Exception):
-                await consumer.stop()
+            try:  # leaving the group waits for its coordinator: bounded, so a stop always ends
+                await asyncio.wait_for(consumer.stop(), STOP_TIMEOUT_S)
+            except Exception as exc:
+                log.warning("sinks feed %s: consumer not closed cleanly: %r", self._topic, exc)
 
     async def commit(self) -> None:
         """Commit what the tracker allows (alerts feed only); failures wait for the next try."""
@@ -135,9 +138,9 @@ class KafkaFeed:
         if not offsets:
             return
         try:
-            await self._consumer.commit(offsets)
-        except KafkaError as exc:
-            log.warning("alerts offsets not committed yet: %s", exc)
+            await asyncio.wait_for(self._consumer.commit(offsets), STOP_TIMEOUT_S)
+        except (KafkaError, TimeoutError) as exc:
+            log.warning("alerts offsets not committed yet: %r", exc)
 
     async def _start_with_retries(self, consumer: AIOKafkaConsumer) -> None:
         delay = 0.5

@@ -31,7 +31,7 @@ async def running(settings: SinkSettings) -> AsyncIterator[Sinks]:
                 task.result()  # the service stopped by itself: show why
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await asyncio.wait_for(task, 60)  # a stop that hangs fails here, not at 300 s
 
 
 async def create_topics(settings: SinkSettings, partitions: int = 1) -> None:
