@@ -160,6 +160,8 @@ class Aggregator:
             else:
                 self._consumer.seek(tp, committed)
         self.parts[tp] = part
+        # Redis may have missed the last commits before a crash: write every restored row
+        self._queue_snapshot(part, {k: v for k, v in store.items() if k != "live"})
         log.info("assigned %s: %d rows restored, next offset %s", tp, rows, part.state.next_offset)
 
     async def revoke(self, tps: set[TopicPartition]) -> None:

@@ -108,6 +108,7 @@ class Controller:
             return
         async with self._lock:
             await self._restore()
+            await self._replay_alerts_to_redis()
             self.owner = True
             self._recheck.update(self.budgets)
             self._published.clear()
@@ -146,6 +147,28 @@ class Controller:
         next_offset = self.window.get("next_offset")
         if next_offset is not None and self._consumer is not None:
             self._consumer.seek(self.rollup, next_offset)
+
+    async def _replay_alerts_to_redis(self) -> None:
+        """A crash between a commit and the next Redis write would lose alerts there; the
+        topic has them all (same bytes, so the sorted set does not duplicate them)."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+        )
+        await consumer.start()
+        tp = TopicPartition(self.settings.topic("alerts"), 0)
+        try:
+            consumer.assign([tp])
+            end = (await consumer.end_offsets([tp]))[tp]
+            consumer.seek(tp, max(0, end - 10_000))
+            while await consumer.position(tp) < end:
+                got = await consumer.getmany(tp, timeout_ms=1000)
+                for record in got.get(tp, []):
+                    alert = orjson.loads(record.value)
+                    self.snapshots.add_alert(int(alert.get("time_ms", 0)), record.value)
+        finally:
+            await consumer.stop()
 
     def _on_control(self, key: bytes | None, value: bytes | None) -> None:
         name = (key or b"").decode()

@@ -10,6 +10,7 @@ aborted transaction.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -34,6 +35,10 @@ class RowStore:
 
     def delete(self, key: str) -> None:
         self.db.delete(key.encode())
+
+    def items(self) -> Iterator[tuple[str, bytes]]:
+        for key, value in self.db.items():
+            yield bytes(key).decode(), bytes(value)  # type: ignore[arg-type]
 
     def close(self) -> None:
         self.db.close()

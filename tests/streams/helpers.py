@@ -169,7 +169,7 @@ async def wait_for(
     last: Any = None
     while time.monotonic() < deadline:
         last = await check()
-        if last:
+        if last and not isinstance(last, tuple):
             return last
         for w in workers:
             assert w.alive(), f"worker {w.name} died:\n{w.log_tail()}"
