@@ -120,8 +120,8 @@ class Sinks:
                 )
             )
         self.alert_offsets = OffsetTracker()
-        forms = [("slack", u) for u in settings.webhook_slack_urls]
-        forms += [("plain", u) for u in settings.webhook_plain_urls]
+        forms = [("slack", u.get_secret_value()) for u in settings.webhook_slack_urls]
+        forms += [("plain", u.get_secret_value()) for u in settings.webhook_plain_urls]
         for form, url in forms:
             self.webhooks.append(
                 WebhookSink(

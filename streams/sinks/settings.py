@@ -31,6 +31,7 @@ GA4_DEFAULT_EVENT_TYPES: tuple[str, ...] = (
 """Generation lifecycle and user actions: what GA4 is for (not model calls or health)."""
 
 StrList = Annotated[tuple[str, ...], NoDecode]
+SecretList = Annotated[tuple[SecretStr, ...], NoDecode]  # webhook URLs carry their token
 
 
 def _split(value: Any) -> Any:
@@ -79,10 +80,10 @@ class SinkSettings(GenPulseSettings):
         description='GA4 name per event type, JSON, e.g. {"user_approved": "approve_content"}.',
     )
     # -- alert webhooks ---------------------------------------------------------------
-    webhook_slack_urls: StrList = Field(
+    webhook_slack_urls: SecretList = Field(
         (), description="Webhook URLs that get alerts as Slack messages (comma-separated)."
     )
-    webhook_plain_urls: StrList = Field(
+    webhook_plain_urls: SecretList = Field(
         (), description="Webhook URLs that get the alert record itself (comma-separated)."
     )
     webhook_dedup_size: int = Field(
