@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ MAX_EVENTS_PER_REQUEST = 25
 MAX_PARAMS_PER_EVENT = 25
 MAX_NAME_CHARS = 40
 MAX_VALUE_CHARS = 100
+MAX_AGE_MS = 72 * 3600 * 1000  # GA4 discards events whose time is older than 72 hours
 NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 RESERVED_PREFIXES = ("firebase_", "google_", "ga_", "gtag.")
 RESERVED_EVENT_NAMES = frozenset(
@@ -70,6 +72,7 @@ class Ga4Event:
     user_id: str | None
     name: str
     params: dict[str, str | int | float]
+    timestamp_ms: int = 0  # when it happened; 0 = let GA4 use the time it arrives
 
     @property
     def client(self) -> tuple[str, str | None]:
@@ -101,7 +104,8 @@ def to_ga4(event: Event, names: Mapping[str, str]) -> Mapped:
     ]
     candidates += [(k, v) for k, v in data.items() if k not in _PLACED]
     params, notes = _params(candidates)
-    return Mapped(Ga4Event(client_id, event.user_id, name, params), None, notes)
+    ga4 = Ga4Event(client_id, event.user_id, name, params, event.timestamp)
+    return Mapped(ga4, None, notes)
 
 
 _PLACED = frozenset({"client_id", "engagement_time_msec", "session_id", "service", "event_id"})
@@ -139,6 +143,8 @@ def request_body(events: list[Ga4Event]) -> dict[str, Any]:
     body: dict[str, Any] = {"client_id": first.client_id}
     if first.user_id:
         body["user_id"] = first.user_id
+    if first.timestamp_ms:  # a late (retried) request still lands at the events' time
+        body["timestamp_micros"] = first.timestamp_ms * 1000
     body["events"] = [{"name": e.name, "params": e.params} for e in events]
     return body
 
@@ -184,6 +190,9 @@ class Ga4Sink:
             self.stats.note(note)
         if mapped.event is None:
             self.stats.reject(mapped.rejected or "invalid")
+            return
+        if time.time() * 1000 - event.timestamp > MAX_AGE_MS - 3600 * 1000:  # an hour to spare
+            self.stats.reject("event_too_old")
             return
         self.outbox.offer(mapped.event)
 

@@ -12,7 +12,7 @@ from streams.sinks import SinkSettings
 from streams.sinks.ga4 import ga4_session_id
 from tests.sinks.endpoints import HttpRecorder, wait_until
 from tests.sinks.harness import health_of, produce_events, running
-from tests.unit.test_contract import make_event
+from tests.unit.test_contract import NOW_MS, make_event
 
 
 async def test_ga4_bodies_split_and_validation(
@@ -50,6 +50,7 @@ async def test_ga4_bodies_split_and_validation(
         make_event(EventType.USER_EDITED, user_id="u-2", data={}),
         make_event(EventType.CONTENT_COPIED, user_id="u-2", data={}),
         make_event(EventType.CACHE_HIT, user_id="u-2", data={}),  # not a GA4 type: ignored
+        make_event(EventType.USER_APPROVED, user_id="u-3", timestamp=NOW_MS - 73 * 3600_000),
     ]
     async with running(settings):
         await produce_events(settings, [*regenerated, approved, *others])
@@ -78,6 +79,7 @@ async def test_ga4_bodies_split_and_validation(
     assert for_u2 == {
         "client_id": "u-2",
         "user_id": "u-2",
+        "timestamp_micros": NOW_MS * 1000,
         "events": [
             {
                 "name": "approve_content",
@@ -95,8 +97,9 @@ async def test_ga4_bodies_split_and_validation(
     }
     health = await health_of(redis, settings, "ga4")
     assert health["sent"] == 31
-    assert health["invalid"] == 2
+    assert health["invalid"] == 3
     assert health["reasons"] == {
+        "event_too_old": 1,
         "event_name_reserved_prefix": 1,
         "event_name_too_long": 1,
         "param_name_invalid_chars": 1,
