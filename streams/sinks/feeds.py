@@ -3,7 +3,8 @@
 `handle(record)` only queues (sinks' `offer()` never waits), so a feed keeps pace with
 its topic whatever the endpoints do. Three ways to read:
 
-- group with auto-commit (`<prefix>.events`): at-most-once for best-effort exporters;
+- group with auto-commit (`<prefix>.events`, `<prefix>.metrics`): best effort; a crash loses
+  what sat in the outboxes and re-reads the last seconds of records;
 - group with commit after delivery (`<prefix>.alerts`): an `OffsetTracker` commits a
   partition only up to its first record not yet settled (sent, failed or dropped);
 - no group, every partition from the beginning (`<prefix>.budget-state`, compacted): the
