@@ -168,6 +168,11 @@ class DatadogEventsSink:
         self.tracker.observe(event, self._clock())
         self._hand_out()
 
+    def flush(self) -> None:
+        """Hand out every completed generation now, without waiting for its score (at stop)."""
+        for gen in self.tracker.due(float("inf")):
+            self.outbox.offer(event_body(gen, self._env))
+
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
             group.create_task(self.outbox.run())

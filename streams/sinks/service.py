@@ -25,7 +25,7 @@ from streams.reader import MetricsReader
 from streams.sinks.aggregates import AggregatePoller
 from streams.sinks.datadog_events import DatadogEventsSink
 from streams.sinks.datadog_series import DatadogSeriesSink
-from streams.sinks.delivery import Outcome, RetryPolicy
+from streams.sinks.delivery import Outbox, Outcome, RetryPolicy
 from streams.sinks.dogstatsd import DogStatsdSink, make_client
 from streams.sinks.feeds import KafkaFeed, OffsetTracker
 from streams.sinks.ga4 import Ga4Sink
@@ -45,6 +45,7 @@ log = logging.getLogger("genpulse.sinks")
 
 class SampleSink(Protocol):
     stats: SinkStats
+    outbox: Outbox[Any]
 
     def offer(self, sample: Sample) -> None: ...
     async def run(self) -> None: ...
@@ -52,6 +53,7 @@ class SampleSink(Protocol):
 
 class EventSink(Protocol):
     stats: SinkStats
+    outbox: Outbox[Any]
 
     def offer(self, event: Event) -> None: ...
     async def run(self) -> None: ...
@@ -141,6 +143,7 @@ class Sinks:
         self.alerts_read = SinkStats("feed:alerts")
         self.batches_read = SinkStats("feed:metrics")
         self.feeds = self._feeds()
+        self._readers: list[asyncio.Task[None]] = []
         self.poller: AggregatePoller | None = None
         if self.sample_sinks and settings.sinks_aggregates:
             self.poller = AggregatePoller(
@@ -275,6 +278,7 @@ class Sinks:
         self.alert_offsets.done(TopicPartition(topic, item.partition), item.offset)
 
     async def run(self) -> None:
+        """Until cancelled; `drain()` first for a clean stop."""
         for webhook in self.webhooks:
             await webhook.load()
         health = HealthPublisher(
@@ -289,13 +293,28 @@ class Sinks:
                 ]
                 for sink in sinks:
                     group.create_task(sink.run())
-                for feed in self.feeds:
-                    group.create_task(feed.run())
-                group.create_task(health.run())
+                self._readers = [group.create_task(feed.run()) for feed in self.feeds]
                 if self.poller is not None:
-                    group.create_task(self.poller.run())
+                    self._readers.append(group.create_task(self.poller.run()))
+                group.create_task(health.run())
         finally:
             await asyncio.shield(health.final())
+
+    async def drain(self, timeout_s: float) -> bool:
+        """A clean stop: stop reading (feeds commit what they may), hand out what waits
+        (series of the interval, generations waiting for a score), then give every outbox
+        up to `timeout_s` to empty. False if something was still queued then."""
+        for reader in self._readers:
+            reader.cancel()
+        await asyncio.gather(*self._readers, return_exceptions=True)
+        exporters: list[SampleSink | EventSink] = [*self.sample_sinks, *self.event_sinks]
+        for sink in exporters:
+            if isinstance(sink, DatadogSeriesSink | DatadogEventsSink):
+                sink.flush()
+        outboxes: list[Outbox[Any]] = [s.outbox for s in exporters]
+        outboxes += [w.outbox for w in self.webhooks]
+        done = await asyncio.gather(*(o.drained(timeout_s) for o in outboxes))
+        return all(done)
 
     async def ready(self, timeout_s: float = 60.0) -> None:
         """Wait until every feed reads its topic (tests produce only after this)."""
@@ -327,15 +346,23 @@ async def print_health(settings: SinkSettings) -> None:
 
 
 async def serve(settings: SinkSettings) -> None:
-    """Run until SIGINT/SIGTERM (or cancelled); the health hash is written a last time."""
-    task = asyncio.current_task()
-    if task is not None:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            asyncio.get_running_loop().add_signal_handler(signum, task.cancel)
+    """Run until SIGINT/SIGTERM, then stop cleanly: drain for up to GENPULSE_SINKS_DRAIN_S,
+    write the health hash a last time."""
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     if not settings.any_enabled:
         log.warning("no sink is enabled; see docs/integrations.md")
     async with open_sinks(settings) as sinks:
         names = [s.name for s in sinks.all_stats]
         log.info("sinks running: %s", ", ".join(names) or "none")
+        running = asyncio.create_task(sinks.run())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait([running, stopping], return_when=asyncio.FIRST_COMPLETED)
+        if not running.done():
+            if not await sinks.drain(settings.sinks_drain_s):
+                log.warning("stopped with items still queued (counted in the health hash)")
+            running.cancel()
+        stopping.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await sinks.run()
+            await running

@@ -98,6 +98,9 @@ class SinkSettings(GenPulseSettings):
     sinks_backoff_max_s: float = Field(30.0, gt=0, description="Longest retry delay.")
     sinks_http_timeout_s: float = Field(5.0, gt=0, description="Timeout of one HTTP request.")
     sinks_health_s: float = Field(2.0, gt=0, description="Seconds between health hash writes.")
+    sinks_drain_s: float = Field(
+        5.0, ge=0, description="At a stop, how long queued items may still be sent."
+    )
     sinks_start: str = Field(
         "latest",
         pattern="^(latest|earliest)$",
