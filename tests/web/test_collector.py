@@ -43,7 +43,6 @@ def api(settings: GenPulseSettings, redis_url: str, tmp_path: Path) -> Iterator[
         "GENPULSE_API_INGEST_KEYS": INGEST_KEY,
     }
     server = ApiProcess(env, tmp_path / "api.log")
-    server.env["GENPULSE_API_CORS_ORIGINS"] = server.url  # the test page's own origin
     server.start()
     try:
         yield server
