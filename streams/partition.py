@@ -157,7 +157,7 @@ class PartitionState:
             if ts > self.watermark_ms:
                 self.watermark_ms = ts
             if kind in SESSION_KINDS:
-                self._session(kind, obj["session_id"], ts, p)
+                self._session(kind, obj["session_id"], ts, p, data)
             elif kind == "model_called":
                 self._spend(out, minute, user, data)
             elif kind == "error_occurred":
@@ -279,7 +279,9 @@ class PartitionState:
         for scope in scopes:
             spend[(scope, day)] = spend.get((scope, day), 0) + cost
 
-    def _session(self, kind: str, session_id: str, ts: int, p: Partial) -> None:
+    def _session(
+        self, kind: str, session_id: str, ts: int, p: Partial, data: dict[str, Any]
+    ) -> None:
         s = self.sessions.get(session_id)
         if s is None:
             s = self.sessions[session_id] = [0, 0, 0, ts]
@@ -297,7 +299,8 @@ class PartitionState:
         elif kind == "user_approved" and s[1]:
             if ts >= s[1]:
                 p.observe("time_to_approval_ms", ts - s[1])
-            if not s[2]:
+            edits = data.get("edits_made", 0)
+            if not s[2] and not (isinstance(edits, int) and edits > 0):
                 p.quality["approved_without_edit"] += 1
 
     def _sweep(self) -> None:

@@ -1,0 +1,150 @@
+"""Events per second through one worker process with every aggregate on, draining a topic
+filled beforehand, side by side with a naive Faust agent in the same run.
+
+Run: .venv/bin/python bench/worker_throughput.py [--events 300000] [--naive-seconds 60]
+
+The topic (6 partitions) is filled first, so the load generator does not share the CPU.
+The worker (`genpulse worker`, a subprocess) then drains it: the figure is events divided
+by the time from its first committed offset to the last, read from its consumer group's
+committed offsets (Kafka's own record of progress, not the worker's word). Baseline, same
+run, same topic: bench/naive_faust_agent.py, `async for` + one RocksDB table increment per
+event, timed the same way from its progress file. Targets (issue 4): >= 50,000 events/s
+and >= 10x the naive agent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+from aiokafka.admin import AIOKafkaAdminClient
+
+from streams.settings import WorkerSettings
+from streams.topics import ensure_topics
+from tests.streams.helpers import WorkerProcess, produce
+from tests.streams.workload import workload
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def committed(bootstrap: str, group: str) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+        return sum(o.offset for tp, o in offsets.items() if tp.topic.endswith(".events"))
+    finally:
+        await admin.close()
+
+
+async def run_worker(settings: WorkerSettings, tmp: Path, total: int) -> dict[str, float]:
+    worker = WorkerProcess(settings, tmp, "bench").start()
+    group = f"{settings.app_id}-aggregator"
+    first_at = first_n = None
+    deadline = time.monotonic() + 600
+    try:
+        while time.monotonic() < deadline:
+            n = await committed(settings.kafka_bootstrap, group)
+            now = time.monotonic()
+            if n and first_at is None:
+                first_at, first_n = now, n
+            if n >= total:
+                assert first_at is not None and first_n is not None
+                return {"events": total - first_n, "seconds": now - first_at}
+            if not worker.alive():
+                raise RuntimeError(worker.log_tail())
+            await asyncio.sleep(0.1)
+        raise TimeoutError("worker did not drain the topic")
+    finally:
+        worker.stop()
+
+
+def run_naive(settings: WorkerSettings, tmp: Path, seconds: float) -> dict[str, float]:
+    progress = tmp / "naive-progress"
+    env = {
+        **os.environ,
+        "GENPULSE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "NAIVE_TOPIC": settings.topic("events"),
+        "NAIVE_APP": f"naive-{uuid.uuid4().hex[:8]}",
+        "NAIVE_DATADIR": str(tmp / "naive-data"),
+        "NAIVE_PROGRESS": str(progress),
+    }
+    cmd = [sys.executable, "-m", "faust", "-A", "bench.naive_faust_agent", "worker"]
+    proc = subprocess.Popen(
+        [*cmd, "--without-web", "-l", "warn"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + seconds + 60
+        while time.monotonic() < deadline:
+            time.sleep(1)
+            if progress.exists():
+                n, first, last = progress.read_text().split()
+                if float(last) - float(first) >= seconds:
+                    break
+        n, first, last = progress.read_text().split()
+        return {"events": int(n), "seconds": float(last) - float(first)}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=300_000)
+    parser.add_argument("--naive-seconds", type=float, default=40.0)
+    parser.add_argument(
+        "--bootstrap", default=os.environ.get("GENPULSE_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    )
+    args = parser.parse_args()
+    unique = uuid.uuid4().hex[:8]
+    settings = WorkerSettings(
+        kafka_bootstrap=args.bootstrap, topic_prefix=f"bench-{unique}", app_id=f"bench-{unique}"
+    )
+    await ensure_topics(settings)
+    now = int(time.time() * 1000)
+    events = workload(1, args.events, now - 30 * 60_000, 25 * 60_000)
+    total = await produce(
+        settings.kafka_bootstrap,
+        settings.topic("events"),
+        [(e["session_id"].encode(), orjson.dumps(e)) for e in events],
+    )
+    print(f"filled {settings.topic('events')} with {total} events", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        ours = await run_worker(settings, Path(tmp), total)
+        rate = ours["events"] / ours["seconds"]
+        print(
+            f"worker: {ours['events']} events in {ours['seconds']:.2f}s = {rate:,.0f}/s", flush=True
+        )
+        naive = run_naive(settings, Path(tmp), args.naive_seconds)
+        naive_rate = naive["events"] / naive["seconds"]
+        print(
+            f"naive faust agent: {naive['events']} in {naive['seconds']:.1f}s = {naive_rate:,.0f}/s"
+        )
+    print(
+        json.dumps(
+            {
+                "bench": "worker_throughput",
+                "events_per_s": round(rate),
+                "baseline_naive_faust_events_per_s": round(naive_rate),
+                "ratio": round(rate / naive_rate, 1),
+                "events": total,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
