@@ -69,7 +69,6 @@ async def main() -> None:
         )
         try:
             pulse.events.track("generation_started", session_id="warmup")
-            await wait_for(lambda: reader.summary(0, 2**42), 120, "worker ready", [worker])
 
             async def until_ready() -> bool:
                 return (await reader.summary(0, 2**42))["events"] > 0
