@@ -76,6 +76,12 @@ class Aggregator:
         self._stopping = False
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
+        snapshots.on_recovered.append(self.requeue_all)
+
+    async def requeue_all(self) -> None:
+        """Queue every row of every owned partition for Redis (after Redis was down)."""
+        for part in self.parts.values():
+            self._queue_snapshot(part, {k: v for k, v in part.store.items() if k != "live"})
 
     def changelog(self, kind: str) -> str:
         return self.settings.internal_topic(f"{kind}-changelog")

@@ -49,9 +49,17 @@ class Controller:
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._control: AIOKafkaConsumer | None = None
+        snapshots.on_recovered.append(self.requeue_all)
 
     def stop(self) -> None:
         self._stopping = True
+
+    async def requeue_all(self) -> None:
+        """Redis came back (maybe empty): publish budget states and alerts there again."""
+        if self.owner:
+            self._published.clear()
+            self._recheck.update(self.budgets)
+            await self._replay_alerts_to_redis()
 
     async def run(self) -> None:
         s = self.settings

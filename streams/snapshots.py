@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import orjson
 import redis.asyncio as aioredis
@@ -33,6 +34,8 @@ class SnapshotWriter:
         self.failures = 0
         self.last_written_ms = 0
         self._stopping = asyncio.Event()
+        self._was_down = False
+        self.on_recovered: list[Callable[[], Awaitable[None]]] = []
 
     def put(self, key: str, field: str, value: bytes, ttl_s: int | None) -> None:
         self._dirty[(key, field)] = (value, ttl_s)
@@ -87,10 +90,15 @@ class SnapshotWriter:
                 self._dirty.setdefault(item, entry)
             self._alerts[:0] = alerts
             self.failures += 1
+            self._was_down = True
             log.warning("redis snapshot write failed (%s); will retry", exc)
             return False
         self.writes += 1
         self.last_written_ms = now_ms
+        if self._was_down:  # Redis may have come back empty: rewrite everything
+            self._was_down = False
+            for callback in self.on_recovered:
+                await callback()
         return True
 
 

@@ -43,7 +43,10 @@ async def test_worker_keeps_counting_while_redis_is_down(
     reader = MetricsReader(client, s.key_prefix)
     window = (now - 3_600_000, now + 3_600_000)
     try:
-        await produce(s.kafka_bootstrap, s.topic("events"), encode(generations(now, 100, "a", 50)))
+        earlier = now - 5 * 60_000  # a minute (and row) that nothing touches after the outage
+        await produce(
+            s.kafka_bootstrap, s.topic("events"), encode(generations(earlier, 100, "a", 50))
+        )
 
         async def started(n: int) -> bool:
             return (await reader.summary(*window))["total_generations"] == n
@@ -54,7 +57,7 @@ async def test_worker_keeps_counting_while_redis_is_down(
         await produce(s.kafka_bootstrap, s.topic("events"), encode(generations(now, 250, "b", 50)))
         time.sleep(3)  # the worker aggregates (and fails to write) meanwhile
         assert worker.alive()
-        server = start_redis(tmp_path / "redis2", port=port)  # empty: everything is rewritten
+        server = start_redis(tmp_path / "redis2", port=port)  # empty: all rows are rewritten
         await client.aclose()
         client = aioredis.from_url(server.url)
         reader = MetricsReader(client, s.key_prefix)
