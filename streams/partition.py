@@ -292,6 +292,8 @@ class PartitionState:
             s[0], s[1], s[2] = 0, ts, 0
         elif kind in ("generation_failed", "generation_cancelled"):
             s[0] = 0
+            if not s[1]:
+                del self.sessions[session_id]  # nothing left to wait for
         elif kind == "user_edited":
             if s[1] and not s[2] and ts >= s[1]:
                 p.observe("time_to_first_edit_ms", ts - s[1])
@@ -302,6 +304,8 @@ class PartitionState:
             edits = data.get("edits_made", 0)
             if not s[2] and not (isinstance(edits, int) and edits > 0):
                 p.quality["approved_without_edit"] += 1
+        if kind in ("user_approved", "user_abandoned") and not s[0]:
+            del self.sessions[session_id]  # the generation's outcome is known: free the state
 
     def _sweep(self) -> None:
         """Expire idle sessions and stale in-flight generations (event time, every 10 s)."""
@@ -325,6 +329,7 @@ SESSION_KINDS = frozenset(
         "generation_cancelled",
         "user_edited",
         "user_approved",
+        "user_abandoned",
     }
 )
 BREAKER_STATES = {

@@ -237,8 +237,9 @@ class Oracle:
             self.errors_by_type[d["error_type"]] += 1
         elif kind == "user_edited":
             s["edited"] = True
-        elif kind == "user_approved" and s["done"] is not None and not s["edited"]:
-            self.approved_without_edit += 1
+        elif kind == "user_approved" and s["done"] is not None:
+            self.approved_without_edit += not s["edited"]
+            s["done"] = None  # one approval per generation counts
 
     @property
     def total_cost(self) -> int:
