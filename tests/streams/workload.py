@@ -167,6 +167,13 @@ def malformed(seed: int, n: int, now_ms: int) -> list[bytes]:
     return [rng.choice(makers)() for _ in range(n)]
 
 
+MARKS = {
+    "first_byte": "time_to_first_byte_ms",
+    "first_content": "time_to_first_content_ms",
+    "interactive": "time_to_interactive_ms",
+}
+
+
 class Oracle:
     """Expected aggregates from raw event records (bytes), computed the plain way."""
 
@@ -206,14 +213,17 @@ class Oracle:
         s = self._sessions.setdefault(e.session_id, {"done": None, "edited": False})
         if kind == "generation_completed":
             s.update(done=e.timestamp, edited=False)
-            self.values["generation_duration_ms"].append(d["duration_ms"])
-            self.values["time_to_complete_ms"].append(d["duration_ms"])
+            if "duration_ms" in d:
+                self.values["generation_duration_ms"].append(d["duration_ms"])
+                self.values["time_to_complete_ms"].append(d["duration_ms"])
         elif kind == "generation_failed":
-            self.values["generation_duration_ms"].append(d["duration_ms"])
+            if "duration_ms" in d:
+                self.values["generation_duration_ms"].append(d["duration_ms"])
         elif kind == "phase_completed":
-            self.values[f"phase:{d['phase']}"].append(d["duration_ms"])
-        elif kind in ("first_byte", "first_content", "interactive"):
-            self.values[kind].append(d["elapsed_ms"])
+            if "duration_ms" in d:
+                self.values[f"phase_duration_ms:{d['phase']}"].append(d["duration_ms"])
+        elif kind in MARKS:
+            self.values[MARKS[kind]].append(d["elapsed_ms"])
         elif kind == "model_called":
             self.calls_by_model[d["model"]] += 1
             for k in ("input_tokens", "output_tokens"):
@@ -238,7 +248,7 @@ class Oracle:
         elif kind == "user_edited":
             s["edited"] = True
         elif kind == "user_approved" and s["done"] is not None:
-            self.approved_without_edit += not s["edited"]
+            self.approved_without_edit += not s["edited"] and not d.get("edits_made", 0)
             s["done"] = None  # one approval per generation counts
 
     @property
