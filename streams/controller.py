@@ -264,9 +264,17 @@ class Controller:
         row["spend_nanousd"] += nanos
         return True
 
+    def _needs(self) -> tuple[set[str], int]:
+        """Sketches the latency rules read, and how many minutes the rules look back."""
+        metrics = {r.metric for r in self.rules.values() if r.type == "latency_slo"}
+        windows = [r.window_s for r in self.rules.values() if r.type != "circuit_breaker"]
+        return metrics, max(windows, default=300) // 60 + 1
+
     def _add_window(self, roll: dict[str, Any]) -> bool:
         minutes = self.window["minutes"]
+        metrics, keep = self._needs()
         for key, m in roll["minutes"].items():
+            m = {**m, "sketch": {k: v for k, v in m["sketch"].items() if k in metrics}}
             mine = minutes.get(key)
             if mine is None:
                 minutes[key] = m
@@ -278,7 +286,7 @@ class Controller:
                     sketches.merge_into(merged, sketches.from_wire(wire))
                     mine["sketch"][name] = sketches.to_wire(merged)
             self.window["newest"] = max(self.window["newest"], int(key))
-        horizon = self.window["newest"] - KEEP_MINUTES * keys.MINUTE_MS
+        horizon = self.window["newest"] - min(keep, KEEP_MINUTES) * keys.MINUTE_MS
         for key in [k for k in minutes if int(k) < horizon]:
             del minutes[key]
         return bool(roll["minutes"] or roll["breakers"])

@@ -24,6 +24,10 @@ class RowStore:
         path.mkdir(parents=True, exist_ok=True)
         options = Options(raw_mode=True)
         options.create_if_missing(True)
+        # rows are rewritten every poll: small memtables keep memory flat (default is 64 MiB
+        # per partition), the rest of the history lives in SST files
+        options.set_write_buffer_size(4 * 1024 * 1024)
+        options.set_max_write_buffer_number(2)
         self.db = Rdict(str(path), options)
 
     def get(self, key: str) -> bytes | None:
