@@ -39,7 +39,7 @@ def chromium_path() -> str:
 
 
 class ApiProcess:
-    """`uvicorn api.app:create_app` in a subprocess on a fixed port, stoppable and restartable."""
+    """`genpulse api` in a subprocess on a fixed port, stoppable and restartable."""
 
     def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None) -> None:
         self.port = port or free_port()
@@ -54,19 +54,7 @@ class ApiProcess:
     def start(self, timeout_s: float = 60) -> None:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "api.app:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--log-level",
-                "warning",
-            ],
+            [sys.executable, "-m", "genpulse.cli", "api", "--port", str(self.port)],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Request
+from playwright.sync_api import Browser, BrowserContext, Page, Request
 
 from producers.contract import decode_event
 from producers.settings import GenPulseSettings
@@ -50,9 +50,11 @@ def api(settings: GenPulseSettings, redis_url: str, tmp_path: Path) -> Iterator[
         server.stop()
 
 
-def open_test_page(browser: Browser, api: ApiProcess) -> tuple[Page, list[int]]:
+def open_test_page(
+    browser: Browser, api: ApiProcess, context: BrowserContext | None = None
+) -> tuple[Page, list[int]]:
     """A page at the API's origin using /v1/collector.js; returns it and its batch sizes."""
-    page = browser.new_page()
+    page = context.new_page() if context else browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.route(
@@ -118,10 +120,17 @@ def test_120_events_arrive_once_in_two_size_batches_and_a_flush(
 def test_events_tracked_just_before_the_tab_closes_arrive(
     browser: Browser, api: ApiProcess, settings: GenPulseSettings
 ) -> None:
-    page, _ = open_test_page(browser, api)
-    ids = track(page, 7, "user_abandoned")
-    page.close(run_before_unload=True)
-    found = wait_for_delivery(settings, ids, 60)
+    # The tab closes, the browser stays open: a page of its own context would take the
+    # context's network down with it and cancel the beacon, which no real browser does.
+    context = browser.new_context()
+    try:
+        context.new_page()  # another tab keeps the window open
+        page, _ = open_test_page(browser, api, context)
+        ids = track(page, 7, "user_abandoned")
+        page.close(run_before_unload=True)
+        found = wait_for_delivery(settings, ids, 60)
+    finally:
+        context.close()
     assert sorted(found) == sorted(ids)
 
 
