@@ -45,6 +45,7 @@ class SourcePartition:
         self.store = store
         self.state = PartitionState(self.field, rules)
         self.rows: dict[str, Partial] = {}
+        self.pruned_minute = 0
 
     def row(self, key: str) -> Partial:
         row = self.rows.get(key)
@@ -184,7 +185,7 @@ class Aggregator:
             return
         assert self._producer is not None
         producer = self._producer
-        written: list[tuple[SourcePartition, dict[str, bytes]]] = []
+        written: list[tuple[SourcePartition, dict[str, bytes], list[str]]] = []
         await producer.begin_transaction()
         try:
             futures = []
@@ -196,8 +197,9 @@ class Aggregator:
                 else:
                     out = part.state.fold_metric_batches(records, tp.topic, tp.partition)
                 rows = self._merge_rows(part, out)
+                gone = self._expired(part)
                 changelog = self.changelog(part.kind)
-                for key, blob in rows.items():
+                for key, blob in [*rows.items(), *((key, None) for key in gone)]:
                     futures.append(
                         await producer.send(
                             changelog, blob, key=key.encode(), partition=tp.partition
@@ -214,7 +216,7 @@ class Aggregator:
                         )
                     )
                 offsets[tp] = part.state.next_offset or records[-1].offset + 1
-                written.append((part, rows))
+                written.append((part, rows, gone))
                 self.records_in += len(records)
             await asyncio.gather(*futures)
             await producer.send_offsets_to_transaction(offsets, self.group_id)
@@ -223,11 +225,34 @@ class Aggregator:
             log.exception("batch failed; stopping so state is rebuilt from the changelog")
             raise
         self.batches += 1
-        for part, rows in written:
+        for part, rows, gone in written:
             for key, blob in rows.items():
                 part.store.put(key, blob)
+            for key in gone:
+                part.store.delete(key)
+                part.rows.pop(key, None)
             self._queue_snapshot(part, rows)
             self._evict(part)
+
+    def _expired(self, part: SourcePartition) -> list[str]:
+        """Rows past their retention (event time), checked once per minute of watermark."""
+        minute = part.state.watermark_ms - part.state.watermark_ms % keys.MINUTE_MS
+        if minute <= part.pruned_minute:
+            return []
+        part.pruned_minute = minute
+        s = self.settings
+        now = part.state.watermark_ms
+        oldest_day = part.state.day_of(now - s.day_retention_s * 1000)
+        gone = []
+        for key in part.store.row_keys():
+            kind, _, bucket = key.partition(":")
+            if (
+                (kind == "m" and int(bucket) < now - s.minute_retention_s * 1000)
+                or (kind == "h" and int(bucket) < now - s.hour_retention_s * 1000)
+                or (kind == "d" and bucket < oldest_day)
+            ):
+                gone.append(key)
+        return gone
 
     def _merge_rows(self, part: SourcePartition, out: BatchOutput) -> dict[str, bytes]:
         """Fold the batch's minute partials into minute, hour and day rows; serialise them."""

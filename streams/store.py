@@ -40,6 +40,10 @@ class RowStore:
     def delete(self, key: str) -> None:
         self.db.delete(key.encode())
 
+    def row_keys(self) -> list[str]:
+        keys = self.db.keys()  # Rdict's own iterator (iter() needs bytes indexes in raw mode)
+        return [bytes(k).decode() for k in keys]  # type: ignore[arg-type]
+
     def items(self) -> Iterator[tuple[str, bytes]]:
         for key, value in self.db.items():
             yield bytes(key).decode(), bytes(value)  # type: ignore[arg-type]

@@ -123,3 +123,33 @@ async def test_latency_slo_fires_once_and_resolves_error_rate_fires(
     assert by_rule[("ttfb-p95", "fired")]["id"] == by_rule[("ttfb-p95", "resolved")]["id"]
     assert by_rule[("ttfb-p95", "fired")]["value"] > 500
     assert by_rule[("errors", "fired")]["value"] == pytest.approx(15 / 60)
+
+
+async def test_rows_past_retention_leave_the_changelog(
+    worker_settings: WorkerSettings, workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    s = worker_settings
+    await ensure_topics(s)
+    worker = WorkerProcess(s, tmp_path, "w0", GENPULSE_MINUTE_RETENTION_S="300").start()
+    workers.append(worker)
+    now = int(time.time() * 1000)
+    old = now - 20 * 60_000
+    old_minute = old - old % 60_000
+    same_session = [
+        event("generation_started", old, "one"),
+        event("generation_started", now, "one"),
+    ]
+    row = f"m:{old_minute}".encode()
+
+    async def changelog(value_is_none: bool) -> bool:
+        records = await read_topic(s.kafka_bootstrap, s.internal_topic("events-changelog"), 500)
+        return any(r.key == row and (r.value is None) == value_is_none for r in records)
+
+    await produce(s.kafka_bootstrap, s.topic("events"), encode(same_session[:1]))
+    await wait_for(lambda: changelog(False), 90, "the old minute row", [worker])
+    await produce(s.kafka_bootstrap, s.topic("events"), encode(same_session[1:]))
+
+    async def tombstoned() -> bool:
+        return await changelog(True)
+
+    await wait_for(tombstoned, 90, "a tombstone for the expired minute row", [worker])
