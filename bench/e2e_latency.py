@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -33,6 +34,9 @@ from producers import GenPulse
 from streams.reader import MetricsReader
 from streams.settings import WorkerSettings
 from streams.topics import ensure_topics
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' helpers
+
 from tests.streams.helpers import WorkerProcess, wait_for
 
 

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -25,6 +26,9 @@ from genpulse.demo.driver import drive
 from producers import GenPulse
 from streams.settings import WorkerSettings
 from streams.topics import ensure_topics
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' helpers
+
 from tests.streams.helpers import WorkerProcess
 
 

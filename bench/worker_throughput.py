@@ -30,6 +30,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.settings import WorkerSettings
 from streams.topics import ensure_topics
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' helpers
+
 from tests.streams.helpers import WorkerProcess, produce
 from tests.streams.workload import workload
 
