@@ -46,6 +46,7 @@ class SourcePartition:
         self.state = PartitionState(self.field, rules)
         self.rows: dict[str, Partial] = {}
         self.pruned_minute = 0
+        self.dropped: list[str] = []  # session rows to delete in this poll
 
     def row(self, key: str) -> Partial:
         row = self.rows.get(key)
@@ -158,6 +159,9 @@ class Aggregator:
         live = store.get("live")
         if live:
             part.state.load(orjson.loads(live))
+        for key, value in store.items():
+            if key.startswith("s:"):
+                part.state.sessions[key[2:]] = orjson.loads(value)
         if part.state.next_offset is not None:
             self._consumer.seek(tp, part.state.next_offset)
         else:
@@ -197,7 +201,7 @@ class Aggregator:
                 else:
                     out = part.state.fold_metric_batches(records, tp.topic, tp.partition)
                 rows = self._merge_rows(part, out)
-                gone = self._expired(part)
+                gone = self._expired(part) + part.dropped
                 changelog = self.changelog(part.kind)
                 for key, blob in [*rows.items(), *((key, None) for key in gone)]:
                     futures.append(
@@ -265,6 +269,10 @@ class Aggregator:
                 row.merge(partial)
                 touched[key] = row
         rows = {key: orjson.dumps(row.to_json()) for key, row in touched.items()}
+        changed, dropped = part.state.take_session_changes()
+        for sid, session in changed.items():
+            rows[f"s:{sid}"] = orjson.dumps(session)
+        part.dropped = [f"s:{sid}" for sid in dropped]
         rows["live"] = orjson.dumps(part.state.to_json())
         return rows
 

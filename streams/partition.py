@@ -67,6 +67,8 @@ class PartitionState:
         self.last_sweep_ms = 0
         # session -> [generation start ms or 0, last completion ms or 0, edited 0/1, last seen]
         self.sessions: dict[str, list[int]] = {}
+        self.changed_sessions: set[str] = set()  # written as "s:<id>" rows, not in the live row
+        self.dropped_sessions: set[str] = set()
         self.breakers: dict[str, dict[str, Any]] = {}
         self.queue_depth: dict[str, list[int]] = {}
         self.errors: list[dict[str, Any]] = []
@@ -81,7 +83,6 @@ class PartitionState:
             "next_offset": self.next_offset,
             "watermark_ms": self.watermark_ms,
             "last_sweep_ms": self.last_sweep_ms,
-            "sessions": self.sessions,
             "breakers": self.breakers,
             "queue_depth": self.queue_depth,
             "errors": self.errors,
@@ -91,10 +92,20 @@ class PartitionState:
         self.next_offset = obj.get("next_offset")
         self.watermark_ms = obj.get("watermark_ms", 0)
         self.last_sweep_ms = obj.get("last_sweep_ms", 0)
-        self.sessions = obj.get("sessions", {})
         self.breakers = obj.get("breakers", {})
         self.queue_depth = obj.get("queue_depth", {})
         self.errors = obj.get("errors", [])
+
+    def take_session_changes(self) -> tuple[dict[str, list[int]], set[str]]:
+        """Sessions changed and dropped since the last call (for the changelog)."""
+        changed = {sid: self.sessions[sid] for sid in self.changed_sessions if sid in self.sessions}
+        dropped = self.dropped_sessions - changed.keys()
+        self.changed_sessions, self.dropped_sessions = set(), set()
+        return changed, dropped
+
+    def _drop(self, session_id: str) -> None:
+        del self.sessions[session_id]
+        self.dropped_sessions.add(session_id)
 
     def live_view(self) -> dict[str, Any]:
         """The Redis `live` JSON (docs/snapshots.md)."""
@@ -285,6 +296,7 @@ class PartitionState:
         s = self.sessions.get(session_id)
         if s is None:
             s = self.sessions[session_id] = [0, 0, 0, ts]
+        self.changed_sessions.add(session_id)
         s[3] = max(s[3], ts)
         if kind == "generation_started":
             s[0] = ts
@@ -293,7 +305,7 @@ class PartitionState:
         elif kind in ("generation_failed", "generation_cancelled"):
             s[0] = 0
             if not s[1]:
-                del self.sessions[session_id]  # nothing left to wait for
+                self._drop(session_id)  # nothing left to wait for
         elif kind == "user_edited":
             if s[1] and not s[2] and ts >= s[1]:
                 p.observe("time_to_first_edit_ms", ts - s[1])
@@ -305,7 +317,7 @@ class PartitionState:
             if not s[2] and not (isinstance(edits, int) and edits > 0):
                 p.quality["approved_without_edit"] += 1
         if kind in ("user_approved", "user_abandoned") and not s[0]:
-            del self.sessions[session_id]  # the generation's outcome is known: free the state
+            self._drop(session_id)  # the generation's outcome is known: free the state
 
     def _sweep(self) -> None:
         """Expire idle sessions and stale in-flight generations (event time, every 10 s)."""
@@ -315,10 +327,11 @@ class PartitionState:
         self.last_sweep_ms = now
         idle, stale = self.rules.session_idle_ms, self.rules.in_flight_stale_ms
         for sid in [sid for sid, s in self.sessions.items() if now - s[3] > idle]:
-            del self.sessions[sid]
-        for s in self.sessions.values():
+            self._drop(sid)
+        for sid, s in self.sessions.items():
             if s[0] and now - s[0] > stale:
                 s[0] = 0
+                self.changed_sessions.add(sid)
 
 
 SESSION_KINDS = frozenset(
