@@ -73,6 +73,7 @@ def sinks(
     docs/integrations.md. Each is off until its GENPULSE_* settings turn it on."""
     import asyncio
     import logging
+    import os
 
     from streams.sinks import SinkSettings, print_health, serve
 
@@ -83,6 +84,7 @@ def sinks(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    os.nice(settings.sinks_nice)  # exporters yield the CPU to the worker's aggregation
     asyncio.run(serve(settings))  # SIGINT/SIGTERM stop it cleanly
 
 

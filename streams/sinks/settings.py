@@ -101,6 +101,13 @@ class SinkSettings(GenPulseSettings):
     sinks_drain_s: float = Field(
         5.0, ge=0, description="At a stop, how long queued items may still be sent."
     )
+    sinks_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="CPU niceness of `genpulse sinks`: on a shared host the worker's "
+        "aggregation wins the CPU and the exporters catch up when it is idle.",
+    )
     sinks_start: str = Field(
         "latest",
         pattern="^(latest|earliest)$",

@@ -1,0 +1,131 @@
+"""Worker throughput with every sink's endpoint down vs no sinks at all, in the same run.
+
+Run: .venv/bin/python bench/worker_sinks_down.py [--events 300000] [--rounds 2]
+
+Issue 7 asks that dead Datadog / GA4 / webhook endpoints never slow the aggregation. The
+sinks run in their own process (`genpulse sinks`), reading the same topics as the worker
+with their own consumer groups, so a dead endpoint can only cost the worker CPU time. Each
+round fills a fresh topic, then drains it with bench/worker_throughput.py's timing (the
+worker's committed offsets), once alone (baseline) and once beside `genpulse sinks` with
+every sink on and pointed at closed ports, tiny queues and slow retries (the worst case).
+Rounds alternate the order; the figures are medians. The sinks' health hash must show the
+drops they counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+import redis.asyncio as aioredis
+
+from genpulse.devservices import free_port
+from streams.settings import WorkerSettings
+from streams.sinks import read_health
+from streams.topics import ensure_topics
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ and the tests' helpers
+
+from bench.sinks_overhead import sinks_env
+from bench.worker_throughput import run_worker
+from tests.streams.helpers import produce
+from tests.streams.workload import workload
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def drain_rate(args: argparse.Namespace, with_sinks: bool) -> tuple[float, int]:
+    """Events/s of one worker draining a freshly filled topic; and drops the sinks counted."""
+    unique = uuid.uuid4().hex[:8]
+    settings = WorkerSettings(
+        kafka_bootstrap=args.bootstrap,
+        redis_url=args.redis,
+        topic_prefix=f"bench-{unique}",
+        app_id=f"bench-{unique}",
+    )
+    await ensure_topics(settings)
+    now = int(time.time() * 1000)
+    events = workload(1, args.events, now - 30 * 60_000, 25 * 60_000)
+    total = await produce(
+        settings.kafka_bootstrap,
+        settings.topic("events"),
+        [(e["session_id"].encode(), orjson.dumps(e)) for e in events],
+    )
+    sinks = None
+    if with_sinks:
+        dead_http = f"http://127.0.0.1:{free_port()}"
+        env = sinks_env(settings.topic_prefix, dead_http, free_port(), down=True)
+        env |= {"GENPULSE_KAFKA_BOOTSTRAP": args.bootstrap, "GENPULSE_REDIS_URL": args.redis}
+        sinks = subprocess.Popen(
+            [sys.executable, "-m", "genpulse.cli", "sinks", "--log-level", "error"],
+            env=env,
+            cwd=ROOT,
+        )
+    redis = aioredis.from_url(args.redis)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            result = await run_worker(settings, Path(tmp), total)
+        dropped = 0
+        if sinks is not None:
+            health = await read_health(redis, settings.topic_prefix)
+            dropped = sum(int(h.get("dropped", 0)) for h in health.values())
+        return result["events"] / result["seconds"], dropped
+    finally:
+        if sinks is not None:
+            sinks.terminate()
+            sinks.wait(timeout=60)
+        keys = [k async for k in redis.scan_iter(f"{settings.topic_prefix}:*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=300_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--bootstrap", default=os.environ.get("GENPULSE_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    )
+    parser.add_argument(
+        "--redis", default=os.environ.get("GENPULSE_REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+    args = parser.parse_args()
+    alone: list[float] = []
+    beside: list[float] = []
+    drops: list[int] = []
+    for n in range(args.rounds):
+        for with_sinks in (n % 2 == 1, n % 2 == 0):
+            rate, dropped = await drain_rate(args, with_sinks)
+            (beside if with_sinks else alone).append(rate)
+            if with_sinks:
+                drops.append(dropped)
+            label = "sinks down" if with_sinks else "sinks off "
+            print(f"round {n + 1} {label}: {rate:,.0f} events/s, dropped {dropped}", flush=True)
+    down, off = statistics.median(beside), statistics.median(alone)
+    print(
+        json.dumps(
+            {
+                "bench": "worker_sinks_down",
+                "events_per_s_sinks_down": round(down),
+                "baseline_events_per_s_sinks_off": round(off),
+                "ratio": round(down / off, 3),
+                "sinks_dropped": drops,
+                "events": args.events,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
