@@ -32,7 +32,7 @@ from streams.store import RowStore, restore
 
 log = logging.getLogger("genpulse.worker")
 
-HOT_ROWS = 512  # parsed rows kept in memory per partition; the rest live in RocksDB
+HOT_MINUTES = 5  # minute rows kept parsed in memory; older ones are read from RocksDB
 
 
 class SourcePartition:
@@ -296,12 +296,20 @@ class Aggregator:
         )
 
     def _evict(self, part: SourcePartition) -> None:
-        if len(part.rows) <= HOT_ROWS:
-            return
-        horizon = part.state.watermark_ms - 2 * keys.HOUR_MS
+        """Keep parsed only the rows new events still touch: the last few minutes, the
+        current and previous hour, today's day row. Older ones are read back from RocksDB
+        if a late event needs them."""
+        now = part.state.watermark_ms
+        minute_horizon = now - HOT_MINUTES * keys.MINUTE_MS
+        hour_horizon = now - now % keys.HOUR_MS - keys.HOUR_MS
+        today = part.state.day_of(now - now % keys.MINUTE_MS)
         for key in list(part.rows):
             kind, _, bucket = key.partition(":")
-            if (kind in ("m", "h") and int(bucket) < horizon) or kind == "d":
+            if (
+                (kind == "m" and int(bucket) < minute_horizon)
+                or (kind == "h" and int(bucket) < hour_horizon)
+                or (kind == "d" and bucket < today)
+            ):
                 del part.rows[key]
 
 
