@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,8 +52,6 @@ class ServerProcess:
                 return True
             except subprocess.TimeoutExpired:
                 return False
-        import time
-
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if not self.alive():

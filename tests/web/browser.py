@@ -11,8 +11,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -82,13 +80,3 @@ class ApiProcess:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
-
-
-@contextmanager
-def api_process(env: dict[str, str], log_path: Path) -> Iterator[ApiProcess]:
-    api = ApiProcess(env, log_path)
-    api.start()
-    try:
-        yield api
-    finally:
-        api.stop()
