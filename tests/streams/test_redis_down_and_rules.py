@@ -122,7 +122,8 @@ async def test_latency_slo_fires_once_and_resolves_error_rate_fires(
     }
     assert by_rule[("ttfb-p95", "fired")]["id"] == by_rule[("ttfb-p95", "resolved")]["id"]
     assert by_rule[("ttfb-p95", "fired")]["value"] > 500
-    assert by_rule[("errors", "fired")]["value"] == pytest.approx(15 / 60)
+    # evaluated as roll-ups arrive: between 15/60 (both minutes seen) and 15/30 (only the bad one)
+    assert 0.2 < by_rule[("errors", "fired")]["value"] <= 0.5
 
 
 async def test_rows_past_retention_leave_the_changelog(
