@@ -206,16 +206,20 @@ def encode_fields(
 
 def decode_event(raw: bytes | str, max_bytes: int = MAX_EVENT_BYTES) -> Event:
     """Parse and fully validate one wire record, or raise `EventDecodeError`."""
+    return event_from_object(parse_record(raw, max_bytes))
+
+
+def parse_record(raw: bytes | str, max_bytes: int = MAX_EVENT_BYTES) -> object:
+    """One wire record as parsed JSON (size and syntax checked, contract not yet)."""
     size = len(raw)
     if size > max_bytes:
         raise EventDecodeError(
             DecodeReason.TOO_LARGE, f"record is {size} bytes; the limit is {max_bytes}"
         )
     try:
-        obj = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise EventDecodeError(DecodeReason.NOT_JSON, f"not valid UTF-8 JSON ({exc})") from None
-    return event_from_object(obj)
 
 
 def event_from_object(obj: object) -> Event:

@@ -9,6 +9,7 @@ it before the event is posted to `{base}/api/v1/events`.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -47,20 +48,27 @@ class Generation:
 class GenerationTracker:
     """Per-session cost and quality, until each completed generation is handed out.
 
-    Holds at most `max_sessions` sessions; the least recently seen is forgotten first and
-    counted in `evicted`.
+    Holds at most `max_sessions` sessions; the least recently seen is forgotten first and,
+    if it was completed and waiting, counted in `evicted`. Completed generations wait in a
+    heap by due time, so `due()` costs only what it hands out (it runs for every event).
+    A generation that a new `generation_started` in its session ends early is handed out.
     """
 
     def __init__(self, quality_wait_s: float, max_sessions: int) -> None:
         self._wait_s = quality_wait_s
         self._max = max_sessions
         self._sessions: OrderedDict[str, Generation] = OrderedDict()
+        self._waiting: list[tuple[float, int, Generation]] = []  # (due_s, seq, generation)
+        self._seq = 0
+        self._early: list[Generation] = []
         self.evicted = 0
 
     def observe(self, event: Event, now_s: float) -> None:
         kind = event.type
         if kind is EventType.GENERATION_STARTED:
-            self._sessions.pop(event.session_id, None)
+            previous = self._sessions.pop(event.session_id, None)
+            if previous is not None and previous.due_s is not None:
+                self._early.append(previous)
         if kind not in (
             EventType.GENERATION_STARTED,
             EventType.MODEL_CALLED,
@@ -81,19 +89,29 @@ class GenerationTracker:
         elif kind is EventType.QUALITY_SCORED:
             gen.quality = float(data["score"])
             if gen.due_s is not None:
-                gen.due_s = now_s
+                self._schedule(gen, now_s)
         elif kind is EventType.GENERATION_COMPLETED:
             duration = data.get("duration_ms")
             gen.duration_ms = float(duration) if isinstance(duration, int | float) else None
             gen.completed_ms = event.timestamp
-            gen.due_s = now_s if gen.quality is not None else now_s + self._wait_s
+            self._schedule(gen, now_s if gen.quality is not None else now_s + self._wait_s)
 
     def due(self, now_s: float) -> list[Generation]:
         """Completed generations whose event should go out now (removed from the tracker)."""
-        ready = [g for g in self._sessions.values() if g.due_s is not None and g.due_s <= now_s]
-        for gen in ready:
-            del self._sessions[gen.session_id]
+        ready, self._early = self._early, []
+        while self._waiting and self._waiting[0][0] <= now_s:
+            due_s, _, gen = heapq.heappop(self._waiting)
+            if gen.due_s == due_s and self._sessions.get(gen.session_id) is gen:
+                del self._sessions[gen.session_id]
+                ready.append(gen)
         return ready
+
+    def _schedule(self, gen: Generation, due_s: float) -> None:
+        """(Re)set when `gen` goes out; an entry left in the heap for an older time is
+        skipped by `due()`, because the generation's `due_s` no longer matches it."""
+        gen.due_s = due_s
+        self._seq += 1
+        heapq.heappush(self._waiting, (due_s, self._seq, gen))
 
     def _session(self, event: Event) -> Generation:
         gen = self._sessions.get(event.session_id)

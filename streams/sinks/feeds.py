@@ -21,7 +21,7 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
-from streams.sinks.health import SinkStats
+from streams.sinks.health import SinkStats, now_ms
 
 log = logging.getLogger("genpulse.sinks")
 
@@ -83,6 +83,7 @@ class KafkaFeed:
         self._topic = topic
         self._handle = handle
         self.stats = stats
+        stats.ready_ms = 0  # the health hash shows when the feed got its partitions
         self._group = group
         self._start = start
         self._tracker = tracker
@@ -122,10 +123,21 @@ class KafkaFeed:
                         last_commit = now
         finally:
             await self.commit()
-            try:  # leaving the group waits for its coordinator: bounded, so a stop always ends
-                await asyncio.wait_for(consumer.stop(), STOP_TIMEOUT_S)
-            except Exception as exc:
-                log.warning("sinks feed %s: consumer not closed cleanly: %r", self._topic, exc)
+            await self._close(consumer)
+
+    async def _close(self, consumer: AIOKafkaConsumer) -> None:
+        """Leave the group and close, for at most STOP_TIMEOUT_S. Not `wait_for`: on a
+        timeout it waits for the cancelled close to end, and a close that swallows the
+        cancellation would hold the stop for ever; this one is left behind instead."""
+        closing = asyncio.ensure_future(consumer.stop())
+        done, _ = await asyncio.wait({closing}, timeout=STOP_TIMEOUT_S)
+        if not done:
+            closing.cancel()
+            log.warning("sinks feed %s: consumer not closed in %s s", self._topic, STOP_TIMEOUT_S)
+        elif closing.exception() is not None:
+            log.warning(
+                "sinks feed %s: consumer not closed cleanly: %r", self._topic, closing.exception()
+            )
 
     async def commit(self) -> None:
         """Commit what the tracker allows (alerts feed only); failures wait for the next try."""
@@ -161,7 +173,7 @@ class KafkaFeed:
         partitions = await self._wait_for_partitions(consumer)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        self.ready.set()
+        self._set_ready()
 
     async def _mark_ready(self, consumer: AIOKafkaConsumer) -> None:
         assigned = consumer.assignment()
@@ -169,6 +181,10 @@ class KafkaFeed:
             return
         for tp in assigned:
             await consumer.position(tp)  # resolves "latest" now, so later records are read
+        self._set_ready()
+
+    def _set_ready(self) -> None:
+        self.stats.ready_ms = now_ms()
         self.ready.set()
 
     async def _wait_for_partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:

@@ -47,6 +47,7 @@ class SinkStats:
     last_error_ms: int = 0
     last_sent_ms: int = 0
     started_ms: int = field(default_factory=now_ms)
+    ready_ms: int | None = None  # feeds only: 0 until positioned on their partitions
 
     def error(self, message: str) -> None:
         self.last_error = message[:300]
@@ -62,7 +63,8 @@ class SinkStats:
         self.reasons[reason] += count
 
     def snapshot(self) -> dict[str, Any]:
-        return {
+        extra = {} if self.ready_ms is None else {"ready_ms": self.ready_ms}
+        return extra | {
             "sent": self.sent,
             "failed": self.failed,
             "dropped": self.dropped,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from ddsketch.mapping import LogarithmicMapping
@@ -52,7 +53,12 @@ GENERATION_STATUS: dict[EventType, str] = {
 
 def tag(key: str, value: object) -> str:
     """One Datadog tag; characters Datadog would rewrite anyway become underscores."""
-    text = str(value).lower()
+    return _tag(key, str(value))
+
+
+@lru_cache(maxsize=8192)  # the same few services, models and phases come with every event
+def _tag(key: str, value: str) -> str:
+    text = value.lower()
     clean = "".join(c if c.isalnum() or c in "_-./:" else "_" for c in text)
     return f"{key}:{clean[:190]}"
 

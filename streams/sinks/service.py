@@ -19,12 +19,13 @@ import orjson
 import redis.asyncio as aioredis
 from aiokafka import ConsumerRecord, TopicPartition
 
-from producers.contract import Event, EventDecodeError, decode_event
+from producers.contract import Event, EventDecodeError
 from producers.metric_batch import decode_metric_batch
 from streams.reader import MetricsReader
 from streams.sinks.aggregates import AggregatePoller
 from streams.sinks.datadog_events import DatadogEventsSink
 from streams.sinks.datadog_series import DatadogSeriesSink
+from streams.sinks.decode import decode_for_sinks
 from streams.sinks.delivery import Outbox, Outcome, RetryPolicy
 from streams.sinks.dogstatsd import DogStatsdSink, make_client
 from streams.sinks.feeds import KafkaFeed, OffsetTracker
@@ -213,7 +214,7 @@ class Sinks:
     def handle_event(self, record: ConsumerRecord[bytes, bytes]) -> None:
         stats = self.events_read
         try:
-            event = decode_event(record.value or b"", self.settings.max_event_bytes)
+            event = decode_for_sinks(record.value or b"", self.settings.max_event_bytes)
         except EventDecodeError as exc:
             stats.reject(exc.reason.value)  # the worker dead-letters it; here it is counted
             return

@@ -1,43 +1,119 @@
-"""Helpers for the sinks tests: run the sinks service in the test's loop, feed its topics."""
+"""Helpers for the sinks tests: run `genpulse sinks` as its own process, feed its topics."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from pydantic import SecretStr
 
 from producers.contract import Event, encode_event
-from streams.sinks import Sinks, SinkSettings, open_sinks, read_health
+from streams.sinks import SinkSettings, read_health
 
 
 @asynccontextmanager
-async def running(settings: SinkSettings) -> AsyncIterator[Sinks]:
-    """The sinks process's service, running in this loop until the block ends."""
-    # Known defect (issue 7 stays open): in 2 of 5 full suite runs the in-process service left
-    # a task that ignored cancellation, so the test timed out and the event loop's teardown
-    # hung the whole run. Until that is found, these tests do not run in the suite; the
-    # `genpulse sinks` subprocess test (test_cli.py) and the pure payload tests still do.
-    pytest.skip("in-process sinks service can hang on teardown (issue 7, open)")
+async def running(settings: SinkSettings) -> AsyncIterator[SinksProcess]:
+    """`genpulse sinks` with these settings, as its own process, until the block ends.
+
+    A real process, as in production: a stop that hangs fails the test after
+    `STOP_TIMEOUT_S` (and the process is killed) instead of hanging the test run.
+    """
     await create_topics(settings)
-    async with open_sinks(settings) as sinks:
-        task = asyncio.create_task(sinks.run())
+    process = SinksProcess(settings)
+    try:
+        await process.ready()
+        yield process
+    finally:
+        await process.stop()
+
+
+STOP_TIMEOUT_S = 30.0
+READY_TIMEOUT_S = 60.0
+
+
+class SinksProcess:
+    """One `genpulse sinks` subprocess, its settings passed as GENPULSE_* variables."""
+
+    def __init__(self, settings: SinkSettings) -> None:
+        self.settings = settings
+        self._log = Path(tempfile.mkdtemp(prefix="sinks-")) / "sinks.log"
+        with self._log.open("wb") as out:  # the child keeps its own copy of the handle
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "genpulse.cli", "sinks", "--log-level", "info"],
+                env={**os.environ, **settings_env(settings), "GENPULSE_SINKS_NICE": "0"},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    async def health(self) -> dict[str, dict[str, Any]]:
+        redis = aioredis.from_url(self.settings.redis_url)
         try:
-            await sinks.ready()
-            yield sinks
+            return await read_health(redis, self.settings.topic_prefix)
         finally:
-            if task.done():
-                task.result()  # the service stopped by itself: show why
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(task, 60)  # a stop that hangs fails here, not at 300 s
+            await redis.aclose()
+
+    async def ready(self) -> None:
+        """Until every feed reads its topic (its `ready_ms` in the health hash)."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                code = self._proc.returncode
+                raise AssertionError(f"genpulse sinks exited with {code}" + self.log())
+            health = await self.health()
+            feeds = [v for k, v in health.items() if k.startswith("feed:")]
+            if feeds and all(f.get("ready_ms") for f in feeds):
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"the sinks' feeds were not ready in {READY_TIMEOUT_S} s" + self.log())
+
+    async def stop(self) -> None:
+        """SIGTERM: a clean stop drains and exits 0 within STOP_TIMEOUT_S, or the test fails."""
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+        try:
+            code = await asyncio.to_thread(self._proc.wait, STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+            raise AssertionError("genpulse sinks did not stop on SIGTERM" + self.log()) from None
+        assert code == 0, f"genpulse sinks exited with {code}" + self.log()
+        shutil.rmtree(self._log.parent, ignore_errors=True)
+
+    def log(self) -> str:
+        text = self._log.read_bytes().decode(errors="replace")[-20_000:]
+        return "\n--- genpulse sinks output ---\n" + text
+
+
+def settings_env(settings: SinkSettings) -> dict[str, str]:
+    """The GENPULSE_* variables that give a `genpulse sinks` process these settings."""
+    env = {}
+    for name, value in settings.model_dump().items():
+        if isinstance(value, SecretStr):
+            text = value.get_secret_value()
+        elif isinstance(value, tuple | list):
+            text = ",".join(v.get_secret_value() if isinstance(v, SecretStr) else v for v in value)
+        elif isinstance(value, dict):
+            text = orjson.dumps(value).decode()
+        elif isinstance(value, bool):
+            text = "1" if value else "0"
+        else:
+            text = str(value)
+        env[f"GENPULSE_{name.upper()}"] = text
+    return env
 
 
 async def create_topics(settings: SinkSettings, partitions: int = 1) -> None:
