@@ -3,7 +3,9 @@
 Names carry their unit (`_seconds`, `_usd`, `_ratio`) as prometheus_client advises.
 Latencies are summaries (`{quantile="0.5|0.95|0.99"}` plus `_count` and `_sum`) over the
 last 5 minutes; `_5m` gauges count what happened in those 5 minutes; `_today` gauges cover
-the current UTC day. A figure the worker reports as null (no data) is left out.
+the current UTC day. A figure the worker reports as null (no data) is left out. Sink
+figures are the `genpulse sinks` process's own totals since it started (counters that reset
+when it restarts), from its health hash.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from api.sinks_health import OUTCOMES
 
 QUANTILE_KEYS = (("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99"))
 MARKS = ("time_to_first_byte", "time_to_first_content", "time_to_interactive", "time_to_complete")
@@ -56,12 +60,14 @@ class SnapshotCollector(Collector):
         quality: dict[str, Any],
         costs: dict[str, Any],
         budgets: list[dict[str, Any]],
+        sinks: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.performance = performance
         self.health = health
         self.quality = quality
         self.costs = costs
         self.budgets = budgets
+        self.sinks = sinks or {}  # the `sinks` of api.sinks_health.read_sinks_health
 
     def collect(self) -> Iterator[Metric]:
         yield from self._performance()
@@ -69,6 +75,7 @@ class SnapshotCollector(Collector):
         yield from self._quality()
         yield from self._costs()
         yield from self._budgets()
+        yield from self._sinks()
 
     def _performance(self) -> Iterator[Metric]:
         perf = self.performance
@@ -221,3 +228,46 @@ class SnapshotCollector(Collector):
             limit.add_metric([scope], float(budget.get("budget_usd", 0)))
             used.add_metric([scope], float(budget.get("percent_used", 0)) / 100)
         yield from (spend, limit, used)
+
+    def _sinks(self) -> Iterator[Metric]:
+        """Families are listed even without a sinks process, so dashboards find them."""
+        items = CounterMetricFamily(
+            "genpulse_sink_items",
+            "Items a sink was given, by where they ended (sent, failed, dropped, invalid, "
+            "duplicate), since the sinks process started.",
+            labels=["sink", "outcome"],
+        )
+        retries = CounterMetricFamily(
+            "genpulse_sink_retries",
+            "Batch retries, since the sinks process started.",
+            labels=["sink"],
+        )
+        reasons = CounterMetricFamily(
+            "genpulse_sink_reasons",
+            "Refusals and repairs by reason (e.g. a GA4 name rule), since the process started.",
+            labels=["sink", "reason"],
+        )
+        queued = GaugeMetricFamily(
+            "genpulse_sink_queued", "Items waiting in the outbox or being tried.", labels=["sink"]
+        )
+        stale = GaugeMetricFamily(
+            "genpulse_sink_stale",
+            "1 when the sink's health entry is older than 3 health intervals.",
+            labels=["sink"],
+        )
+        last_sent = GaugeMetricFamily(
+            "genpulse_sink_last_sent_timestamp_seconds",
+            "When the sink last delivered something (left out before its first delivery).",
+            labels=["sink"],
+        )
+        for sink, entry in self.sinks.items():
+            for outcome in OUTCOMES:
+                items.add_metric([sink, outcome], float(entry.get(outcome, 0)))
+            retries.add_metric([sink], float(entry.get("retries", 0)))
+            for reason, count in sorted(entry.get("reasons", {}).items()):
+                reasons.add_metric([sink, reason], float(count))
+            queued.add_metric([sink], float(entry.get("queued", 0)))
+            stale.add_metric([sink], 1.0 if entry.get("stale") else 0.0)
+            if entry.get("last_sent_ms"):
+                last_sent.add_metric([sink], float(entry["last_sent_ms"]) / 1000)
+        yield from (items, retries, reasons, queued, stale, last_sent)

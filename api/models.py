@@ -281,3 +281,73 @@ class Alert(Snapshot):
     window: str | None = Field(None, examples=["2026-11-26"])
     time_ms: int
     message: str = ""
+
+
+class SinkHealth(Snapshot):
+    """One sink's (or feed's) counts as `genpulse sinks` wrote them, since its `started_ms`.
+
+    Fields the writer adds later (e.g. `ready_ms` on feeds) pass through unchanged."""
+
+    sent: int = 0
+    failed: int = 0
+    dropped: int = 0
+    invalid: int = 0
+    duplicate: int = 0
+    retries: int = 0
+    queued: int = Field(0, description="Waiting in the outbox, plus the batch being tried.")
+    reasons: dict[str, int] = Field(
+        default_factory=dict, examples=[{"event_name_reserved_prefix": 1}]
+    )
+    last_error: str = ""
+    last_error_ms: int = 0
+    last_sent_ms: int = 0
+    started_ms: int = 0
+    updated_ms: int = Field(
+        description="Added by the API: `written_ms` if the writer stamps it, else the newest "
+        "of the entry's own timestamps."
+    )
+    stale: bool = Field(description="Added by the API: `updated_ms` is older than stale_after_ms.")
+
+
+class SinksHealth(BaseModel):
+    """The `<prefix>:sinks:health` hash; `sinks` is empty when no sinks process ever ran."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "as_of_ms": 1764130001000,
+                    "stale_after_ms": 6000,
+                    "updated_ms": 1764130000123,
+                    "stale": False,
+                    "sinks": {
+                        "ga4": {
+                            "sent": 31,
+                            "failed": 0,
+                            "dropped": 0,
+                            "invalid": 2,
+                            "duplicate": 0,
+                            "retries": 0,
+                            "queued": 0,
+                            "reasons": {"event_name_reserved_prefix": 1},
+                            "last_error": "",
+                            "last_error_ms": 0,
+                            "last_sent_ms": 1764130000123,
+                            "started_ms": 1764129990000,
+                            "updated_ms": 1764130000123,
+                            "stale": False,
+                        }
+                    },
+                }
+            ]
+        }
+    )
+
+    as_of_ms: int = Field(description="When the API read the hash, epoch ms.")
+    stale_after_ms: int = Field(description="3 times GENPULSE_SINKS_HEALTH_S, in ms.")
+    updated_ms: int | None = Field(description="The newest entry's updated_ms; null if none.")
+    stale: bool = Field(
+        description="Every entry is stale: the sinks process is gone or cannot reach Redis. "
+        "False when there are no entries."
+    )
+    sinks: dict[str, SinkHealth]

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from api.sinks_health import STALE_INTERVALS
 from producers.settings import GenPulseSettings
 
 MIN_TOKEN_CHARS = 16
@@ -61,10 +62,17 @@ class ApiSettings(GenPulseSettings):
     target_fcp_ms: float = Field(2000.0, description="Time-to-first-content target.")
     target_tti_ms: float = Field(7000.0, description="Time-to-interactive target.")
     target_complete_ms: float = Field(15000.0, description="Time-to-complete target.")
+    sinks_health_s: float = Field(
+        2.0, gt=0, description="The sinks' health write interval; 3 missed writes = stale."
+    )
 
     @property
     def key_prefix(self) -> str:
         return self.redis_prefix or self.topic_prefix
+
+    @property
+    def sinks_stale_after_ms(self) -> int:
+        return int(STALE_INTERVALS * self.sinks_health_s * 1000)
 
     @field_validator("api_read_tokens", "api_admin_tokens", "api_ingest_keys", mode="before")
     @classmethod

@@ -1,15 +1,22 @@
-"""Liveness and readiness, without auth (load balancers and orchestrators call them)."""
+"""Liveness and readiness, without auth (load balancers and orchestrators call them), and the
+sinks process's health for readers (it names endpoints and errors, so it needs a token)."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Literal
+import time
+from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from api.auth import Role, require
+from api.errors import AUTHED, REDIS_DOWN
 from api.kafka_writer import KafkaUnavailable, TransactionalWriter
+from api.models import SinksHealth
+from api.settings import ApiSettings
+from api.sinks_health import read_sinks_health
 
 router = APIRouter(tags=["health"])
 
@@ -45,6 +52,23 @@ async def readyz(request: Request) -> JSONResponse:
     ready = all(value == "ok" for value in checks.values())
     body = Readiness(status="ready" if ready else "unavailable", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+
+@router.get(
+    "/v1/health/sinks",
+    response_model=SinksHealth,
+    dependencies=[Depends(require(Role.READ))],
+    summary="Exporter and feed counts of `genpulse sinks`, and whether they are current",
+    responses={**AUTHED, **REDIS_DOWN},
+)
+async def sinks_health(request: Request) -> Any:
+    settings: ApiSettings = request.app.state.settings
+    return await read_sinks_health(
+        request.app.state.redis,
+        settings.key_prefix,
+        time.time_ns() // 1_000_000,
+        settings.sinks_stale_after_ms,
+    )
 
 
 async def _redis(request: Request) -> str:

@@ -10,6 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from api.auth import Role, require
 from api.errors import AUTHED, REDIS_DOWN
 from api.exposition import SnapshotCollector
+from api.settings import ApiSettings
+from api.sinks_health import read_sinks_health
 from api.timerange import Window, window_ending_now
 
 router = APIRouter(tags=["prometheus"])
@@ -18,7 +20,7 @@ router = APIRouter(tags=["prometheus"])
 @router.get(
     "/metrics",
     dependencies=[Depends(require(Role.READ))],
-    summary="Prometheus exposition of the last 5 minutes and today's costs and budgets",
+    summary="Prometheus exposition of the last 5 minutes, today's costs and budgets, sinks",
     response_class=Response,
     responses={
         200: {
@@ -31,7 +33,9 @@ router = APIRouter(tags=["prometheus"])
 )
 async def metrics(request: Request) -> Response:
     snapshots = request.app.state.snapshots
-    span = window_ending_now(Window.FIVE_MINUTES, time.time_ns() // 1_000_000)
+    settings: ApiSettings = request.app.state.settings
+    now_ms = time.time_ns() // 1_000_000
+    span = window_ending_now(Window.FIVE_MINUTES, now_ms)
     day_start = span.end_ms - span.end_ms % 86_400_000
     registry = CollectorRegistry(auto_describe=False)
     registry.register(
@@ -41,6 +45,14 @@ async def metrics(request: Request) -> Response:
             quality=await snapshots.read("quality", span.start_ms, span.end_ms),
             costs=await snapshots.read("costs", day_start, span.end_ms),
             budgets=await request.app.state.reader.budgets(),
+            sinks=(
+                await read_sinks_health(
+                    request.app.state.redis,
+                    settings.key_prefix,
+                    now_ms,
+                    settings.sinks_stale_after_ms,
+                )
+            )["sinks"],
         )
     )
     text = generate_latest(registry) + generate_latest(request.app.state.api_metrics.registry)

@@ -36,6 +36,7 @@ ROUTES: dict[tuple[str, str], tuple[str, str, object]] = {
     ("GET", "/v1/export/{name}.json"): ("read", "/v1/export/alerts.json", None),
     ("GET", "/v1/stream"): ("read", "/v1/stream", None),
     ("GET", "/metrics"): ("read", "/metrics", None),
+    ("GET", "/v1/health/sinks"): ("read", "/v1/health/sinks", None),
     ("PUT", "/v1/budgets/{scope}"): ("admin", "/v1/budgets/global", {"daily_budget_usd": "9"}),
     ("DELETE", "/v1/budgets/{scope}"): ("admin", "/v1/budgets/user:nobody", None),
     ("GET", "/v1/alert-rules"): ("admin", "/v1/alert-rules", None),
