@@ -309,6 +309,44 @@ def dashboard() -> dict[str, Any]:
         6,
     )
 
+    # The sinks process (`genpulse sinks`): its counters reset when it restarts; rate() copes.
+    g.add(
+        series(
+            "Sinks: delivered / s",
+            [('sum by (sink) (rate(genpulse_sink_items_total{outcome="sent"}[5m]))', "{{sink}}")],
+            "short",
+        ),
+        8,
+        8,
+    )
+    g.add(
+        series(
+            "Sinks: dropped and failed / s",
+            [
+                (
+                    "sum by (sink, outcome) "
+                    '(rate(genpulse_sink_items_total{outcome=~"dropped|failed"}[5m]))',
+                    "{{sink}} {{outcome}}",
+                )
+            ],
+            "short",
+        ),
+        8,
+        8,
+    )
+    g.add(
+        series(
+            "Sinks: queued, and stale (1 = health entry older than 3 intervals)",
+            [
+                ("genpulse_sink_queued", "{{sink}} queued"),
+                ("genpulse_sink_stale", "{{sink}} stale"),
+            ],
+            "short",
+        ),
+        8,
+        8,
+    )
+
     g.row("Alerts")
     g.add(
         table(
