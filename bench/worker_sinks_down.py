@@ -7,9 +7,11 @@ sinks run in their own process (`genpulse sinks`), reading the same topics as th
 with their own consumer groups, so a dead endpoint can only cost the worker CPU time. Each
 round fills a fresh topic, then drains it with bench/worker_throughput.py's timing (the
 worker's committed offsets), once alone (baseline) and once beside `genpulse sinks` with
-every sink on and pointed at closed ports, tiny queues and slow retries (the worst case).
-Rounds alternate the order; the figures are medians. The sinks' health hash must show the
-drops they counted.
+every sink on and pointed at closed ports, tiny queues and slow retries (the worst case),
+started first and reading the same backlog from its start (GENPULSE_SINKS_START=earliest)
+with its production CPU priority. Rounds alternate the order; the figures are medians. Also
+printed: the drops the sinks counted in their health hash, and how many seconds after the
+worker they had read the whole topic too (idle priority lets them lag in a burst).
 """
 
 from __future__ import annotations
@@ -44,8 +46,32 @@ from tests.streams.workload import workload
 ROOT = Path(__file__).resolve().parents[1]
 
 
-async def drain_rate(args: argparse.Namespace, with_sinks: bool) -> tuple[float, int]:
-    """Events/s of one worker draining a freshly filled topic; and drops the sinks counted."""
+async def wait_for_feeds(redis: aioredis.Redis, prefix: str) -> None:
+    """Until every feed of the sinks process got its partitions (`ready_ms`)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        feeds = [v for k, v in (await read_health(redis, prefix)).items() if k.startswith("feed:")]
+        if feeds and all(f.get("ready_ms") for f in feeds):
+            return
+        await asyncio.sleep(0.1)
+    raise RuntimeError("the sinks' feeds were not ready in 60 s")
+
+
+async def catch_up_s(redis: aioredis.Redis, prefix: str, total: int) -> float:
+    """Seconds after the worker finished until the sinks had read every event too (they
+    run at idle priority, so they may lag while the worker drains)."""
+    began = time.monotonic()
+    while time.monotonic() - began < 300:
+        read = (await read_health(redis, prefix)).get("feed:events", {}).get("sent", 0)
+        if read >= total:
+            return time.monotonic() - began
+        await asyncio.sleep(0.1)
+    return float("inf")
+
+
+async def drain_rate(args: argparse.Namespace, with_sinks: bool) -> tuple[float, int, float]:
+    """Events/s of one worker draining a freshly filled topic; the drops the sinks counted
+    and how long after the worker they had read the topic too."""
     unique = uuid.uuid4().hex[:8]
     settings = WorkerSettings(
         kafka_bootstrap=args.bootstrap,
@@ -73,13 +99,16 @@ async def drain_rate(args: argparse.Namespace, with_sinks: bool) -> tuple[float,
         )
     redis = aioredis.from_url(args.redis)
     try:
+        if sinks is not None:  # steady state: the exporters run, then the worker starts
+            await wait_for_feeds(redis, settings.topic_prefix)
         with tempfile.TemporaryDirectory() as tmp:
             result = await run_worker(settings, Path(tmp), total)
-        dropped = 0
+        dropped, lag_s = 0, 0.0
         if sinks is not None:
+            lag_s = await catch_up_s(redis, settings.topic_prefix, total)
             health = await read_health(redis, settings.topic_prefix)
             dropped = sum(int(h.get("dropped", 0)) for h in health.values())
-        return result["events"] / result["seconds"], dropped
+        return result["events"] / result["seconds"], dropped, lag_s
     finally:
         if sinks is not None:
             sinks.terminate()
@@ -93,7 +122,7 @@ async def drain_rate(args: argparse.Namespace, with_sinks: bool) -> tuple[float,
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=300_000)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--bootstrap", default=os.environ.get("GENPULSE_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     )
@@ -104,14 +133,20 @@ async def main() -> None:
     alone: list[float] = []
     beside: list[float] = []
     drops: list[int] = []
+    lags: list[float] = []
     for n in range(args.rounds):
         for with_sinks in (n % 2 == 1, n % 2 == 0):
-            rate, dropped = await drain_rate(args, with_sinks)
+            rate, dropped, lag_s = await drain_rate(args, with_sinks)
             (beside if with_sinks else alone).append(rate)
             if with_sinks:
                 drops.append(dropped)
+                lags.append(round(lag_s, 1))
             label = "sinks down" if with_sinks else "sinks off "
-            print(f"round {n + 1} {label}: {rate:,.0f} events/s, dropped {dropped}", flush=True)
+            print(
+                f"round {n + 1} {label}: {rate:,.0f} events/s, dropped {dropped}, "
+                f"sinks done {lag_s:.1f} s after the worker",
+                flush=True,
+            )
     down, off = statistics.median(beside), statistics.median(alone)
     print(
         json.dumps(
@@ -121,6 +156,7 @@ async def main() -> None:
                 "baseline_events_per_s_sinks_off": round(off),
                 "ratio": round(down / off, 3),
                 "sinks_dropped": drops,
+                "sinks_done_s_after_worker": lags,
                 "events": args.events,
             }
         )

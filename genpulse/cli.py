@@ -73,9 +73,9 @@ def sinks(
     docs/integrations.md. Each is off until its GENPULSE_* settings turn it on."""
     import asyncio
     import logging
-    import os
 
     from streams.sinks import SinkSettings, print_health, serve
+    from streams.sinks.priority import lower_priority
 
     settings = SinkSettings()  # type: ignore[call-arg]  # filled from GENPULSE_* env
     if status:
@@ -84,7 +84,8 @@ def sinks(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    os.nice(settings.sinks_nice)  # exporters yield the CPU to the worker's aggregation
+    priority = lower_priority(settings.sinks_nice, settings.sinks_cpu_idle)
+    logging.getLogger("genpulse.sinks").info("CPU priority: %s", priority)
     asyncio.run(serve(settings))  # SIGINT/SIGTERM stop it cleanly
 
 

@@ -108,6 +108,12 @@ class SinkSettings(GenPulseSettings):
         description="CPU niceness of `genpulse sinks`: on a shared host the worker's "
         "aggregation wins the CPU and the exporters catch up when it is idle.",
     )
+    sinks_cpu_idle: bool = Field(
+        True,
+        description="Run `genpulse sinks` under Linux's SCHED_IDLE policy: it gets CPU time "
+        "only when no other process wants it, so it never slows the worker (it lags in a "
+        "burst and catches up after). Off: niceness alone (GENPULSE_SINKS_NICE).",
+    )
     sinks_start: str = Field(
         "latest",
         pattern="^(latest|earliest)$",

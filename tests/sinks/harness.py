@@ -42,6 +42,9 @@ async def running(settings: SinkSettings) -> AsyncIterator[SinksProcess]:
 
 
 STOP_TIMEOUT_S = 30.0
+NORMAL_PRIORITY = {"GENPULSE_SINKS_NICE": "0", "GENPULSE_SINKS_CPU_IDLE": "0"}
+"""Payload tests need the process to keep up on a busy test machine; test_priority.py
+covers the production default (SCHED_IDLE)."""
 READY_TIMEOUT_S = 60.0
 
 
@@ -54,7 +57,7 @@ class SinksProcess:
         with self._log.open("wb") as out:  # the child keeps its own copy of the handle
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "genpulse.cli", "sinks", "--log-level", "info"],
-                env={**os.environ, **settings_env(settings), "GENPULSE_SINKS_NICE": "0"},
+                env={**os.environ, **settings_env(settings), **NORMAL_PRIORITY},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
