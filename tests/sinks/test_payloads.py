@@ -105,6 +105,26 @@ def test_a_completed_generation_waits_for_its_score_but_not_forever() -> None:
     assert [g.session_id for g in tracker.due(now_s=5)] == ["b"]
 
 
+def test_a_new_generation_in_the_session_hands_out_the_waiting_one() -> None:
+    tracker = GenerationTracker(quality_wait_s=60, max_sessions=10)
+    tracker.observe(make_event(EventType.GENERATION_COMPLETED, session_id="a"), now_s=0)
+    tracker.observe(make_event(EventType.GENERATION_STARTED, session_id="a"), now_s=1)
+    assert [g.session_id for g in tracker.due(now_s=1)] == ["a"]  # not lost, not 59 s late
+    tracker.observe(make_event(EventType.GENERATION_COMPLETED, session_id="a"), now_s=2)
+    assert tracker.due(now_s=61) == []
+    assert [g.session_id for g in tracker.due(now_s=62)] == ["a"]
+    assert tracker.due(now_s=1000) == []  # each generation once
+
+
+def test_a_late_score_sends_the_generation_at_once_and_only_once() -> None:
+    tracker = GenerationTracker(quality_wait_s=30, max_sessions=10)
+    tracker.observe(make_event(EventType.GENERATION_COMPLETED, session_id="a"), now_s=0)
+    tracker.observe(make_event(EventType.QUALITY_SCORED, session_id="a", data={"score": 80}), 3)
+    (gen,) = tracker.due(now_s=3)
+    assert gen.quality == 80.0
+    assert tracker.due(now_s=31) == []  # the stale 30 s entry in the heap is skipped
+
+
 def test_the_tracker_forgets_the_least_recent_session_first() -> None:
     tracker = GenerationTracker(quality_wait_s=0, max_sessions=2)
     for session in ("a", "b", "c"):
