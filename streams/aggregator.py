@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
-from streams import keys, sketches
+from streams import keys, memory, sketches
 from streams.partial import Partial
 from streams.partition import BatchOutput, PartitionState, Rules
 from streams.settings import WorkerSettings
@@ -43,7 +43,7 @@ class SourcePartition:
         self.kind = kind  # "events" or "metrics"
         self.field = f"{kind}:{tp.partition}"
         self.store = store
-        self.state = PartitionState(self.field, rules)
+        self.state = PartitionState(self.field, rules, store)
         self.rows: dict[str, Partial] = {}
         self.pruned_minute = 0
         self.dropped: list[str] = []  # session rows to delete in this poll
@@ -76,6 +76,9 @@ class Aggregator:
         self.records_in = 0
         self.batches = 0
         self._stopping = False
+        self._unloaded: set[TopicPartition] = set()  # assigned, but loading the state failed
+        self._next_retry = 0.0
+        self._next_trim = 0.0
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         snapshots.on_recovered.append(self.requeue_all)
@@ -124,6 +127,10 @@ class Aggregator:
                 if batch:
                     async with self.lock:
                         await self._process(self._owned(batch))
+                await self._retry_loads()
+                if time.monotonic() >= self._next_trim:
+                    self._next_trim = time.monotonic() + memory.TRIM_INTERVAL_S
+                    memory.trim()
         finally:
             await self._consumer.stop()
             await self._producer.stop()
@@ -147,21 +154,55 @@ class Aggregator:
     # -- assignment --------------------------------------------------------------------------
 
     async def assign(self, tps: set[TopicPartition]) -> None:
-        await asyncio.gather(*(self._assign_one(tp) for tp in sorted(tps) if tp not in self.parts))
+        async with self.lock:
+            await self._load(tps)
+
+    async def _load(self, tps: set[TopicPartition]) -> None:
+        """Load each partition's state; a failed one is retried from the poll loop (its
+        records are fetched again meanwhile), never left half-open."""
+        todo = sorted(tp for tp in tps if tp not in self.parts)
+        results = await asyncio.gather(
+            *(self._assign_one(tp) for tp in todo), return_exceptions=True
+        )
+        for tp, result in zip(todo, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("loading %s failed (%r); retrying", tp, result)
+                self._unloaded.add(tp)
+            else:
+                self._unloaded.discard(tp)
+
+    async def _retry_loads(self) -> None:
+        assert self._consumer is not None
+        if not self._unloaded or time.monotonic() < self._next_retry:
+            return
+        self._next_retry = time.monotonic() + 1.0
+        async with self.lock:
+            self._unloaded &= self._consumer.assignment()
+            await self._load(set(self._unloaded))
 
     async def _assign_one(self, tp: TopicPartition) -> None:
-        assert self._consumer is not None
         kind = self.topics[tp.topic]
-        store = RowStore(Path(self.settings.datadir) / f"{kind}-{tp.partition}")
+        store = await RowStore.open(Path(self.settings.datadir) / f"{kind}-{tp.partition}")
+        try:
+            part = await self._restore_into(tp, kind, store)
+        except BaseException:
+            store.close()  # release RocksDB's LOCK now, not when a collector finds the frame
+            raise
+        self.parts[tp] = part
+        # Redis may have missed the last commits before a crash: write every restored row
+        self._queue_snapshot(part, {k: v for k, v in store.items() if k != "live"})
+
+    async def _restore_into(
+        self, tp: TopicPartition, kind: str, store: RowStore
+    ) -> SourcePartition:
+        assert self._consumer is not None
         changelog = TopicPartition(self.changelog(kind), tp.partition)
         rows = await restore(self.settings.kafka_bootstrap, changelog, store)
         part = SourcePartition(tp, kind, store, self.rules)
         live = store.get("live")
         if live:
             part.state.load(orjson.loads(live))
-        for key, value in store.items():
-            if key.startswith("s:"):
-                part.state.sessions[key[2:]] = orjson.loads(value)
+        part.state.sessions.load()
         if part.state.next_offset is not None:
             self._consumer.seek(tp, part.state.next_offset)
         else:
@@ -170,13 +211,12 @@ class Aggregator:
                 await self._consumer.seek_to_beginning(tp)
             else:
                 self._consumer.seek(tp, committed)
-        self.parts[tp] = part
-        # Redis may have missed the last commits before a crash: write every restored row
-        self._queue_snapshot(part, {k: v for k, v in store.items() if k != "live"})
         log.info("assigned %s: %d rows restored, next offset %s", tp, rows, part.state.next_offset)
+        return part
 
     async def revoke(self, tps: set[TopicPartition]) -> None:
         async with self.lock:
+            self._unloaded -= tps
             for tp in tps:
                 part = self.parts.pop(tp, None)
                 if part is not None:
@@ -235,6 +275,7 @@ class Aggregator:
             for key in gone:
                 part.store.delete(key)
                 part.rows.pop(key, None)
+            part.state.sessions.trim()
             self._queue_snapshot(part, rows)
             self._evict(part)
 
@@ -248,7 +289,7 @@ class Aggregator:
         now = part.state.watermark_ms
         oldest_day = part.state.day_of(now - s.day_retention_s * 1000)
         gone = []
-        for key in part.store.row_keys():
+        for key in part.store.bucket_keys():
             kind, _, bucket = key.partition(":")
             if (
                 (kind == "m" and int(bucket) < now - s.minute_retention_s * 1000)

@@ -21,6 +21,7 @@ from producers.metric_batch import decode_metric_batch
 from streams import sketches
 from streams.keys import HOUR_MS, MINUTE_MS
 from streams.partial import Partial, Targets, series_name
+from streams.sessions import SessionRows, Sessions
 from streams.validate import absurd, quick_valid
 
 MAX_ERRORS = 100
@@ -59,16 +60,14 @@ class BatchOutput:
 class PartitionState:
     """Live state of one source partition: sessions, in-flight, breakers, queue, errors."""
 
-    def __init__(self, source: str, rules: Rules) -> None:
+    def __init__(self, source: str, rules: Rules, session_rows: SessionRows | None = None) -> None:
         self.source = source  # e.g. "events:3"
         self.rules = rules
         self.next_offset: int | None = None
         self.watermark_ms = 0
         self.last_sweep_ms = 0
-        # session -> [generation start ms or 0, last completion ms or 0, edited 0/1, last seen]
-        self.sessions: dict[str, list[int]] = {}
-        self.changed_sessions: set[str] = set()  # written as "s:<id>" rows, not in the live row
-        self.dropped_sessions: set[str] = set()
+        # written as "s:<id>" rows (streams.sessions), not in the live row
+        self.sessions = Sessions(session_rows)
         self.breakers: dict[str, dict[str, Any]] = {}
         self.queue_depth: dict[str, list[int]] = {}
         self.errors: list[dict[str, Any]] = []
@@ -98,21 +97,14 @@ class PartitionState:
 
     def take_session_changes(self) -> tuple[dict[str, list[int]], set[str]]:
         """Sessions changed and dropped since the last call (for the changelog)."""
-        changed = {sid: self.sessions[sid] for sid in self.changed_sessions if sid in self.sessions}
-        dropped = self.dropped_sessions - changed.keys()
-        self.changed_sessions, self.dropped_sessions = set(), set()
-        return changed, dropped
-
-    def _drop(self, session_id: str) -> None:
-        del self.sessions[session_id]
-        self.dropped_sessions.add(session_id)
+        return self.sessions.take_changes()
 
     def live_view(self) -> dict[str, Any]:
         """The Redis `live` JSON (docs/snapshots.md)."""
         return {
             "v": 1,
             "watermark_ms": self.watermark_ms,
-            "in_flight": sum(1 for s in self.sessions.values() if s[0]),
+            "in_flight": self.sessions.in_flight,
             "queue_depth": self.queue_depth,
             "breakers": self.breakers,
             "errors": self.errors[-MAX_ERRORS:][::-1],
@@ -293,19 +285,21 @@ class PartitionState:
     def _session(
         self, kind: str, session_id: str, ts: int, p: Partial, data: dict[str, Any]
     ) -> None:
-        s = self.sessions.get(session_id)
+        sessions = self.sessions
+        s = sessions.get(session_id)
         if s is None:
-            s = self.sessions[session_id] = [0, 0, 0, ts]
-        self.changed_sessions.add(session_id)
+            s = sessions.create(session_id, ts)
+        sessions.changed.add(session_id)
         s[3] = max(s[3], ts)
         if kind == "generation_started":
-            s[0] = ts
+            sessions.set_started(s, ts)
         elif kind == "generation_completed":
-            s[0], s[1], s[2] = 0, ts, 0
+            sessions.set_started(s, 0)
+            s[1], s[2] = ts, 0
         elif kind in ("generation_failed", "generation_cancelled"):
-            s[0] = 0
+            sessions.set_started(s, 0)
             if not s[1]:
-                self._drop(session_id)  # nothing left to wait for
+                sessions.drop(session_id)  # nothing left to wait for
         elif kind == "user_edited":
             if s[1] and not s[2] and ts >= s[1]:
                 p.observe("time_to_first_edit_ms", ts - s[1])
@@ -317,7 +311,7 @@ class PartitionState:
             if not s[2] and not (isinstance(edits, int) and edits > 0):
                 p.quality["approved_without_edit"] += 1
         if kind in ("user_approved", "user_abandoned") and not s[0]:
-            self._drop(session_id)  # the generation's outcome is known: free the state
+            sessions.drop(session_id)  # the generation's outcome is known: free the state
 
     def _sweep(self) -> None:
         """Expire idle sessions and stale in-flight generations (event time, every 10 s)."""
@@ -325,13 +319,7 @@ class PartitionState:
         if now - self.last_sweep_ms < 10_000:
             return
         self.last_sweep_ms = now
-        idle, stale = self.rules.session_idle_ms, self.rules.in_flight_stale_ms
-        for sid in [sid for sid, s in self.sessions.items() if now - s[3] > idle]:
-            self._drop(sid)
-        for sid, s in self.sessions.items():
-            if s[0] and now - s[0] > stale:
-                s[0] = 0
-                self.changed_sessions.add(sid)
+        self.sessions.sweep(now, self.rules.session_idle_ms, self.rules.in_flight_stale_ms)
 
 
 SESSION_KINDS = frozenset(

@@ -5,30 +5,95 @@ written to it in the same Kafka transaction as the input offsets, so after any c
 committed changelog matches the committed input position. On assignment the local RocksDB
 is wiped and refilled from the changelog (read_committed), so it never holds rows of an
 aborted transaction.
+
+Opening waits (bounded) for RocksDB's LOCK: "No locks available" means a handle on the same
+directory is still alive in this process (a store being closed, or one leaked by a failed
+load and only freed by the garbage collector); "temporarily unavailable" means another
+process, e.g. a previous worker that is still exiting.
 """
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import logging
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from rocksdict import Options, Rdict
+from rocksdict import BlockBasedOptions, Cache, Options, Rdict, ReadOptions, WriteBufferManager
+
+log = logging.getLogger("genpulse.worker")
+LOCK_WAIT_S = 30.0
+MiB = 1024 * 1024
+# One budget for all partitions' stores of the process, so memory does not grow with the
+# number of partitions nor with the SST files accumulating: RocksDB would otherwise give each
+# store its own 8 MiB block cache and keep index and filter blocks outside any cache.
+BLOCK_CACHE_BYTES = 8 * MiB
+MEMTABLES_BYTES = 16 * MiB
+_shared: tuple[Cache, WriteBufferManager] | None = None
+
+
+def _options() -> Options:
+    global _shared
+    if _shared is None:
+        _shared = (Cache(BLOCK_CACHE_BYTES), WriteBufferManager(MEMTABLES_BYTES, False))
+    cache, memtables = _shared
+    options = Options(raw_mode=True)
+    options.create_if_missing(True)
+    # rows are rewritten every poll: small memtables hold few stale versions (the default is
+    # 64 MiB per store); the manager flushes the largest when all of them pass the budget
+    options.set_write_buffer_size(2 * MiB)
+    options.set_max_write_buffer_number(2)
+    options.set_write_buffer_manager(memtables)
+    table = BlockBasedOptions()
+    table.set_block_cache(cache)
+    table.set_cache_index_and_filter_blocks(True)
+    table.set_pin_l0_filter_and_index_blocks_in_cache(True)
+    table.set_bloom_filter(10, False)  # a missing row (new session, new minute) skips reads
+    options.set_block_based_table_factory(table)
+    options.set_max_open_files(256)
+    return options
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc)
+    return "LOCK" in text or "lock" in text.lower()
 
 
 class RowStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, db: Rdict) -> None:
         self.path = path
+        self.db = db
+
+    @classmethod
+    async def open(cls, path: Path, wait_s: float = LOCK_WAIT_S) -> RowStore:
+        """An empty store at `path` (wiped), waiting up to `wait_s` for the LOCK's holder."""
+        deadline = time.monotonic() + wait_s
+        delay = 0.05
+        while True:
+            try:
+                return cls(path, cls._open_empty(path))
+            except Exception as exc:  # rocksdict raises plain Exception
+                if not _is_lock_error(exc) or time.monotonic() + delay > deadline:
+                    raise
+                if delay == 0.05:
+                    log.warning("RocksDB at %s is locked (%s); waiting for its holder", path, exc)
+            gc.collect()  # a leaked handle in a reference cycle holds the lock until collected
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    @staticmethod
+    def _open_empty(path: Path) -> Rdict:
+        # open first, then clear: wiping the directory under a live handle would delete the
+        # LOCK file its holder still relies on
+        if (path / "CURRENT").exists():
+            Rdict(str(path), _options()).close()  # raises while another handle holds it
         shutil.rmtree(path, ignore_errors=True)
         path.mkdir(parents=True, exist_ok=True)
-        options = Options(raw_mode=True)
-        options.create_if_missing(True)
-        # rows are rewritten every poll: small memtables keep memory flat (default is 64 MiB
-        # per partition), the rest of the history lives in SST files
-        options.set_write_buffer_size(4 * 1024 * 1024)
-        options.set_max_write_buffer_number(2)
-        self.db = Rdict(str(path), options)
+        return Rdict(str(path), _options())
 
     def get(self, key: str) -> bytes | None:
         value = self.db.get(key.encode())
@@ -43,6 +108,23 @@ class RowStore:
     def row_keys(self) -> list[str]:
         keys = self.db.keys()  # Rdict's own iterator (iter() needs bytes indexes in raw mode)
         return [bytes(k).decode() for k in keys]  # type: ignore[arg-type]
+
+    def bucket_keys(self) -> list[str]:
+        """Keys of the time-bucket rows (d:, h:, m:), not sessions; a scan that bypasses the
+        block cache so the retention sweep does not evict the rows in use."""
+        read = ReadOptions()
+        read.fill_cache(False)  # type: ignore[call-arg]  # the stub omits the flag
+        read.set_iterate_upper_bound(b"s:")
+        keys = self.db.keys(from_key=b"d:", read_opt=read)
+        return [bytes(k).decode() for k in keys]  # type: ignore[arg-type]
+
+    def session_rows(self) -> Iterator[tuple[str, bytes]]:
+        """The `s:<session id>` rows (streams.sessions), bypassing the block cache."""
+        read = ReadOptions()
+        read.fill_cache(False)  # type: ignore[call-arg]  # the stub omits the flag
+        read.set_iterate_upper_bound(b"s;")
+        for key, value in self.db.items(from_key=b"s:", read_opt=read):
+            yield bytes(key).decode(), bytes(value)  # type: ignore[arg-type]
 
     def items(self) -> Iterator[tuple[str, bytes]]:
         for key, value in self.db.items():

@@ -126,10 +126,6 @@ async def test_latency_slo_fires_once_and_resolves_error_rate_fires(
     assert 0.2 < by_rule[("errors", "fired")]["value"] <= 0.5
 
 
-@pytest.mark.skip(
-    reason="flaky: a restarted worker found RocksDB's LOCK still held (1 of 6 full runs); "
-    "retention tombstones stay untested in CI until the restart waits for the lock"
-)
 async def test_rows_past_retention_leave_the_changelog(
     worker_settings: WorkerSettings, workers: list[WorkerProcess], tmp_path: Path
 ) -> None:
