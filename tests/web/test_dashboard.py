@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from playwright.sync_api import Browser, ConsoleMessage, Page
 
 from genpulse.demo.driver import drive
@@ -141,9 +143,20 @@ def test_every_section_renders_and_the_cards_equal_the_api(page: Page, stack: St
     assert page.locator("#recent-errors tr").count() > 1
     assert page.locator("#alert-list tr").count() > 1, "the $5 budget should have fired alerts"
 
+    page.wait_for_function("document.getElementById('exporters').textContent !== ''")
+    assert page.inner_text("#exporters") == "no exporters running"
+    sinks = redis.Redis.from_url(stack.settings.redis_url)
+    entry = {"sent": 7, "dropped": 2, "queued": 1, "last_error": "ReadTimeout: slow"}
+    entry["started_ms"] = entry["last_error_ms"] = time.time_ns() // 1_000_000  # not stale
+    sinks.hset(f"{stack.settings.key_prefix}:sinks:health", "ga4", json.dumps(entry))
+    sinks.close()
+
     page.wait_for_timeout(1500)  # let a snapshot published after the traffic settle
     page.click(".ranges button[data-range='1h']")
     page.wait_for_timeout(1500)
+    page.wait_for_selector("#exporters td", timeout=10_000)
+    cells = page.locator("#exporters tr").nth(1).locator("td").all_inner_texts()
+    assert cells[:5] == ["ga4", "7", "2", "0", "1"] and cells[5].endswith("ReadTimeout: slow")
     summary = stack.get("/v1/metrics/summary?window=1h")
     assert isinstance(summary, dict)
     cards = {

@@ -271,6 +271,27 @@
     ], errors, "no errors");
   }
 
+  // The sinks process's own counts (since it started), not the chosen range's.
+  function renderExporters(health) {
+    var names = Object.keys(health.sinks).sort(function (a, b) {
+      var feedA = /^(feed|poll):/.test(a), feedB = /^(feed|poll):/.test(b);
+      return feedA === feedB ? (a < b ? -1 : 1) : feedA ? 1 : -1;
+    });
+    var rows = names.map(function (name) { var s = health.sinks[name]; s.name = name; return s; });
+    $("exporters-note").textContent = health.stale
+      ? "· not updated since " + fmtTime(health.updated_ms) + " (is genpulse sinks running?)" : "";
+    table("exporters", [
+      ["sink", function (s) { return esc(s.name) + (s.stale ? '<span class="stale">stale</span>' : ""); }],
+      ["sent", function (s) { return esc(fmtInt(s.sent)); }],
+      ["dropped", function (s) { return esc(fmtInt(s.dropped)); }],
+      ["failed", function (s) { return esc(fmtInt(s.failed)); }],
+      ["queued", function (s) { return esc(fmtInt(s.queued)); }],
+      ["last error", function (s) {
+        return s.last_error ? esc(fmtTime(s.last_error_ms) + " " + s.last_error) : "";
+      }]
+    ], rows, "no exporters running");
+  }
+
   function renderAlerts(alerts) {
     table("alert-list", [
       ["time", function (a) { return esc(new Date(a.time_ms).toLocaleString()); }],
@@ -300,7 +321,7 @@
       api("/v1/alerts?limit=50"), api("/v1/errors/recent?limit=20"),
       api("/v1/costs/daily?from=" + from + "&to=" + today),
       ts("p50_duration_ms"), ts("p95_duration_ms"), ts("cache_hit_rate"), ts("error_rate"),
-      ts("acceptance_rate"), ts("edit_rate")
+      ts("acceptance_rate"), ts("edit_rate"), api("/v1/health/sinks")
     ];
     return Promise.all(calls.map(settle)).then(function (results) {
       var failed = results.filter(function (x) { return !x.ok; }).map(function (x) { return x.error; });
@@ -315,6 +336,7 @@
       if (r[3]) renderQuality(r[3], {acceptance: series(13), edits: series(14)});
       if (r[4] && r[7]) renderHealth(r[4], r[7], {errors: series(12)});
       if (r[6]) renderAlerts(r[6]);
+      if (r[15]) renderExporters(r[15]);
       if (!failed.length) {
         state.lastOk = Date.now();
         $("updated").textContent = "updated " + fmtTime(state.lastOk);
