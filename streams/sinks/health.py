@@ -95,7 +95,10 @@ class HealthPublisher:
         self._interval_s = interval_s
 
     async def publish(self) -> None:
-        mapping = {s.name: orjson.dumps(s.snapshot()) for s in self._stats}
+        """One write of every sink's counts, stamped `written_ms` so a reader can tell a
+        quiet sink (fresh stamp) from a process that stopped writing (old stamp)."""
+        written = {"written_ms": now_ms()}
+        mapping = {s.name: orjson.dumps(s.snapshot() | written) for s in self._stats}
         if mapping:
             await self._redis.hset(self._key, mapping=dict(mapping))  # type: ignore[arg-type]
 

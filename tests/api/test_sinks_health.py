@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from unittest import mock
 
 import httpx
 import orjson
@@ -37,8 +38,9 @@ async def redis(api_settings: ApiSettings) -> AsyncIterator[aioredis.Redis]:
         await client.aclose()
 
 
-async def publish(redis: aioredis.Redis, prefix: str, started_ms: int) -> None:
-    """Two exporters and a feed, written by the sinks process's own publisher."""
+async def publish(redis: aioredis.Redis, prefix: str, started_ms: int, written_ms: int) -> None:
+    """Two exporters and a feed, written by the sinks process's own publisher at
+    `written_ms` (its clock stubbed, so a test can write as a process that died long ago)."""
     ga4 = SinkStats("ga4", sent=31, invalid=2, started_ms=started_ms)
     ga4.reasons.update({"event_name_reserved_prefix": 1, "param_value_truncated": 1})
     ga4.last_sent_ms = started_ms + 900
@@ -47,7 +49,8 @@ async def publish(redis: aioredis.Redis, prefix: str, started_ms: int) -> None:
     hook.last_error, hook.last_error_ms = "ConnectError: refused", started_ms + 800
     feed = SinkStats("feed:events", sent=40, started_ms=started_ms)
     feed.ready_ms = started_ms + 100
-    await HealthPublisher(redis, prefix, [ga4, hook, feed], 2.0).publish()
+    with mock.patch("streams.sinks.health.now_ms", return_value=written_ms):
+        await HealthPublisher(redis, prefix, [ga4, hook, feed], 2.0).publish()
 
 
 def test_the_api_reads_the_key_the_sinks_process_writes() -> None:
@@ -75,7 +78,8 @@ async def test_counts_as_the_sinks_process_wrote_them_in_the_route_and_metrics(
     client: httpx.AsyncClient, redis: aioredis.Redis, api_settings: ApiSettings
 ) -> None:
     started = now_ms() - 1000
-    await publish(redis, api_settings.key_prefix, started)
+    written = started + 1000
+    await publish(redis, api_settings.key_prefix, started, written)
 
     response = await client.get("/v1/health/sinks", headers=auth("read"))
     assert response.status_code == 200
@@ -90,7 +94,8 @@ async def test_counts_as_the_sinks_process_wrote_them_in_the_route_and_metrics(
             "sent": 40,
             "ready_ms": started + 100,
             "started_ms": started,
-            "updated_ms": started + 100,
+            "written_ms": written,
+            "updated_ms": written,
             "stale": False,
         },
         "ga4": {
@@ -101,7 +106,8 @@ async def test_counts_as_the_sinks_process_wrote_them_in_the_route_and_metrics(
             "reasons": {"event_name_reserved_prefix": 1, "param_value_truncated": 1},
             "last_sent_ms": started + 900,
             "started_ms": started,
-            "updated_ms": started + 900,
+            "written_ms": written,
+            "updated_ms": written,
             "stale": False,
         },
         "webhook:slack:0123456789": {
@@ -114,12 +120,13 @@ async def test_counts_as_the_sinks_process_wrote_them_in_the_route_and_metrics(
             "last_error": "ConnectError: refused",
             "last_error_ms": started + 800,
             "started_ms": started,
-            "updated_ms": started + 800,
+            "written_ms": written,
+            "updated_ms": written,
             "stale": False,
         },
     }
     assert list(body["sinks"]) == sorted(body["sinks"])
-    assert body["updated_ms"] == started + 900
+    assert body["updated_ms"] == written
     assert (body["stale"], body["stale_after_ms"]) == (False, 6000)
 
     text = (await client.get("/metrics", headers=auth("read"))).text
@@ -153,9 +160,9 @@ async def test_counts_as_the_sinks_process_wrote_them_in_the_route_and_metrics(
 async def test_a_dead_sinks_process_shows_as_stale(
     client: httpx.AsyncClient, redis: aioredis.Redis, api_settings: ApiSettings
 ) -> None:
-    await publish(redis, api_settings.key_prefix, OLD_MS)
+    await publish(redis, api_settings.key_prefix, OLD_MS, OLD_MS + 1000)
     body = (await client.get("/v1/health/sinks", headers=auth("admin"))).json()
-    assert body["stale"] is True and body["updated_ms"] == OLD_MS + 900
+    assert body["stale"] is True and body["updated_ms"] == OLD_MS + 1000
     assert {name: e["stale"] for name, e in body["sinks"].items()} == {
         "feed:events": True,
         "ga4": True,
@@ -201,7 +208,7 @@ async def test_the_stale_window_follows_the_sinks_health_interval(
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http,
     ):
-        await publish(redis, settings.key_prefix, now_ms() - 10_000)  # last stamp 9.1 s ago
+        await publish(redis, settings.key_prefix, now_ms() - 10_000, now_ms() - 9_000)
         body = (await http.get("/v1/health/sinks", headers=auth("read"))).json()
     assert body["stale_after_ms"] == 1500 and body["stale"] is True
 
