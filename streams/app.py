@@ -15,6 +15,7 @@ from pathlib import Path
 import faust
 from mode import Service
 
+from streams import memory
 from streams.aggregator import Aggregator
 from streams.controller import Controller
 from streams.settings import WorkerSettings
@@ -22,6 +23,7 @@ from streams.snapshots import SnapshotWriter
 from streams.topics import ensure_topics
 
 log = logging.getLogger("genpulse.worker")
+memory.limit_arenas()  # before any RocksDB thread exists (streams/memory.py says why)
 settings = WorkerSettings()  # type: ignore[call-arg]  # filled from GENPULSE_* env
 Path(settings.datadir).mkdir(parents=True, exist_ok=True)
 
