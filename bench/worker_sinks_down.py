@@ -1,6 +1,6 @@
 """Worker throughput with every sink's endpoint down vs no sinks at all, in the same run.
 
-Run: .venv/bin/python bench/worker_sinks_down.py [--events 300000] [--rounds 2]
+Run: .venv/bin/python bench/worker_sinks_down.py [--events 300000] [--rounds 3]
 
 Issue 7 asks that dead Datadog / GA4 / webhook endpoints never slow the aggregation. The
 sinks run in their own process (`genpulse sinks`), reading the same topics as the worker
@@ -8,18 +8,21 @@ with their own consumer groups, so a dead endpoint can only cost the worker CPU 
 round fills a fresh topic, then drains it with bench/worker_throughput.py's timing (the
 worker's committed offsets), once alone (baseline) and once beside `genpulse sinks` with
 every sink on and pointed at closed ports, tiny queues and slow retries (the worst case),
-started first and reading the same backlog from its start (GENPULSE_SINKS_START=earliest)
-with its production CPU priority. Rounds alternate the order; the figures are medians. Also
-printed: the drops the sinks counted in their health hash, and how many seconds after the
-worker they had read the whole topic too (idle priority lets them lag in a burst).
+with its production CPU priority, draining the same backlog (GENPULSE_SINKS_START=earliest)
+at the same time: paused once its feeds are ready, resumed at the worker's first commit.
+Rounds alternate the order; the figures are medians. Also printed: the drops the sinks
+counted in their health hash, and how many seconds after the worker they had read the
+whole topic too (idle priority lets them lag in a burst).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -99,10 +102,16 @@ async def drain_rate(args: argparse.Namespace, with_sinks: bool) -> tuple[float,
         )
     redis = aioredis.from_url(args.redis)
     try:
-        if sinks is not None:  # steady state: the exporters run, then the worker starts
+        resume = None
+        if sinks is not None:
+            # The sinks must drain the backlog while the worker does, not before it: once
+            # their feeds are ready they are paused (SIGSTOP) through the worker's start-up
+            # (shorter than their 10 s session) and resumed at the worker's first commit.
             await wait_for_feeds(redis, settings.topic_prefix)
+            os.kill(sinks.pid, signal.SIGSTOP)
+            resume = functools.partial(os.kill, sinks.pid, signal.SIGCONT)
         with tempfile.TemporaryDirectory() as tmp:
-            result = await run_worker(settings, Path(tmp), total)
+            result = await run_worker(settings, Path(tmp), total, on_first_commit=resume)
         dropped, lag_s = 0, 0.0
         if sinks is not None:
             lag_s = await catch_up_s(redis, settings.topic_prefix, total)
@@ -111,6 +120,7 @@ async def drain_rate(args: argparse.Namespace, with_sinks: bool) -> tuple[float,
         return result["events"] / result["seconds"], dropped, lag_s
     finally:
         if sinks is not None:
+            os.kill(sinks.pid, signal.SIGCONT)
             sinks.terminate()
             sinks.wait(timeout=60)
         keys = [k async for k in redis.scan_iter(f"{settings.topic_prefix}:*")]

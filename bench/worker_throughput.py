@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -49,7 +50,14 @@ async def committed(bootstrap: str, group: str) -> int:
         await admin.close()
 
 
-async def run_worker(settings: WorkerSettings, tmp: Path, total: int) -> dict[str, float]:
+async def run_worker(
+    settings: WorkerSettings,
+    tmp: Path,
+    total: int,
+    on_first_commit: Callable[[], None] | None = None,
+) -> dict[str, float]:
+    """Events/s of one worker draining `total` events, timed from its first commit to its
+    last; `on_first_commit` runs once the worker is draining."""
     worker = WorkerProcess(settings, tmp, "bench").start()
     group = f"{settings.app_id}-aggregator"
     first_at = first_n = None
@@ -60,6 +68,8 @@ async def run_worker(settings: WorkerSettings, tmp: Path, total: int) -> dict[st
             now = time.monotonic()
             if n and first_at is None:
                 first_at, first_n = now, n
+                if on_first_commit is not None:
+                    on_first_commit()
             if n >= total:
                 assert first_at is not None and first_n is not None
                 return {"events": total - first_n, "seconds": now - first_at}
