@@ -97,3 +97,57 @@ async def test_open_waits_for_a_lock_held_in_this_process(tmp_path: Path) -> Non
             await RowStore.open(tmp_path / "q", wait_s=0.2)
         finally:
             third.close()
+
+
+class FakeConsumer:
+    """What the aggregator's partition loading asks of its consumer."""
+
+    def __init__(self, assigned: set[Any]) -> None:
+        self.assigned = assigned
+        self.positions: dict[Any, int] = {}
+
+    def assignment(self) -> set[Any]:
+        return self.assigned
+
+    def seek(self, tp: Any, offset: int) -> None:
+        self.positions[tp] = offset
+
+    async def committed(self, tp: Any) -> int | None:
+        return None
+
+    async def seek_to_beginning(self, tp: Any) -> None:
+        self.positions[tp] = 0
+
+
+async def test_a_failed_load_releases_its_store_and_is_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiokafka import TopicPartition
+
+    from streams import aggregator as agg_mod
+    from streams.settings import WorkerSettings
+    from streams.snapshots import SnapshotWriter
+
+    s = WorkerSettings(datadir=str(tmp_path), topic_prefix="t", app_id="t")  # type: ignore[call-arg]
+    tps = {TopicPartition(s.topic("events"), p) for p in range(3)}
+    failing = TopicPartition(s.topic("events"), 1)
+    calls: list[Any] = []
+
+    async def restore(bootstrap: str, changelog: Any, store: RowStore) -> int:
+        calls.append(changelog.partition)
+        await asyncio.sleep(0.05 if changelog.partition != 1 else 0)
+        if changelog.partition == 1 and calls.count(1) == 1:
+            raise TimeoutError("changelog fetch timed out")
+        return 0
+
+    monkeypatch.setattr(agg_mod, "restore", restore)
+    agg = agg_mod.Aggregator(s, SnapshotWriter(s.redis_url, "t"))
+    agg._consumer = FakeConsumer(tps)  # type: ignore[assignment]
+    await agg.assign(tps)
+    assert set(agg.parts) == tps - {failing}  # the others finished loading, none orphaned
+    assert agg._unloaded == {failing}
+    await agg._retry_loads()  # the poll loop retries; the failed load had released its LOCK
+    assert set(agg.parts) == tps and not agg._unloaded
+    await agg.revoke(tps)
+    for p in range(3):  # every handle is closed: each directory opens again at once
+        (await RowStore.open(tmp_path / f"events-{p}", wait_s=0)).close()
