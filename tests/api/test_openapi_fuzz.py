@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+import schemathesis.specs.openapi.schemas  # see below
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
@@ -20,6 +21,11 @@ from tests.api.conftest import auth
 from tests.api.server import running_api
 
 pytestmark = pytest.mark.integration
+# `from_url` imports its OpenAPI modules lazily, and pytest compiles them then (schemathesis
+# is a pytest plugin, so its modules are assertion-rewritten). With the API's server thread
+# running, CPython 3.11.7 can fail that compile with "AST constructor recursion depth
+# mismatch" (its issue 106905; the AST state is shared by threads): it did once in CI.
+# Importing them here compiles them at collection, before any thread starts.
 
 EXAMPLES_PER_OPERATION = 50
 
