@@ -31,20 +31,17 @@ import time
 import uuid
 from pathlib import Path
 
-import orjson
 import redis.asyncio as aioredis
 
 from genpulse.devservices import free_port
 from streams.settings import WorkerSettings
 from streams.sinks import read_health
-from streams.topics import ensure_topics
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ and the tests' helpers
 
 from bench.sinks_overhead import sinks_env
-from bench.worker_throughput import run_worker
-from tests.streams.helpers import produce
-from tests.streams.workload import workload
+from bench.worker_throughput import fill_topic, run_worker
+from tests.sinks.harness import feeds_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,12 +49,10 @@ ROOT = Path(__file__).resolve().parents[1]
 async def wait_for_feeds(redis: aioredis.Redis, prefix: str) -> None:
     """Until every feed of the sinks process got its partitions (`ready_ms`)."""
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        feeds = [v for k, v in (await read_health(redis, prefix)).items() if k.startswith("feed:")]
-        if feeds and all(f.get("ready_ms") for f in feeds):
-            return
+    while not feeds_ready(await read_health(redis, prefix)):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the sinks' feeds were not ready in 60 s")
         await asyncio.sleep(0.1)
-    raise RuntimeError("the sinks' feeds were not ready in 60 s")
 
 
 async def catch_up_s(redis: aioredis.Redis, prefix: str, total: int) -> float:
@@ -82,14 +77,7 @@ async def drain_rate(args: argparse.Namespace, with_sinks: bool) -> tuple[float,
         topic_prefix=f"bench-{unique}",
         app_id=f"bench-{unique}",
     )
-    await ensure_topics(settings)
-    now = int(time.time() * 1000)
-    events = workload(1, args.events, now - 30 * 60_000, 25 * 60_000)
-    total = await produce(
-        settings.kafka_bootstrap,
-        settings.topic("events"),
-        [(e["session_id"].encode(), orjson.dumps(e)) for e in events],
-    )
+    total = await fill_topic(settings, args.events)
     sinks = None
     if with_sinks:
         dead_http = f"http://127.0.0.1:{free_port()}"

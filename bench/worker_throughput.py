@@ -50,6 +50,19 @@ async def committed(bootstrap: str, group: str) -> int:
         await admin.close()
 
 
+async def fill_topic(settings: WorkerSettings, events: int) -> int:
+    """Create the topics and fill the events topic with `events` seeded demo events from the
+    last half hour, before any consumer runs; returns how many records were written."""
+    await ensure_topics(settings)
+    now = int(time.time() * 1000)
+    rows = workload(1, events, now - 30 * 60_000, 25 * 60_000)
+    return await produce(
+        settings.kafka_bootstrap,
+        settings.topic("events"),
+        [(e["session_id"].encode(), orjson.dumps(e)) for e in rows],
+    )
+
+
 async def run_worker(
     settings: WorkerSettings,
     tmp: Path,
@@ -126,14 +139,7 @@ async def main() -> None:
     settings = WorkerSettings(
         kafka_bootstrap=args.bootstrap, topic_prefix=f"bench-{unique}", app_id=f"bench-{unique}"
     )
-    await ensure_topics(settings)
-    now = int(time.time() * 1000)
-    events = workload(1, args.events, now - 30 * 60_000, 25 * 60_000)
-    total = await produce(
-        settings.kafka_bootstrap,
-        settings.topic("events"),
-        [(e["session_id"].encode(), orjson.dumps(e)) for e in events],
-    )
+    total = await fill_topic(settings, args.events)
     print(f"filled {settings.topic('events')} with {total} events", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         ours = await run_worker(settings, Path(tmp), total)

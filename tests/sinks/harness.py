@@ -76,9 +76,7 @@ class SinksProcess:
             if self._proc.poll() is not None:
                 code = self._proc.returncode
                 raise AssertionError(f"genpulse sinks exited with {code}" + self.log())
-            health = await self.health()
-            feeds = [v for k, v in health.items() if k.startswith("feed:")]
-            if feeds and all(f.get("ready_ms") for f in feeds):
+            if feeds_ready(await self.health()):
                 return
             await asyncio.sleep(0.1)
         raise AssertionError(f"the sinks' feeds were not ready in {READY_TIMEOUT_S} s" + self.log())
@@ -99,6 +97,12 @@ class SinksProcess:
     def log(self) -> str:
         text = self._log.read_bytes().decode(errors="replace")[-20_000:]
         return "\n--- genpulse sinks output ---\n" + text
+
+
+def feeds_ready(health: dict[str, dict[str, Any]]) -> bool:
+    """True once a sinks process wrote its health hash and every feed in it has `ready_ms`."""
+    feeds = [v for k, v in health.items() if k.startswith("feed:")]
+    return bool(feeds) and all(f.get("ready_ms") for f in feeds)
 
 
 def settings_env(settings: SinkSettings) -> dict[str, str]:
