@@ -297,21 +297,21 @@ class PartitionState:
         elif kind == "generation_completed":
             sessions.set_started(s, 0)
             s[1], s[2] = ts, 0
-        elif kind in ("generation_failed", "generation_cancelled"):
+        elif kind in ("generation_failed", "generation_canceled"):
             sessions.set_started(s, 0)
             if not s[1]:
                 sessions.drop(session_id)  # nothing left to wait for
-        elif kind == "user_edited":
+        elif kind == "uvp_edited":
             if s[1] and not s[2] and ts >= s[1]:
                 p.observe("time_to_first_edit_ms", ts - s[1])
             s[2] = 1
-        elif kind == "user_approved" and s[1]:
+        elif kind == "uvp_approved" and s[1]:
             if ts >= s[1]:
                 p.observe("time_to_approval_ms", ts - s[1])
             edits = data.get("edits_made", 0)
             if not s[2] and not (isinstance(edits, int) and edits > 0):
                 p.quality["approved_without_edit"] += 1
-        if kind in ("user_approved", "user_abandoned") and not s[0]:
+        if kind in ("uvp_approved", "generation_canceled") and not s[0]:
             sessions.drop(session_id)  # the generation's outcome is known: free the state
 
     def _sweep(self) -> None:
@@ -329,10 +329,9 @@ SESSION_KINDS = frozenset(
         "generation_started",
         "generation_completed",
         "generation_failed",
-        "generation_cancelled",
-        "user_edited",
-        "user_approved",
-        "user_abandoned",
+        "generation_canceled",
+        "uvp_edited",
+        "uvp_approved",
     }
 )
 BREAKER_STATES = {
