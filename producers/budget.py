@@ -40,6 +40,7 @@ class BudgetStatus:
     spend_nanousd: int
     percent_used: float
     updated_ms: int
+    thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
 
     @property
     def budget_usd(self) -> Decimal:
@@ -68,7 +69,8 @@ class BudgetStatus:
         }
 
 
-BudgetCallback = Callable[[BudgetStatus], object]
+BudgetCallback = Callable[[float, BudgetStatus], object]
+"""Called with the crossed threshold as a percent of the budget (50, 80, ...) and the status."""
 
 
 def check_scope(scope: str) -> str:
@@ -121,6 +123,7 @@ def parse_budget_state(value: bytes) -> BudgetStatus:
         spend_nanousd=int(obj.get("spend_nanousd", 0)),
         percent_used=float(obj.get("percent_used", 0.0)),
         updated_ms=int(obj.get("updated_ms", 0)),
+        thresholds=tuple(float(t) for t in obj.get("thresholds") or DEFAULT_THRESHOLDS),
     )
 
 
@@ -176,9 +179,11 @@ class BudgetView:
         self._callbacks.append(callback)
 
     def apply(self, key: bytes | None, value: bytes | None, *, quiet: bool) -> None:
-        """Take one budget-state record; fire callbacks when a scope's state rises today.
+        """Take one budget-state record; fire callbacks once per threshold crossed today.
 
-        Records read while catching up at start (`quiet`) set the baseline without firing.
+        A rise of several states at once (ok -> critical) fires each threshold in between,
+        lowest first. Records read while catching up at start (`quiet`) set the baseline
+        without firing.
         """
         if value is None:  # tombstone: the scope's budget was removed
             if key is not None:
@@ -198,7 +203,9 @@ class BudgetView:
             and _RANK[status.state] > _RANK[was]
             and status.period == self._periods.current()
         ):
-            self._runner.submit(list(self._callbacks), status)
+            for level in range(_RANK[was], _RANK[status.state]):
+                if level < len(status.thresholds):
+                    self._runner.submit(list(self._callbacks), _percent(status, level), status)
 
     @property
     def callback_errors(self) -> int:
@@ -208,32 +215,38 @@ class BudgetView:
         self._runner = CallbackRunner()
 
 
+def _percent(status: BudgetStatus, level: int) -> float:
+    """Threshold `level` of `status` as a percent: 50 (an int when whole), 33.3, ..."""
+    value = round(status.thresholds[level] * 100, 4)
+    return int(value) if value.is_integer() else value
+
+
 class CallbackRunner:
     """Runs threshold callbacks on a thread of their own; a failing callback is only counted."""
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[list[BudgetCallback], BudgetStatus]] = (
+        self._queue: queue.SimpleQueue[tuple[list[BudgetCallback], float, BudgetStatus]] = (
             queue.SimpleQueue()
         )
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.errors = 0
 
-    def submit(self, callbacks: list[BudgetCallback], status: BudgetStatus) -> None:
+    def submit(self, callbacks: list[BudgetCallback], percent: float, status: BudgetStatus) -> None:
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="genpulse-budget-callbacks", daemon=True
                 )
                 self._thread.start()
-        self._queue.put((callbacks, status))
+        self._queue.put((callbacks, percent, status))
 
     def _run(self) -> None:
         while True:
-            callbacks, status = self._queue.get()
+            callbacks, percent, status = self._queue.get()
             for callback in callbacks:
                 try:
-                    callback(status)
+                    callback(percent, status)
                 except Exception:
                     self.errors += 1
                     if self.errors == 1:

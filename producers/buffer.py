@@ -8,9 +8,13 @@ OLDEST waiting events are dropped, and every drop is counted.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from producers.local_tally import LocalTally, Tally
 
 Record = tuple[str, float, Any, Any, "tuple[tuple[str, Any], ...] | None"]
 """(event_type, time.time(), session_id, user_id, data as a tuple of items or None).
@@ -44,14 +48,26 @@ class EventBuffer:
         self.accepted = 0
         self.removed = 0  # taken by the sender or dropped, in FIFO order
         self.dropped = 0
+        self._tally: LocalTally | None = None
+        self._tallied = 0  # records (in tracked order) already folded into the tally
+
+    def keep_tally(self, tally: LocalTally) -> None:
+        """Fold every record into `tally` once, off the caller's path (take, drop, tally())."""
+        with self._lock:
+            self._tally = tally
+            self._tallied = self.removed
 
     def put(self, record: Record) -> int:
-        """Append one event; returns how many wait to be taken."""
+        """Append one event; returns how many wait to be taken (estimated_bytes inlined)."""
+        data = record[4]
+        size = (
+            RECORD_BASE_BYTES if data is None else RECORD_BASE_BYTES + DATA_ITEM_BYTES * len(data)
+        )
         with self._lock:
             items = self._items
             items.append(record)
             self.accepted += 1
-            self._bytes += estimated_bytes(record)
+            self._bytes += size
             if (
                 len(items) + self._held_events > self.max_events
                 or self._bytes + self._held_bytes > self.max_bytes
@@ -65,7 +81,9 @@ class EventBuffer:
             len(items) + self._held_events > self.max_events
             or self._bytes + self._held_bytes > self.max_bytes
         ):
-            self._bytes -= estimated_bytes(items.popleft())
+            record = items.popleft()
+            self._bytes -= estimated_bytes(record)
+            self._fold(record)
             self.dropped += 1
             self.removed += 1
 
@@ -79,11 +97,33 @@ class EventBuffer:
                 record = items.popleft()
                 taken.append(record)
                 size += estimated_bytes(record)
+            if self._tally is not None:
+                first = max(0, self._tallied - self.removed)
+                for record in taken[first:]:
+                    self._tally.add(record)
+                self._tallied = max(self._tallied, self.removed + len(taken))
             self._bytes -= size
             self._held_events += len(taken)
             self._held_bytes += size
             self.removed += len(taken)
             return taken, self.removed
+
+    def _fold(self, record: Record) -> None:
+        """Fold the record at the head (index `removed`) unless tally() already did."""
+        if self._tally is not None and self._tallied <= self.removed:
+            self._tally.add(record)
+            self._tallied = self.removed + 1
+
+    def tally(self) -> Tally | None:
+        """A copy of the tally with every record tracked so far folded in."""
+        with self._lock:
+            if self._tally is None:
+                return None
+            start = max(0, self._tallied - self.removed)
+            for record in itertools.islice(self._items, start, None):
+                self._tally.add(record)
+            self._tallied = self.accepted
+            return self._tally.tally.copy()
 
     def release(self, events: int, size: int) -> None:
         """The sender is done with `events` held events (delivered or given up)."""

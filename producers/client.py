@@ -15,6 +15,7 @@ budget arguments) raise ValueError at once, with what to fix.
 from __future__ import annotations
 
 import asyncio
+import difflib
 from typing import Any
 
 from producers.collector import EventCollector
@@ -43,6 +44,7 @@ class GenPulse:
     ) -> None:
         """Settings come from `settings` (default: GENPULSE_* env vars) plus keyword overrides,
         e.g. GenPulse(service="api", flush_at=100, topic_prefix="staging")."""
+        _check_names(overrides)
         base = settings if settings is not None else SdkSettings()
         if service is not None:
             overrides["service"] = service
@@ -86,6 +88,19 @@ class GenPulse:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _check_names(overrides: dict[str, Any]) -> None:
+    """Unknown settings raise at once with the closest valid name (a typo is silent otherwise)."""
+    valid = set(SdkSettings.model_fields)
+    for name in overrides:
+        if name not in valid:
+            close = difflib.get_close_matches(name, sorted(valid), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TypeError(
+                f"GenPulse() got an unknown setting {name!r}{hint} "
+                "(every setting is in docs/configuration.md)"
+            )
 
 
 def _check_compression(name: str) -> None:

@@ -248,15 +248,15 @@ def event_from_object(obj: object) -> Event:
     try:
         event = Event.model_validate(body)
     except ValidationError as exc:
-        raise _explain(exc) from None
+        raise explain_validation(exc) from None
     try:
         event.typed_data()
     except ValidationError as exc:
-        raise _explain(exc, prefix="data.") from None
+        raise explain_validation(exc, prefix="data.") from None
     return event
 
 
-def _explain(exc: ValidationError, prefix: str = "") -> EventDecodeError:
+def explain_validation(exc: ValidationError, prefix: str = "") -> EventDecodeError:
     first = exc.errors()[0]
     where = prefix + (".".join(str(part) for part in first["loc"]) or "event")
     if first["type"] == "missing":

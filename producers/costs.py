@@ -11,16 +11,26 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast, overload
 
-from producers.budget import DEFAULT_THRESHOLDS, BudgetCallback, BudgetStatus, budget_control_record
+from producers.budget import (
+    DEFAULT_THRESHOLDS,
+    BudgetCallback,
+    BudgetStatus,
+    Periods,
+    budget_control_record,
+    check_scope,
+)
 from producers.events import EventType
 from producers.pipeline import Pipeline
 from producers.pricing import PriceTable, nanos_to_usd
+from producers.shapes import BudgetStatusView, CostMetrics, DailyCostSummary, Tokens
 
 _MODEL_CALLED = EventType.MODEL_CALLED.value
+MAX_USERS = 100_000
+"""Users with a row of their own in get_costs(); later ones count only in the totals."""
 _TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
 
 
@@ -37,6 +47,10 @@ class Budget:
     def status(self, scope: str = "global") -> BudgetStatus | None:
         return self._pipeline.budget.status(scope)
 
+    def on_threshold(self, callback: BudgetCallback) -> None:
+        """`callback(percent, status)` once per threshold any scope crosses today, in order."""
+        self._pipeline.budget.on_threshold(callback)
+
 
 class CostTracker:
     def __init__(self, pipeline: Pipeline, prices: PriceTable) -> None:
@@ -47,6 +61,10 @@ class CostTracker:
         pipeline.fork_hooks.append(self._renew_lock)
         self._by_model: dict[tuple[str, str | None], list[int]] = {}
         self._by_user: dict[str, list[int]] = {}
+        self._periods = Periods(pipeline.settings.cost_timezone)
+        self._day = ""
+        self._day_by_model: dict[tuple[str, str | None], list[int]] = {}
+        self._day_users: dict[str, list[int]] = {}
 
     def _renew_lock(self) -> None:  # in a forked child: the parent's lock may be held
         self._lock = threading.Lock()
@@ -105,38 +123,106 @@ class CostTracker:
     def _add(
         self, model: str, tier: str | None, user_id: str | None, tokens: tuple[int, ...], nanos: int
     ) -> None:
+        day = self._periods.current()
         with self._lock:
-            row = self._by_model.get((model, tier))
-            if row is None:
-                row = self._by_model[(model, tier)] = [0, 0, 0, 0, 0, 0]
-            _accumulate(row, tokens, nanos)
-            if user_id is not None:
-                user = self._by_user.get(user_id)
-                if user is None:
-                    if len(self._by_user) >= 100_000:
-                        return
-                    user = self._by_user[user_id] = [0, 0, 0, 0, 0, 0]
-                _accumulate(user, tokens, nanos)
+            if day != self._day:
+                self._day, self._day_by_model, self._day_users = day, {}, {}
+            for by_model, by_user in (
+                (self._by_model, self._by_user),
+                (self._day_by_model, self._day_users),
+            ):
+                row = by_model.get((model, tier))
+                if row is None:
+                    row = by_model[(model, tier)] = [0, 0, 0, 0, 0, 0]
+                _accumulate(row, tokens, nanos)
+                if user_id is not None:
+                    user = by_user.get(user_id)
+                    if user is None:
+                        if len(by_user) >= MAX_USERS:
+                            continue
+                        user = by_user[user_id] = [0, 0, 0, 0, 0, 0]
+                    _accumulate(user, tokens, nanos)
 
-    def get_costs(self) -> dict[str, Any]:
-        """This process's calls and spend since start: totals, per model, per user."""
+    def get_costs(self) -> CostMetrics:
+        """The specification's CostMetrics: this process's calls, tokens and spend since start,
+        per tier (haiku, sonnet, opus; by_tier has every tier), per model and per user. The
+        budget fields are the fleet's global budget today, as the worker last published it
+        (None until it has). The fleet's spend: `MetricsClient.costs()`.
+        """
         with self._lock:
             models = {key: list(row) for key, row in self._by_model.items()}
             users = {key: list(row) for key, row in self._by_user.items()}
-        total = [0] * 6
-        unpriced = 0
-        for (_, tier), row in models.items():
-            total = [a + b for a, b in zip(total, row, strict=True)]
-            if tier is None:
-                unpriced += row[0]
-        return {
-            **_row_view(total),
-            "unpriced_calls": unpriced,
-            "by_model": {
+        total = _sum_rows(models.values())
+        tiers = _by_tier(models)
+        budget = self._pipeline.budget.status("global")
+        today = budget is not None and budget.period == self._periods.current()
+        user_count = len(users)
+        user_tokens = sum(row[1] + row[2] + row[3] + row[4] for row in users.values())
+        per_user = _sum_rows(users.values())[5] // user_count if user_count else 0
+
+        def tier(name: str) -> list[int]:
+            return tiers.get(name, [0] * 6)
+
+        haiku, sonnet, opus = tier("haiku"), tier("sonnet"), tier("opus")
+        return CostMetrics(
+            haiku_calls=haiku[0],
+            sonnet_calls=sonnet[0],
+            opus_calls=opus[0],
+            total_calls=total[0],
+            haiku_tokens=Tokens(input=haiku[1], output=haiku[2]),
+            sonnet_tokens=Tokens(input=sonnet[1], output=sonnet[2]),
+            opus_tokens=Tokens(input=opus[1], output=opus[2]),
+            haiku_cost_nanousd=haiku[5],
+            sonnet_cost_nanousd=sonnet[5],
+            opus_cost_nanousd=opus[5],
+            haiku_cost_usd=str(nanos_to_usd(haiku[5])),
+            sonnet_cost_usd=str(nanos_to_usd(sonnet[5])),
+            opus_cost_usd=str(nanos_to_usd(opus[5])),
+            total_cost_usd=str(nanos_to_usd(total[5])),
+            total_cost_nanousd=total[5],
+            user_count=user_count,
+            cost_per_user_nanousd=per_user,
+            cost_per_user_usd=str(nanos_to_usd(per_user)),
+            average_tokens_per_user=user_tokens / user_count if user_count else None,
+            daily_budget_usd=str(budget.budget_usd) if budget and today else None,
+            daily_spend_usd=str(budget.spend_usd) if budget and today else None,
+            budget_remaining_usd=str(budget.remaining_usd) if budget and today else None,
+            percent_used=budget.percent_used if budget and today else None,
+            calls=total[0],
+            input_tokens=total[1],
+            output_tokens=total[2],
+            cache_write_tokens=total[3],
+            cache_read_tokens=total[4],
+            unpriced_calls=sum(row[0] for (_, t), row in models.items() if t is None),
+            by_tier={name: _row_view(row) for name, row in tiers.items()},
+            by_model={
                 model: {"tier": tier, **_row_view(row)} for (model, tier), row in models.items()
             },
-            "by_user": {user: _row_view(row) for user, row in users.items()},
-        }
+            by_user={user: _row_view(row) for user, row in users.items()},
+        )
+
+    def get_daily_costs(self) -> DailyCostSummary:
+        """The specification's DailyCostSummary: this process's calls of today (the day in
+        GENPULSE_COST_TIMEZONE, as the worker's). The fleet's: `MetricsClient.daily_costs()`.
+        """
+        day = self._periods.current()
+        with self._lock:
+            same_day = day == self._day
+            models = {k: list(r) for k, r in self._day_by_model.items()} if same_day else {}
+            users = len(self._day_users) if same_day else 0
+        total = _sum_rows(models.values())
+        per_user = total[5] // users if users else 0
+        return DailyCostSummary(
+            date=day,
+            total_calls=total[0],
+            total_tokens=sum(total[1:5]),
+            total_cost_nanousd=total[5],
+            total_cost_usd=str(nanos_to_usd(total[5])),
+            unpriced_calls=sum(row[0] for (_, t), row in models.items() if t is None),
+            by_tier={name: _row_view(row) for name, row in _by_tier(models).items()},
+            user_count=users,
+            cost_per_user_usd=str(nanos_to_usd(per_user)),
+        )
 
     def set_daily_budget(
         self,
@@ -151,17 +237,39 @@ class CostTracker:
         key, value = budget_control_record(scope, amount_usd, thresholds, int(time.time() * 1000))
         self._pipeline.sender.send_control(key, value)
 
-    def on_budget_threshold(self, callback: BudgetCallback) -> None:
-        """Call `callback(status)` on a helper thread whenever a scope's state rises."""
-        self._pipeline.budget.on_threshold(callback)
+    def on_budget_threshold(
+        self, callback: Callable[[float], object], scope: str = "global"
+    ) -> None:
+        """Call `callback(percent)` once per threshold `scope`'s spend crosses today (50, 80,
+        90, 100 by default), in order, even when one call crosses several; fleet-wide spend,
+        as the worker publishes it. Runs on a helper thread; a raising callback is counted in
+        stats().callback_errors. For every scope with its status: `budget.on_threshold`.
+        """
+        check_scope(scope)
 
-    def get_budget_status(self, scope: str | None = None) -> dict[str, Any]:
-        """Latest published budget state: one scope's dict, or {scope: dict} for all."""
+        def for_scope(percent: float, status: BudgetStatus) -> None:
+            if status.scope == scope:
+                callback(percent)
+
+        self._pipeline.budget.on_threshold(for_scope)
+
+    @overload
+    def get_budget_status(self, scope: str) -> BudgetStatusView: ...
+    @overload
+    def get_budget_status(self, scope: None = None) -> dict[str, BudgetStatusView]: ...
+    def get_budget_status(
+        self, scope: str | None = None
+    ) -> BudgetStatusView | dict[str, BudgetStatusView]:
+        """The specification's BudgetStatus of `scope` (empty before the worker published it),
+        or {scope: status} of every scope: the fleet's spend as last published."""
         view = self._pipeline.budget
         if scope is not None:
             status = view.status(scope)
-            return status.as_dict() if status else {}
-        return {name: status.as_dict() for name, status in view.statuses().items()}
+            return cast(BudgetStatusView, status.as_dict()) if status else BudgetStatusView()
+        return {
+            name: cast(BudgetStatusView, status.as_dict())
+            for name, status in view.statuses().items()
+        }
 
 
 def _accumulate(row: list[int], tokens: tuple[int, ...], nanos: int) -> None:
@@ -171,6 +279,21 @@ def _accumulate(row: list[int], tokens: tuple[int, ...], nanos: int) -> None:
     row[3] += tokens[2]
     row[4] += tokens[3]
     row[5] += nanos
+
+
+def _sum_rows(rows: Iterable[list[int]]) -> list[int]:
+    total = [0] * 6
+    for row in rows:
+        total = [a + b for a, b in zip(total, row, strict=True)]
+    return total
+
+
+def _by_tier(models: dict[tuple[str, str | None], list[int]]) -> dict[str, list[int]]:
+    tiers: dict[str, list[int]] = {}
+    for (_, tier), row in models.items():
+        if tier is not None:
+            tiers[tier] = _sum_rows([tiers.get(tier, [0] * 6), row])
+    return tiers
 
 
 def _row_view(row: list[int]) -> dict[str, Any]:

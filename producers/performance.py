@@ -1,5 +1,10 @@
 """PerformanceMonitor: timers, marks and custom metrics, folded locally into sketches.
 
+The specification's methods are all here in snake_case: start_timer/end_timer, mark/measure,
+record_metric, record_phase_time, get_metrics (its PerformanceMetrics), get_phase_metrics,
+get_summary, export_to_json, export_to_datadog. Every get_*/export_* answers for this
+process; the fleet's figures are the metrics API's (api/client.py).
+
 Every measurement becomes one value in a (name, tags) series; the sender ships the series
 as one metric batch per flush. Durations are never also sent as event fields (a
 measurement is reported once).
@@ -21,13 +26,19 @@ from typing import Any, ParamSpec, TypeVar, cast, overload
 import orjson
 
 from producers.contract import PHASES
+from producers.datadog_export import export_to_dogstatsd
 from producers.local_metrics import Series, series_key
 from producers.metric_batch import (
     GENERATION_DURATION_MS,
     PHASE_DURATION_MS,
+    TIME_TO_COMPLETE_MS,
+    TIME_TO_FIRST_BYTE_MS,
+    TIME_TO_FIRST_CONTENT_MS,
+    TIME_TO_INTERACTIVE_MS,
     TIMER_DURATION_MS,
 )
 from producers.pipeline import Pipeline
+from producers.shapes import DurationSummary, PerformanceMetrics, PerformanceSummary, PhaseMetrics
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -152,40 +163,113 @@ class PerformanceMonitor:
             return
         self._pipeline.fold(series_key(name, tags), float(ms), "ms")
 
-    # -- this process's own view ----------------------------------------------------------
+    # -- this process's own view (the specification's get_* and export_*) -------------
 
-    def get_metrics(self) -> dict[str, dict[str, Any]]:
-        """Every series seen by this process: count, sum, min, max, mean, p50, p95, p99."""
+    def get_metrics(self) -> PerformanceMetrics:
+        """The specification's PerformanceMetrics for this process since its client started.
+
+        Durations are averages of this process's series (total_duration_ms: of
+        generation_duration_ms, with its p50/p95/p99 from the sketch, 1 % relative error);
+        counts come from the events it tracked. The fleet's: `MetricsClient.performance()`.
+        """
+        snapshot = self._pipeline.metrics.snapshot()
+        tally = self._pipeline.tally().by_type
+
+        def mean(name: str, tags: dict[str, str] | None = None) -> float | None:
+            series = snapshot.get(series_key(name, tags))
+            count = int(series.sketch.count) if series else 0
+            return series.sketch.sum / count if series and count else None
+
+        generation = snapshot.get(series_key(GENERATION_DURATION_MS, None))
+        sketch = generation.sketch if generation and generation.sketch.count else None
+        hits, misses = tally["cache_hit"], tally["cache_miss"]
+        started = tally["generation_started"]
+        ended = tally["generation_completed"] + tally["generation_failed"]
+        ended += tally["generation_canceled"]
+        uptime_s = max(time.monotonic() - self._pipeline.started_s, 1e-9)
+        phase1, phase2, phase3, phase4 = (mean(PHASE_DURATION_MS, {"phase": p}) for p in PHASES)
+        return PerformanceMetrics(
+            phase1_duration_ms=phase1,
+            phase2_duration_ms=phase2,
+            phase3_duration_ms=phase3,
+            phase4_duration_ms=phase4,
+            total_duration_ms=mean(GENERATION_DURATION_MS),
+            time_to_first_byte_ms=mean(TIME_TO_FIRST_BYTE_MS),
+            time_to_first_content_ms=mean(TIME_TO_FIRST_CONTENT_MS),
+            time_to_interactive_ms=mean(TIME_TO_INTERACTIVE_MS),
+            time_to_complete_ms=mean(TIME_TO_COMPLETE_MS),
+            cache_hits=hits,
+            cache_misses=misses,
+            cache_hit_rate=hits / (hits + misses) if hits + misses else None,
+            requests_per_second=started / uptime_s,
+            concurrent_requests=max(0, started - ended),
+            queue_depth=self._pipeline.tally().queue_depth,
+            p50_duration_ms=sketch.get_quantile_value(0.5) if sketch else None,
+            p95_duration_ms=sketch.get_quantile_value(0.95) if sketch else None,
+            p99_duration_ms=sketch.get_quantile_value(0.99) if sketch else None,
+        )
+
+    def get_series(self) -> dict[str, dict[str, Any]]:
+        """Every series this process measured: count, sum, min, max, mean, p50, p95, p99.
+
+        (get_metrics() returned this before it took the specification's shape.)
+        """
         return {
             _display_name(name, tags): _summary(name, dict(tags), series)
             for (name, tags), series in sorted(self._pipeline.metrics.snapshot().items())
         }
 
-    def get_phase_metrics(self) -> dict[str, dict[str, Any]]:
-        """Per phase: count and avg/p50/p95/p99/min/max duration in ms."""
-        phases: dict[str, dict[str, Any]] = {}
+    def get_phase_metrics(self) -> PhaseMetrics:
+        """This process's phases: count and avg/p50/p95/p99/min/max duration in ms."""
+        phases: PhaseMetrics = {}
         for (name, tags), series in self._pipeline.metrics.snapshot().items():
             if name == PHASE_DURATION_MS:
                 phases[dict(tags).get("phase", "")] = _duration_summary(series)
         return phases
 
-    def get_summary(self) -> dict[str, Any]:
-        """Series count, value count, and per-phase plus total-generation durations."""
+    def get_summary(self) -> PerformanceSummary:
+        """This process's series and value counts, phases, generation durations, metrics."""
         snapshot = self._pipeline.metrics.snapshot()
         generation = snapshot.get(series_key(GENERATION_DURATION_MS, None))
-        return {
-            "series": len(snapshot),
-            "values": sum(int(s.sketch.count) for s in snapshot.values()),
-            "phases": self.get_phase_metrics(),
-            "generation": _duration_summary(generation) if generation else None,
-            "open_timers": len(self._timers),
-        }
+        return PerformanceSummary(
+            series=len(snapshot),
+            values=sum(int(s.sketch.count) for s in snapshot.values()),
+            phases=self.get_phase_metrics(),
+            generation=_duration_summary(generation) if generation else None,
+            open_timers=len(self._timers),
+            metrics=self.get_metrics(),
+        )
 
     def export_to_json(self) -> str:
+        """This process's summary and every series, as indented JSON."""
         return orjson.dumps(
-            {"summary": self.get_summary(), "metrics": self.get_metrics()},
+            {"summary": self.get_summary(), "metrics": self.get_series()},
             option=orjson.OPT_INDENT_2,
         ).decode()
+
+    def export_to_datadog(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8125,
+        *,
+        socket_path: str | None = None,
+        namespace: str = "genpulse.sdk",
+        tags: Mapping[str, str] | None = None,
+    ) -> int:
+        """Send this process's get_metrics() to a DogStatsD agent as gauges; returns how many
+        left. Names are `<namespace>.<field>` (e.g. genpulse.sdk.phase1_duration_ms), tagged
+        `service:<service>`; None fields are skipped. Through the `datadog` package's client;
+        never raises (an unreachable agent is counted in stats().invalid["datadog_export"]).
+        """
+        return export_to_dogstatsd(
+            self.get_metrics(),
+            self._pipeline,
+            host=host,
+            port=port,
+            socket_path=socket_path,
+            namespace=namespace,
+            tags=tags,
+        )
 
 
 class Timer:
@@ -271,15 +355,15 @@ def _summary(name: str, tags: dict[str, str], series: Series) -> dict[str, Any]:
     }
 
 
-def _duration_summary(series: Series) -> dict[str, Any]:
+def _duration_summary(series: Series) -> DurationSummary:
     sketch = series.sketch
     count = int(sketch.count)
-    return {
-        "count": count,
-        "avg_duration_ms": sketch.sum / count if count else None,
-        "p50_duration_ms": sketch.get_quantile_value(0.5),
-        "p95_duration_ms": sketch.get_quantile_value(0.95),
-        "p99_duration_ms": sketch.get_quantile_value(0.99),
-        "min_duration_ms": sketch._min,
-        "max_duration_ms": sketch._max,
-    }
+    return DurationSummary(
+        count=count,
+        avg_duration_ms=sketch.sum / count if count else None,
+        p50_duration_ms=sketch.get_quantile_value(0.5),
+        p95_duration_ms=sketch.get_quantile_value(0.95),
+        p99_duration_ms=sketch.get_quantile_value(0.99),
+        min_duration_ms=sketch._min if count else None,
+        max_duration_ms=sketch._max if count else None,
+    )

@@ -20,6 +20,7 @@ from typing import Any
 from producers.budget import BudgetView
 from producers.buffer import EventBuffer, Record
 from producers.local_metrics import MetricAggregator, SeriesKey
+from producers.local_tally import LocalTally, Tally
 from producers.problems import InputProblems
 from producers.sdk_settings import SdkSettings
 from producers.sender import Sender
@@ -71,11 +72,13 @@ class Pipeline:
 
     def _start_sender(self) -> None:
         self.buffer = EventBuffer(self.settings.max_buffer_events, self.settings.max_buffer_bytes)
+        self.buffer.keep_tally(LocalTally())
+        self.started_s = time.monotonic()
         self.sender = Sender(
             self.settings, self.service, self.buffer, self.metrics, self.budget, self.problems
         )
         self.sender.start()
-        atexit.register(self.sender.close, self.settings.shutdown_timeout_s)
+        atexit.register(self.sender.close, self.settings.exit_timeout_s, "interpreter exit")
 
     def emit(
         self, event_type: str, data: dict[str, Any] | None, session_id: Any, user_id: Any
@@ -91,6 +94,10 @@ class Pipeline:
         recent = self.recent
         if recent is not None:
             recent.append(record)
+
+    def tally(self) -> Tally:
+        """This process's counts of what it tracked (producers/local_tally.py)."""
+        return self.buffer.tally() or Tally()
 
     def fold(self, key: SeriesKey, value: float, unit: str) -> None:
         self.metrics.add(key, value, unit)

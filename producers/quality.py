@@ -1,10 +1,16 @@
 """QualityTracker: output scores, user actions and ratings, each one event.
 
 Mapping (also in docs/sdk.md): record_quality_score -> quality_scored; record_approval
-(approved=True) -> uvp_approved, (approved=False) -> uvp_edited, both with data.edits_made;
-record_user_action("approved"|"edited"|"regenerated"|"abandoned"|"upgraded"|"copied"|
-"exported") -> user_* / content_*; record_satisfaction -> satisfaction_rated; record_nps ->
-nps_rated.
+(approved=True, n) -> uvp_approved {edits_made: n} (n > 0: approved after edits);
+record_approval(False, n) -> generation_canceled {reason: "rejected", edits_made: n}: a
+rejection ends the generation without approval, it is not an edit; record_user_action(
+"approved"|"edited"|"regenerated"|"abandoned"|"upgraded"|"copied"|"exported") -> uvp_* /
+generation_canceled / model_upgraded / content_*; record_satisfaction -> satisfaction_rated;
+record_nps -> nps_rated.
+
+get_quality_metrics(), get_acceptance_rate() and get_edit_rate() answer for this process
+(the events it tracked, producers/local_tally.py); the fleet's per-generation rates are
+the metrics API's (`MetricsClient.quality()`).
 """
 
 from __future__ import annotations
@@ -13,8 +19,11 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from ddsketch import DDSketch
+
 from producers.events import EventType
 from producers.pipeline import Pipeline
+from producers.shapes import QualityMetrics, ScoreDistribution
 
 USER_ACTIONS: dict[str, str] = {
     "approved": EventType.UVP_APPROVED.value,
@@ -79,14 +88,24 @@ class QualityTracker:
         session_id: str | None = None,
         user_id: str | None = None,
     ) -> None:
-        """approved -> uvp_approved, else uvp_edited; both carry data.edits_made."""
+        """The user's verdict on a generation, as the specification means it.
+
+        approved=True: uvp_approved {edits_made} (0: approved without edits, more: approved
+        after edits). approved=False: a rejection, generation_canceled {reason: "rejected",
+        edits_made}: the generation ends unapproved (it counts toward abandonment_rate, the
+        specification's "% canceled"), and it is not an edit.
+        """
         if type(edits_made) is not int or edits_made < 0:
             self._pipeline.problems.report(
                 "invalid_edits", f"edits_made {edits_made!r:.40} is not an integer >= 0"
             )
             return
-        event_type = EventType.UVP_APPROVED if approved else EventType.UVP_EDITED
-        self._pipeline.emit(event_type.value, {"edits_made": edits_made}, session_id, user_id)
+        if approved:
+            data: dict[str, Any] = {"edits_made": edits_made}
+            self._pipeline.emit(EventType.UVP_APPROVED.value, data, session_id, user_id)
+        else:
+            data = {"reason": "rejected", "edits_made": edits_made}
+            self._pipeline.emit(EventType.GENERATION_CANCELED.value, data, session_id, user_id)
 
     def record_satisfaction(
         self, rating: int, session_id: str | None = None, user_id: str | None = None
@@ -109,6 +128,72 @@ class QualityTracker:
             self._pipeline.problems.report("invalid_rating", f"NPS score {score!r:.40} not 0..10")
             return
         self._pipeline.emit(EventType.NPS_RATED.value, {"score": score}, session_id, user_id)
+
+    def get_quality_metrics(self) -> QualityMetrics:
+        """The specification's QualityMetrics from the events this process tracked.
+
+        Rates are shares of this process's completed generations (capped at 1). Each
+        approval is one outcome: without edits (edits_made 0 and no uvp_edited,
+        transformation_edited or benefit_reordered in its session since the completion) or
+        after edits.
+        """
+        t = self._pipeline.tally()
+        completed = t.by_type["generation_completed"]
+        regenerated = t.by_type["uvp_regenerated"]
+        canceled = t.by_type["generation_canceled"]
+        upgrades = t.by_type["model_upgraded"]
+        scored = sum(t.score_bands)
+        rated = sum(t.ratings)
+        voted = sum(t.nps)
+        excellent, good, fair, poor = t.score_bands
+        promoters, passives, detractors = t.nps
+
+        def share(count: int) -> float | None:
+            return min(1.0, count / completed) if completed else None
+
+        def median(sketch: DDSketch) -> float | None:
+            return sketch.get_quantile_value(0.5) if sketch.count else None
+
+        return QualityMetrics(
+            average_quality_score=t.score_sum / scored if scored else None,
+            score_distribution=ScoreDistribution(
+                excellent=excellent, good=good, fair=fair, poor=poor
+            ),
+            acceptance_rate=share(t.approved_without_edits),
+            edit_rate=share(t.approved_after_edits),
+            regeneration_rate=share(regenerated),
+            abandonment_rate=share(canceled),
+            average_confidence=(
+                t.confidence_sum / t.confidence_count if t.confidence_count else None
+            ),
+            low_confidence_count=t.low_confidence,
+            upgrade_rate=share(upgrades),
+            time_to_approval_ms=median(t.to_approval_ms),
+            time_to_first_edit_ms=median(t.to_first_edit_ms),
+            user_satisfaction=(
+                sum((i + 1) * n for i, n in enumerate(t.ratings)) / rated if rated else None
+            ),
+            nps=100.0 * (promoters - detractors) / voted if voted else None,
+            generations_completed=completed,
+            approved_without_edits=t.approved_without_edits,
+            approved_after_edits=t.approved_after_edits,
+            rejected=t.rejected,
+            regenerations=regenerated,
+            cancellations=canceled,
+            upgrades=upgrades,
+            satisfaction_distribution={str(i + 1): n for i, n in enumerate(t.ratings)},
+            nps_promoters=promoters,
+            nps_passives=passives,
+            nps_detractors=detractors,
+        )
+
+    def get_acceptance_rate(self) -> float | None:
+        """Share of this process's completed generations approved without edits (0..1)."""
+        return self.get_quality_metrics()["acceptance_rate"]
+
+    def get_edit_rate(self) -> float | None:
+        """Share of this process's completed generations edited before approval (0..1)."""
+        return self.get_quality_metrics()["edit_rate"]
 
 
 def _in_range(value: object, low: float, high: float) -> bool:

@@ -34,7 +34,12 @@ class SdkSettings(GenPulseSettings):
     retry_initial_backoff_s: float = Field(default=0.1, gt=0, description="First retry delay.")
     retry_max_backoff_s: float = Field(default=10.0, gt=0, description="Longest retry delay.")
     shutdown_timeout_s: float = Field(
-        default=10.0, ge=0, description="How long close() and interpreter exit wait for delivery."
+        default=10.0, ge=0, description="How long close() waits for delivery."
+    )
+    exit_timeout_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="How long interpreter exit waits for delivery (then says what was lost).",
     )
     compression: Compression = Field(default="lz4", description="Kafka batch compression.")
     local_view_size: int = Field(

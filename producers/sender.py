@@ -199,8 +199,11 @@ class Sender:
     def flush(self, timeout: float | None) -> bool:
         return self.wait(self.request_flush(), timeout)
 
-    def close(self, timeout: float) -> bool:
-        """Deliver what is buffered (up to `timeout` s), then stop; True when nothing is left."""
+    def close(self, timeout: float, when: str = "close") -> bool:
+        """Deliver what is buffered (up to `timeout` s), then stop; True when nothing is left.
+
+        Whatever is left is named in one warning (`when`: close or interpreter exit).
+        """
         if self._pid != os.getpid() or not self._thread.is_alive() or self._closing:
             return self.pending() == 0  # a second close (e.g. at exit) does not wait again
         self._close_deadline = time.monotonic() + timeout
@@ -209,7 +212,14 @@ class Sender:
         self._thread.join(timeout)
         left = self.pending()
         if left:
-            log.warning("genpulse: %d events not delivered at close (Kafka unreachable)", left)
+            log.warning(
+                "genpulse: %d events not delivered at %s: Kafka at %s unreachable for %.1f s (%s)",
+                left,
+                when,
+                self._settings.kafka_bootstrap,
+                timeout,
+                self.last_error or "no answer",
+            )
         return left == 0 and not self._thread.is_alive()
 
     def pending(self) -> int:

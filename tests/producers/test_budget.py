@@ -68,17 +68,20 @@ def test_allows_follows_budget_state(
     _publish(settings, ("global", _state("global", "warning", percent=55.0)))  # before start
     client = make_client(follow_budget_state=True)
     seen: list[BudgetStatus] = []
+    percents: list[float] = []
     fired = threading.Event()
 
-    def remember(status: BudgetStatus) -> None:
+    def remember(percent: float, status: BudgetStatus) -> None:
         seen.append(status)
-        fired.set()
+        percents.append(percent)
+        if status.state == "stopped":
+            fired.set()
 
-    def broken(status: BudgetStatus) -> None:
+    def broken(percent: float) -> None:
         raise RuntimeError("a callback bug must not hurt anyone")
 
-    client.costs.on_budget_threshold(broken)
-    client.costs.on_budget_threshold(remember)
+    client.costs.on_budget_threshold(broken, scope="user:alice")
+    client.budget.on_threshold(remember)
 
     assert _eventually(lambda: client.costs.get_budget_status("global").get("state") == "warning")
     assert client.budget.allows("global") and client.budget.allows("user:alice")
@@ -93,9 +96,11 @@ def test_allows_follows_budget_state(
     assert _eventually(lambda: client.costs.get_budget_status("user:carol") != {})
     assert client.budget.allows("user:carol"), "yesterday's stop does not apply today"
     assert fired.wait(10)
-    assert [(s.scope, s.state) for s in seen] == [("user:alice", "stopped")]
+    # ok -> stopped in one record: each threshold once, lowest first
+    assert [(s.scope, s.state) for s in seen] == [("user:alice", "stopped")] * 4
+    assert percents == [50, 80, 90, 100]
     assert seen[0].spend_usd == 100 and seen[0].remaining_usd == 0
-    assert _eventually(lambda: client.stats().callback_errors == 1)
+    assert _eventually(lambda: client.stats().callback_errors == 4)
 
     _publish(settings, ("global", _state("global", "stopped", percent=100.0)))
     assert _eventually(lambda: not client.budget.allows("user:bob"))

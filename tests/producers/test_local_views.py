@@ -45,7 +45,7 @@ def test_timers_marks_and_phase_metrics(make_client: ClientFactory) -> None:
         perf.record_phase_time("analysis", ms)
     perf.record_generation_time(1234.0)
 
-    metrics = perf.get_metrics()
+    metrics = perf.get_series()
     for label in ("load", "sync-fn", "async-fn", "async-block", "block", "start-to-end"):
         assert metrics[f"timer_duration_ms{{label={label}}}"]["count"] == 1
     phase = perf.get_phase_metrics()["analysis"]
