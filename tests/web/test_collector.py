@@ -150,3 +150,24 @@ def test_events_buffered_while_the_api_is_down_arrive_after_it_returns(
     page.close()
     found = wait_for_delivery(settings, ids, 60)
     assert sorted(found) == sorted(ids)
+
+
+def test_events_the_api_rejects_in_a_202_count_as_rejected_not_sent(
+    browser: Browser, api: ApiProcess, settings: GenPulseSettings
+) -> None:
+    page, _ = open_test_page(browser, api)
+    warnings: list[str] = []
+    page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
+    good = track(page, 3, "uvp_approved")
+    page.evaluate("window.pulse.track('phase_completed', {duration_ms: 5})")  # no phase
+    page.evaluate("window.pulse.track('phase_completed', {})")
+    page.evaluate("window.pulse.track('satisfaction_rated', {rating: 9})")
+    page.evaluate("window.pulse.flush()")
+    page.wait_for_function("window.pulse.getStats().sent + window.pulse.getStats().rejected === 6")
+    stats = page.evaluate("window.pulse.getStats()")
+    page.close()
+    assert (stats["sent"], stats["rejected"], stats["refused"]) == (3, 3, 0)
+    assert stats["rejectedByReason"] == {"missing_field": 2, "invalid_field": 1}
+    assert len([w for w in warnings if "rejected an event" in w]) == 2, "warned once per reason"
+    found = wait_for_delivery(settings, good, 60)
+    assert sorted(found) == sorted(good), "only the accepted events reach the events topic"

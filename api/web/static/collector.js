@@ -14,6 +14,11 @@
  * uses navigator.sendBeacon (text/plain, the key as a query parameter), falling back to
  * fetch with keepalive when the beacon is refused. Each event carries a unique event_id, so
  * the pipeline can de-duplicate a batch that was retried after an ambiguous failure.
+ *
+ * getStats(): tracked; sent (accepted by the API); rejected (the API answered 202 but
+ * refused those events, e.g. missing_field; each is on the dead-letter topic) with
+ * rejectedByReason; refused (whole batches answered 4xx); failedSends; dropped; beacons
+ * (a beacon's answer cannot be read, so its events count as sent); buffered; pendingRetry.
  */
 (function (global) {
   "use strict";
@@ -64,7 +69,8 @@
     this.sending = false;
     this.retryDelayMs = 0;
     this.retryTimer = null;
-    this.stats = {tracked: 0, sent: 0, refused: 0, failedSends: 0, dropped: 0, beacons: 0};
+    this.stats = {tracked: 0, sent: 0, rejected: 0, refused: 0, failedSends: 0, dropped: 0, beacons: 0};
+    this.rejectedByReason = {};  // reason code (docs/contract.md) -> events the API rejected
     var self = this;
     this.timer = global.setInterval(function () { self.flush(); }, this.options.flushIntervalMs);
     var onHide = function () { self.flushOnExit(); };
@@ -104,6 +110,8 @@
     for (var k in this.stats) s[k] = this.stats[k];
     s.buffered = this.buffer.length;
     s.pendingRetry = this.retryQueue.reduce(function (n, b) { return n + b.length; }, 0);
+    s.rejectedByReason = {};
+    for (var r in this.rejectedByReason) s.rejectedByReason[r] = this.rejectedByReason[r];
     return s;
   };
 
@@ -130,11 +138,16 @@
     var self = this;
     var batch = this.retryQueue[0];
     this.sending = true;
-    return this._post(batch).then(function (outcome) {
+    return this._post(batch).then(function (answer) {
+      var outcome = answer.outcome;
       self.sending = false;
       if (outcome !== "retry") {
         self.retryQueue.shift();
-        self.stats[outcome === "sent" ? "sent" : "refused"] += batch.length;
+        if (outcome === "sent") {
+          self._countAnswer(batch.length, answer.body);
+        } else {
+          self.stats.refused += batch.length;
+        }
         self.retryDelayMs = 0;
         return self._drain();
       }
@@ -151,6 +164,25 @@
     });
   };
 
+  /* A 202 names the events the API refused ({accepted, rejected, errors: [{index, reason,
+   * message}]}): those count as rejected, by reason, not as sent. */
+  Collector.prototype._countAnswer = function (size, body) {
+    var rejected = body && typeof body.rejected === "number" ? body.rejected : 0;
+    rejected = Math.max(0, Math.min(size, rejected));
+    this.stats.sent += size - rejected;
+    this.stats.rejected += rejected;
+    var errors = body && body.errors instanceof Array ? body.errors : [];
+    for (var i = 0; i < errors.length; i++) {
+      var reason = String(errors[i].reason || "unknown");
+      var seen = this.rejectedByReason[reason] || 0;
+      this.rejectedByReason[reason] = seen + 1;
+      if (!seen && global.console) {
+        global.console.warn("genpulse: /v1/collect rejected an event (" + reason + "): " +
+          errors[i].message + "; counted in getStats().rejectedByReason, warned once");
+      }
+    }
+  };
+
   Collector.prototype._post = function (batch) {
     var headers = {"Content-Type": "application/json"};
     if (this.options.ingestKey) headers["X-GenPulse-Key"] = this.options.ingestKey;
@@ -161,14 +193,19 @@
       keepalive: true,
       credentials: "omit"
     }).then(function (response) {
-      if (response.ok) return "sent";
+      if (response.ok) {
+        return response.json().then(
+          function (body) { return {outcome: "sent", body: body}; },
+          function () { return {outcome: "sent", body: null}; }
+        );
+      }
       if (response.status >= 500 || response.status === 408 || response.status === 429) {
-        return "retry";
+        return {outcome: "retry"};
       }
       // Other 4xx (bad key, origin not allowed, too large) will not get better by retrying.
       if (global.console) global.console.warn("genpulse: /v1/collect refused a batch: " + response.status);
-      return "refused";
-    }, function () { return "retry"; });
+      return {outcome: "refused"};
+    }, function () { return {outcome: "retry"}; });
   };
 
   /* The page is going away: hand everything to the browser, which sends it after unload. */
