@@ -67,13 +67,15 @@ class EventBuffer:
             items = self._items
             items.append(record)
             self.accepted += 1
-            self._bytes += size
+            self._bytes = held = self._bytes + size
+            waiting = len(items)
             if (
-                len(items) + self._held_events > self.max_events
-                or self._bytes + self._held_bytes > self.max_bytes
+                waiting + self._held_events > self.max_events
+                or held + self._held_bytes > self.max_bytes
             ):
                 self._drop_oldest()
-            return len(items)
+                return len(items)
+            return waiting
 
     def _drop_oldest(self) -> None:
         items = self._items

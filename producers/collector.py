@@ -1,32 +1,26 @@
 """EventCollector: track() any EventType, plus a bounded local view for debugging.
 
-track() checks the typed `data` of each type where it is made (producers/data_check.py,
-the worker's own rules): an event the worker would dead-letter is counted in
-`stats().invalid` under the DLQ's reason (missing_field, invalid_field, absurd_value) and
-warned about once, and is not sent.
+The typed `data` of each tracked event is checked in this process, before it is sent
+(producers/data_check.py, the worker's own rules, run by the sender thread as it encodes
+the event, so track() itself stays a tuple append): an event the worker would dead-letter
+is counted in `stats().invalid` under the DLQ's reason (missing_field, invalid_field,
+absurd_value), warned about once, and not sent.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
-from producers.data_check import FAST_CHECKS, believable, data_problem
 from producers.events import EVENT_ALIASES, EventType
 from producers.pipeline import Pipeline
 from producers.shapes import EventView
 
-_CANONICAL: dict[str, str] = {
+_EVENT_TYPES: dict[str, str] = {
     member.value: member.value for member in EventType if member is not EventType.METRIC_BATCH
 }
-_CANONICAL.update({alias: canonical.value for alias, canonical in EVENT_ALIASES.items()})
-_EVENT_TYPES: dict[str, tuple[str, Callable[[dict[str, Any]], bool]]] = {
-    name: (canonical, FAST_CHECKS.get(canonical, believable))
-    for name, canonical in _CANONICAL.items()
-}
-"""Every name track() accepts: the canonical type it is sent as, and its data's fast check."""
-_EMPTY: dict[str, Any] = {}
+_EVENT_TYPES.update({alias: canonical.value for alias, canonical in EVENT_ALIASES.items()})
+"""Every name track() accepts, mapped to the canonical type it is sent as."""
 
 
 class EventCollector:
@@ -43,29 +37,22 @@ class EventCollector:
     ) -> None:
         """Queue one event (this process's buffer); never blocks, never raises. `data` is copied.
 
-        Bad `data` for its type is counted in stats().invalid by reason, not sent.
+        Bad `data` for its type is counted in stats().invalid by reason (once the sender
+        has looked at it: flush() to see it at once) and not sent.
         """
         try:
-            known = _EVENT_TYPES.get(event_type) if type(event_type) is str else None
-            if known is None:
+            canonical = _EVENT_TYPES.get(event_type) if type(event_type) is str else None
+            if canonical is None:
                 self._pipeline.problems.report(
                     "unknown_event_type",
                     f"event type {event_type!r:.60} is not a producers.events.EventType",
                 )
                 return
-            if data is None:
-                data = _EMPTY
-            elif type(data) is not dict:
+            if data is not None and type(data) is not dict:
                 self._pipeline.problems.report(
                     "invalid_data", f"event data must be a dict, not {type(data).__name__}"
                 )
                 return
-            canonical, data_ok = known
-            if not data_ok(data):
-                problem = data_problem(canonical, data)
-                if problem is not None:
-                    self._pipeline.problems.report(*problem)
-                    return
             self._emit(canonical, data, session_id, user_id)
         except Exception as exc:  # the caller must never see our failure
             self._pipeline.problems.report(

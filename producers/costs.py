@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from typing import Any, cast, overload
+from typing import Any, TypeVar, cast, overload
 
 from producers.budget import (
     DEFAULT_THRESHOLDS,
@@ -63,8 +63,8 @@ class CostTracker:
         self._by_user: dict[str, list[int]] = {}
         self._periods = Periods(pipeline.settings.cost_timezone)
         self._day = ""
-        self._day_by_model: dict[tuple[str, str | None], list[int]] = {}
-        self._day_users: dict[str, list[int]] = {}
+        self._day_start: tuple[dict[tuple[str, str | None], list[int]], dict[str, list[int]]]
+        self._day_start = {}, {}
 
     def _renew_lock(self) -> None:  # in a forked child: the parent's lock may be held
         self._lock = threading.Lock()
@@ -125,23 +125,20 @@ class CostTracker:
     ) -> None:
         day = self._periods.current()
         with self._lock:
-            if day != self._day:
-                self._day, self._day_by_model, self._day_users = day, {}, {}
-            for by_model, by_user in (
-                (self._by_model, self._by_user),
-                (self._day_by_model, self._day_users),
-            ):
-                row = by_model.get((model, tier))
-                if row is None:
-                    row = by_model[(model, tier)] = [0, 0, 0, 0, 0, 0]
-                _accumulate(row, tokens, nanos)
-                if user_id is not None:
-                    user = by_user.get(user_id)
-                    if user is None:
-                        if len(by_user) >= MAX_USERS:
-                            continue
-                        user = by_user[user_id] = [0, 0, 0, 0, 0, 0]
-                    _accumulate(user, tokens, nanos)
+            if day != self._day:  # today's figures are the running ones minus these
+                self._day = day
+                self._day_start = _copy_rows(self._by_model), _copy_rows(self._by_user)
+            row = self._by_model.get((model, tier))
+            if row is None:
+                row = self._by_model[(model, tier)] = [0, 0, 0, 0, 0, 0]
+            _accumulate(row, tokens, nanos)
+            if user_id is not None:
+                user = self._by_user.get(user_id)
+                if user is None:
+                    if len(self._by_user) >= MAX_USERS:
+                        return
+                    user = self._by_user[user_id] = [0, 0, 0, 0, 0, 0]
+                _accumulate(user, tokens, nanos)
 
     def get_costs(self) -> CostMetrics:
         """The specification's CostMetrics: this process's calls, tokens and spend since start,
@@ -207,9 +204,11 @@ class CostTracker:
         """
         day = self._periods.current()
         with self._lock:
-            same_day = day == self._day
-            models = {k: list(r) for k, r in self._day_by_model.items()} if same_day else {}
-            users = len(self._day_users) if same_day else 0
+            if day == self._day:
+                models = _minus(self._by_model, self._day_start[0])
+                users = len(_minus(self._by_user, self._day_start[1]))
+            else:
+                models, users = {}, 0
         total = _sum_rows(models.values())
         per_user = total[5] // users if users else 0
         return DailyCostSummary(
@@ -279,6 +278,24 @@ def _accumulate(row: list[int], tokens: tuple[int, ...], nanos: int) -> None:
     row[3] += tokens[2]
     row[4] += tokens[3]
     row[5] += nanos
+
+
+K = TypeVar("K")
+
+
+def _copy_rows(rows: dict[K, list[int]]) -> dict[K, list[int]]:
+    return {key: list(row) for key, row in rows.items()}
+
+
+def _minus(now: dict[K, list[int]], before: dict[K, list[int]]) -> dict[K, list[int]]:
+    """The rows that grew since `before`, by how much."""
+    out: dict[K, list[int]] = {}
+    for key, row in now.items():
+        earlier = before.get(key)
+        grown = row if earlier is None else [a - b for a, b in zip(row, earlier, strict=True)]
+        if grown[0]:
+            out[key] = list(grown)
+    return out
 
 
 def _sum_rows(rows: Iterable[list[int]]) -> list[int]:

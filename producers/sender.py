@@ -10,7 +10,9 @@ sequence number until the broker answers, and the broker drops the repeats. An e
 therefore only reaches this module for records the broker did not write: not handed over
 in time (no room, no metadata) or rejected. Those go out again, in their original order,
 through a fresh producer. Errors that no resend can fix (record too large, not
-authorised) are counted as failed. Anything else is resent too and counted in
+authorised) are counted as failed. Before encoding, each event's `data` gets the worker's
+own check (producers/data_check.py): what the worker would dead-letter is counted in
+stats().invalid by reason and never sent. Anything else is resent too and counted in
 `resent_uncertain`, the one case where a duplicate is conceivable.
 
 While Kafka is down, rounds wait and the buffer keeps taking events up to its limits;
@@ -42,6 +44,7 @@ from producers.budget import BudgetView
 from producers.budget_follower import follow_budget_state
 from producers.buffer import EventBuffer, Record, estimated_bytes
 from producers.contract import encode_fields
+from producers.data_check import FAST_CHECKS, believable, data_problem
 from producers.local_metrics import MetricAggregator, encode_window
 from producers.problems import InputProblems
 from producers.sdk_settings import SdkSettings
@@ -350,6 +353,9 @@ class Sender:
             self._id_counter += 1
             problem = _identity_problem(session_id, user_id)
             value = b""
+            data = dict(items) if items else {}
+            if problem is None and not FAST_CHECKS.get(event_type, believable)(data):
+                problem = data_problem(event_type, data)  # None: a lax value the worker takes
             if problem is None:
                 try:
                     encoded = encode_fields(
@@ -359,7 +365,7 @@ class Sender:
                         session_id,
                         user_id,
                         service,
-                        dict(items) if items else {},
+                        data,
                     )
                 except TypeError as exc:
                     problem = ("unserialisable_data", f"event data is not JSON-serialisable: {exc}")
