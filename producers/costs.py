@@ -1,9 +1,9 @@
 """CostTracker: prices each model call locally and exactly, reports it, keeps budgets.
 
-record_model_call() computes the cost in integer nano-dollars from the price table and
-sends one `model_called` event carrying tokens, tier and `cost_nanousd`. A model of no known
-tier is still reported, with `priced: false` and no cost, so it shows up downstream as
-unpriced instead of as a silent $0.
+record_model_call() prices the call at its time in integer nano-dollars (producers/pricing.py)
+and sends one `model_called` event carrying tokens, tier, `cost_nanousd` and the price it
+used (`price_source`, `price_version`). A model of no known price is still reported, with
+`priced: false` and no cost, so it shows up downstream as unpriced instead of as a silent $0.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from producers.budget import (
     budget_control_record,
     check_scope,
 )
+from producers.contract import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
 from producers.events import EventType
 from producers.pipeline import Pipeline
 from producers.pricing import PriceTable, nanos_to_usd
@@ -31,7 +32,16 @@ from producers.shapes import BudgetStatusView, CostMetrics, DailyCostSummary, To
 _MODEL_CALLED = EventType.MODEL_CALLED.value
 MAX_USERS = 100_000
 """Users with a row of their own in get_costs(); later ones count only in the totals."""
-_TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
+_TOKEN_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "cache_read_tokens",
+)
+_ROW_LEN = 2 + len(_TOKEN_FIELDS) + 1  # calls, tokens by kind, nano-dollars, unpriced calls
+_time = time.time
+NANOS, UNPRICED = _ROW_LEN - 2, _ROW_LEN - 1  # row indexes; 0 is calls, 1..5 the tokens
 
 
 class Budget:
@@ -79,34 +89,80 @@ class CostTracker:
         user_id: str | None = None,
         session_id: str | None = None,
         duration_ms: float | None = None,
+        *,
+        cache_write_1h_tokens: int = 0,
+        timestamp_ms: int | None = None,
     ) -> Decimal | None:
-        """Report one model call; returns its cost in USD (None when it could not be priced)."""
+        """Report one model call; returns its cost in USD (None when it could not be priced).
+
+        `input_tokens` excludes cache reads and writes; `cache_write_tokens` are 5-minute
+        cache writes, `cache_write_1h_tokens` 1-hour ones. The call is priced, and its event
+        stamped, at `timestamp_ms` (epoch ms; default now).
+        """
         problems = self._pipeline.problems
         if type(model) is not str or not 0 < len(model) <= 200:
             problems.report("invalid_model", f"model {model!r:.60} is not a 1..200 char string")
             return None
-        tokens = (input_tokens, output_tokens, cache_write_tokens, cache_read_tokens)
-        for name, count in zip(_TOKEN_FIELDS, tokens, strict=True):
-            if type(count) is not int or count < 0:
-                problems.report("invalid_tokens", f"{name}={count!r:.40} is not an integer >= 0")
-                return None
-        priced = self.prices.cost_nanousd(model, *tokens)
+        tokens = (
+            input_tokens,
+            output_tokens,
+            cache_write_tokens,
+            cache_write_1h_tokens,
+            cache_read_tokens,
+        )
+        if not (  # one chained test on the hot path; the loop below only names the culprit
+            type(input_tokens) is int
+            and input_tokens >= 0
+            and type(output_tokens) is int
+            and output_tokens >= 0
+            and type(cache_write_tokens) is int
+            and cache_write_tokens >= 0
+            and type(cache_write_1h_tokens) is int
+            and cache_write_1h_tokens >= 0
+            and type(cache_read_tokens) is int
+            and cache_read_tokens >= 0
+        ):
+            for name, count in zip(_TOKEN_FIELDS, tokens, strict=True):
+                if type(count) is not int or count < 0:
+                    problems.report(
+                        "invalid_tokens", f"{name}={count!r:.40} is not an integer >= 0"
+                    )
+                    break
+            return None
+        if timestamp_ms is None:
+            at = _time()
+            at_ms = int(at * 1000)
+        elif type(timestamp_ms) is int and MIN_TIMESTAMP_MS <= timestamp_ms < MAX_TIMESTAMP_MS:
+            at_ms = timestamp_ms
+            at = (at_ms + 0.5) / 1000  # mid-millisecond: the sender's int(at * 1000) is at_ms
+        else:
+            problems.report(
+                "invalid_timestamp", f"timestamp_ms={timestamp_ms!r:.40} is not epoch milliseconds"
+            )
+            return None
+        resolved = self.prices.model(model)
+        rates = resolved.rates_at(at_ms)
+        tier = resolved.tier
         data: dict[str, Any] = {
             "model": model,
             "input_tokens": input_tokens,
             "output_tokens": output_tokens,
             "cache_write_tokens": cache_write_tokens,
+            "cache_write_1h_tokens": cache_write_1h_tokens,
             "cache_read_tokens": cache_read_tokens,
         }
-        if priced is None:
-            problems.report("unknown_model", f"model {model!r:.60} matches no priced tier")
-            data["priced"] = False
-            tier, nanos = None, 0
-        else:
-            tier, nanos = priced
+        if tier is not None:
             data["tier"] = tier
+        if rates is None:
+            problems.report("unknown_model", f"model {model!r:.60} has no known price")
+            data["priced"] = False
+            nanos = 0
+        else:
+            nanos = rates.cost(*tokens)
             data["cost_nanousd"] = nanos
             data["priced"] = True
+            data["price_source"] = rates.source
+            data["price_version"] = rates.version
         if duration_ms is not None:
             if (
                 isinstance(duration_ms, int | float)
@@ -116,12 +172,18 @@ class CostTracker:
                 data["duration_ms"] = duration_ms
             else:
                 problems.report("invalid_duration", f"duration_ms {duration_ms!r:.40} dropped")
-        self._pipeline.emit(_MODEL_CALLED, data, session_id, user_id)
-        self._add(model, tier, user_id, tokens, nanos)
-        return None if priced is None else nanos_to_usd(nanos)
+        self._pipeline.emit(_MODEL_CALLED, data, session_id, user_id, at)
+        self._add(model, tier, user_id, tokens, nanos, rates is not None)
+        return None if rates is None else nanos_to_usd(nanos)
 
     def _add(
-        self, model: str, tier: str | None, user_id: str | None, tokens: tuple[int, ...], nanos: int
+        self,
+        model: str,
+        tier: str | None,
+        user_id: str | None,
+        tokens: tuple[int, ...],
+        nanos: int,
+        priced: bool,
     ) -> None:
         day = self._periods.current()
         with self._lock:
@@ -130,15 +192,15 @@ class CostTracker:
                 self._day_start = _copy_rows(self._by_model), _copy_rows(self._by_user)
             row = self._by_model.get((model, tier))
             if row is None:
-                row = self._by_model[(model, tier)] = [0, 0, 0, 0, 0, 0]
-            _accumulate(row, tokens, nanos)
+                row = self._by_model[(model, tier)] = [0] * _ROW_LEN
+            _accumulate(row, tokens, nanos, priced)
             if user_id is not None:
                 user = self._by_user.get(user_id)
                 if user is None:
                     if len(self._by_user) >= MAX_USERS:
                         return
-                    user = self._by_user[user_id] = [0, 0, 0, 0, 0, 0]
-                _accumulate(user, tokens, nanos)
+                    user = self._by_user[user_id] = [0] * _ROW_LEN
+                _accumulate(user, tokens, nanos, priced)
 
     def get_costs(self) -> CostMetrics:
         """The specification's CostMetrics: this process's calls, tokens and spend since start,
@@ -154,11 +216,11 @@ class CostTracker:
         budget = self._pipeline.budget.status("global")
         today = budget is not None and budget.period == self._periods.current()
         user_count = len(users)
-        user_tokens = sum(row[1] + row[2] + row[3] + row[4] for row in users.values())
-        per_user = _sum_rows(users.values())[5] // user_count if user_count else 0
+        user_tokens = sum(sum(row[1:NANOS]) for row in users.values())
+        per_user = _sum_rows(users.values())[NANOS] // user_count if user_count else 0
 
         def tier(name: str) -> list[int]:
-            return tiers.get(name, [0] * 6)
+            return tiers.get(name, [0] * _ROW_LEN)
 
         haiku, sonnet, opus = tier("haiku"), tier("sonnet"), tier("opus")
         return CostMetrics(
@@ -169,14 +231,14 @@ class CostTracker:
             haiku_tokens=Tokens(input=haiku[1], output=haiku[2]),
             sonnet_tokens=Tokens(input=sonnet[1], output=sonnet[2]),
             opus_tokens=Tokens(input=opus[1], output=opus[2]),
-            haiku_cost_nanousd=haiku[5],
-            sonnet_cost_nanousd=sonnet[5],
-            opus_cost_nanousd=opus[5],
-            haiku_cost_usd=str(nanos_to_usd(haiku[5])),
-            sonnet_cost_usd=str(nanos_to_usd(sonnet[5])),
-            opus_cost_usd=str(nanos_to_usd(opus[5])),
-            total_cost_usd=str(nanos_to_usd(total[5])),
-            total_cost_nanousd=total[5],
+            haiku_cost_nanousd=haiku[NANOS],
+            sonnet_cost_nanousd=sonnet[NANOS],
+            opus_cost_nanousd=opus[NANOS],
+            haiku_cost_usd=str(nanos_to_usd(haiku[NANOS])),
+            sonnet_cost_usd=str(nanos_to_usd(sonnet[NANOS])),
+            opus_cost_usd=str(nanos_to_usd(opus[NANOS])),
+            total_cost_usd=str(nanos_to_usd(total[NANOS])),
+            total_cost_nanousd=total[NANOS],
             user_count=user_count,
             cost_per_user_nanousd=per_user,
             cost_per_user_usd=str(nanos_to_usd(per_user)),
@@ -189,11 +251,13 @@ class CostTracker:
             input_tokens=total[1],
             output_tokens=total[2],
             cache_write_tokens=total[3],
-            cache_read_tokens=total[4],
-            unpriced_calls=sum(row[0] for (_, t), row in models.items() if t is None),
+            cache_write_1h_tokens=total[4],
+            cache_read_tokens=total[5],
+            unpriced_calls=total[UNPRICED],
             by_tier={name: _row_view(row) for name, row in tiers.items()},
             by_model={
-                model: {"tier": tier, **_row_view(row)} for (model, tier), row in models.items()
+                model: {"tier": tier, **_row_view(row), "unpriced_calls": row[UNPRICED]}
+                for (model, tier), row in models.items()
             },
             by_user={user: _row_view(row) for user, row in users.items()},
         )
@@ -210,14 +274,14 @@ class CostTracker:
             else:
                 models, users = {}, 0
         total = _sum_rows(models.values())
-        per_user = total[5] // users if users else 0
+        per_user = total[NANOS] // users if users else 0
         return DailyCostSummary(
             date=day,
             total_calls=total[0],
-            total_tokens=sum(total[1:5]),
-            total_cost_nanousd=total[5],
-            total_cost_usd=str(nanos_to_usd(total[5])),
-            unpriced_calls=sum(row[0] for (_, t), row in models.items() if t is None),
+            total_tokens=sum(total[1:NANOS]),
+            total_cost_nanousd=total[NANOS],
+            total_cost_usd=str(nanos_to_usd(total[NANOS])),
+            unpriced_calls=total[UNPRICED],
             by_tier={name: _row_view(row) for name, row in _by_tier(models).items()},
             user_count=users,
             cost_per_user_usd=str(nanos_to_usd(per_user)),
@@ -271,13 +335,16 @@ class CostTracker:
         }
 
 
-def _accumulate(row: list[int], tokens: tuple[int, ...], nanos: int) -> None:
+def _accumulate(row: list[int], tokens: tuple[int, ...], nanos: int, priced: bool) -> None:
     row[0] += 1
     row[1] += tokens[0]
     row[2] += tokens[1]
     row[3] += tokens[2]
     row[4] += tokens[3]
-    row[5] += nanos
+    row[5] += tokens[4]
+    row[6] += nanos
+    if not priced:
+        row[7] += 1
 
 
 K = TypeVar("K")
@@ -299,7 +366,7 @@ def _minus(now: dict[K, list[int]], before: dict[K, list[int]]) -> dict[K, list[
 
 
 def _sum_rows(rows: Iterable[list[int]]) -> list[int]:
-    total = [0] * 6
+    total = [0] * _ROW_LEN
     for row in rows:
         total = [a + b for a, b in zip(total, row, strict=True)]
     return total
@@ -309,17 +376,14 @@ def _by_tier(models: dict[tuple[str, str | None], list[int]]) -> dict[str, list[
     tiers: dict[str, list[int]] = {}
     for (_, tier), row in models.items():
         if tier is not None:
-            tiers[tier] = _sum_rows([tiers.get(tier, [0] * 6), row])
+            tiers[tier] = _sum_rows([tiers.get(tier, [0] * _ROW_LEN), row])
     return tiers
 
 
 def _row_view(row: list[int]) -> dict[str, Any]:
     return {
         "calls": row[0],
-        "input_tokens": row[1],
-        "output_tokens": row[2],
-        "cache_write_tokens": row[3],
-        "cache_read_tokens": row[4],
-        "total_cost_nanousd": row[5],
-        "total_cost_usd": str(nanos_to_usd(row[5])),
+        **dict(zip(_TOKEN_FIELDS, row[1:-2], strict=True)),
+        "total_cost_nanousd": row[-2],
+        "total_cost_usd": str(nanos_to_usd(row[-2])),
     }

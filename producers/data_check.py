@@ -57,10 +57,13 @@ def believable(d: dict[str, Any]) -> bool:
 def _model_call(d: dict[str, Any]) -> bool:
     cost = d.get("cost_nanousd")
     tier = d.get("tier")
+    source = d.get("price_source")
+    version = d.get("price_version")
     tokens = (
         d.get("input_tokens"),
         d.get("output_tokens"),
         d.get("cache_write_tokens", 0),
+        d.get("cache_write_1h_tokens", 0),
         d.get("cache_read_tokens", 0),
     )
     return (
@@ -70,6 +73,8 @@ def _model_call(d: dict[str, Any]) -> bool:
         and sum(tokens) <= MAX_TOKENS
         and (cost is None or (_count(cost) and cost <= MAX_CALL_NANOUSD))
         and type(d.get("priced", True)) is bool
+        and (source is None or _text(source, 1, 64))
+        and (version is None or _text(version, 1, 128))
         and _opt_millis(d, "duration_ms")
     )
 
@@ -163,7 +168,8 @@ def data_absurd(kind: str, d: dict[str, Any]) -> str | None:
             return f"data.{key} {value} is more than a day"
     if kind == "model_called":
         tokens = d["input_tokens"] + d["output_tokens"]
-        tokens += d.get("cache_write_tokens", 0) + d.get("cache_read_tokens", 0)
+        tokens += d.get("cache_write_tokens", 0) + d.get("cache_write_1h_tokens", 0)
+        tokens += d.get("cache_read_tokens", 0)
         if tokens > MAX_TOKENS:
             return f"{tokens} tokens in one call"
         if (d.get("cost_nanousd") or 0) > MAX_CALL_NANOUSD:

@@ -94,7 +94,8 @@ class CostMetrics(TypedDict):
     calls: int
     input_tokens: int
     output_tokens: int
-    cache_write_tokens: int
+    cache_write_tokens: int  # 5-minute cache writes
+    cache_write_1h_tokens: int
     cache_read_tokens: int
     unpriced_calls: int
     by_tier: dict[str, dict[str, Any]]

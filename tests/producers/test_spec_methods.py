@@ -9,12 +9,12 @@ import subprocess
 import sys
 import textwrap
 import time
+from decimal import Decimal
 
 import pytest
 
 from genpulse.devservices.ports import free_port
 from producers import GenPulse
-from producers.pricing import PriceTable
 from producers.settings import GenPulseSettings
 from tests.producers.conftest import ClientFactory
 from tests.producers.kafka_read import read_topic
@@ -90,31 +90,26 @@ def test_export_to_datadog_sends_gauges_to_a_dogstatsd_socket(make_client: Clien
 
 def test_get_costs_has_the_specifications_per_tier_fields(make_client: ClientFactory) -> None:
     client = make_client()
-    prices = PriceTable()
     calls = [
-        ("claude-3-haiku-20240307", 1000, 200, "alice"),
-        ("claude-3-haiku-20240307", 3000, 100, "bob"),
-        ("claude-3-5-sonnet-20241022", 1200, 400, "alice"),
-        ("claude-3-opus-20240229", 500, 50, None),
+        ("claude-3-haiku-20240307", 1000, 200, "alice", "haiku"),
+        ("claude-3-haiku-20240307", 3000, 100, "bob", "haiku"),
+        ("claude-3-5-sonnet-20241022", 1200, 400, "alice", "sonnet"),
+        ("claude-3-opus-20240229", 500, 50, None, "opus"),
     ]
-    for model, tokens_in, tokens_out, user in calls:
-        client.costs.record_model_call(model, tokens_in, tokens_out, user_id=user)
-    priced = [prices.cost_nanousd(m, i, o, 0, 0) for m, i, o, _ in calls]
-    nanos = {tier: sum(p[1] for p in priced if p and p[0] == tier) for tier in ("haiku", "opus")}
+    nanos = {"haiku": 0, "sonnet": 0, "opus": 0}
+    for model, tokens_in, tokens_out, user, tier in calls:
+        usd = client.costs.record_model_call(model, tokens_in, tokens_out, user_id=user)
+        assert usd is not None and usd > 0
+        nanos[tier] += int(usd * 1_000_000_000)
 
     costs = client.costs.get_costs()
     assert (costs["haiku_calls"], costs["sonnet_calls"], costs["opus_calls"]) == (2, 1, 1)
     assert costs["total_calls"] == costs["calls"] == 4
     assert costs["haiku_tokens"] == {"input": 4000, "output": 300}
     assert costs["opus_tokens"] == {"input": 500, "output": 50}
-    # $0.80 / $4.00 per 1M tokens: 800 and 4,000 nano-dollars per token
-    assert (
-        costs["haiku_cost_nanousd"]
-        == nanos["haiku"]
-        == 1000 * 800 + 200 * 4000 + 3000 * 800 + 100 * 4000
-    )
-    assert costs["haiku_cost_usd"] == "0.004400000"
-    assert costs["opus_cost_nanousd"] == nanos["opus"]
+    for tier in ("haiku", "sonnet", "opus"):  # exactly the sum of what each call returned
+        assert costs[f"{tier}_cost_nanousd"] == nanos[tier]  # type: ignore[literal-required]
+    assert costs["haiku_cost_usd"] == str(Decimal(nanos["haiku"]).scaleb(-9))
     total = costs["haiku_cost_nanousd"] + costs["sonnet_cost_nanousd"] + costs["opus_cost_nanousd"]
     assert costs["total_cost_nanousd"] == total
     assert costs["user_count"] == 2
