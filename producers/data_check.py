@@ -45,9 +45,12 @@ def _opt_millis(data: dict[str, Any], key: str) -> bool:
     return value is None or _millis(value)
 
 
+DURATION_KEYS = ("duration_ms", "elapsed_ms", "time_to_first_chunk_ms")
+
+
 def believable(d: dict[str, Any]) -> bool:
     """Types without required fields: any durations they carry are at most a day."""
-    for key in ("duration_ms", "elapsed_ms"):
+    for key in DURATION_KEYS:
         value = d.get(key)
         if (type(value) is float or type(value) is int) and value > MAX_DURATION_MS:
             return False
@@ -124,6 +127,69 @@ def _breaker(d: dict[str, Any]) -> bool:
     return _text(d.get("name"), 1, 200) and believable(d)
 
 
+def _opt(d: dict[str, Any], key: str, check: Callable[[Any], bool]) -> bool:
+    value = d.get(key)
+    return value is None or check(value)
+
+
+def _name(value: Any) -> bool:
+    return _text(value, 1, 200)
+
+
+def _reason(value: Any) -> bool:
+    return _text(value, 0, 2000)
+
+
+def _edit(d: dict[str, Any]) -> bool:
+    return (
+        _opt(d, "field", _name)
+        and _opt(d, "from_index", _count)
+        and _opt(d, "to_index", _count)
+        and _opt(d, "edits_made", _count)
+        and believable(d)
+    )
+
+
+def _approval(d: dict[str, Any]) -> bool:
+    return _opt(d, "edits_made", _count) and type(d.get("approved", True)) is bool and believable(d)
+
+
+def _profile(d: dict[str, Any]) -> bool:
+    return _opt(d, "profile_id", _name) and believable(d)
+
+
+def _upgrade(d: dict[str, Any]) -> bool:
+    return (
+        _opt(d, "from_tier", _name)
+        and _opt(d, "to_tier", _name)
+        and _opt(d, "reason", _reason)
+        and believable(d)
+    )
+
+
+def _stream(d: dict[str, Any]) -> bool:
+    return (
+        _opt(d, "stream_id", _name)
+        and _opt_millis(d, "duration_ms")
+        and _opt_millis(d, "time_to_first_chunk_ms")
+        and _opt(d, "chunks", _count)
+        and believable(d)
+    )
+
+
+def _retry_failed(d: dict[str, Any]) -> bool:
+    return _opt(d, "attempts", _count) and believable(d)
+
+
+def _cancel(d: dict[str, Any]) -> bool:
+    return _opt(d, "reason", _reason) and believable(d)
+
+
+def _ask_schema(d: dict[str, Any]) -> bool:
+    """A typed type without a fast check of its own: always the (slow, exact) schema."""
+    return False
+
+
 def _queue_depth(d: dict[str, Any]) -> bool:
     depth: Any = d.get("depth")
     return _count(depth) and depth <= MAX_QUEUE_DEPTH and believable(d)
@@ -148,11 +214,26 @@ FAST_CHECKS: dict[str, Callable[[dict[str, Any]], bool]] = {
     _E.CIRCUIT_BREAKER_HALF_OPENED.value: _breaker,
     _E.CIRCUIT_BREAKER_CLOSED.value: _breaker,
     _E.QUEUE_DEPTH_SAMPLED.value: _queue_depth,
+    _E.UVP_EDITED.value: _edit,
+    _E.TRANSFORMATION_EDITED.value: _edit,
+    _E.BENEFIT_REORDERED.value: _edit,
+    _E.UVP_APPROVED.value: _approval,
+    _E.PROFILE_SELECTED.value: _profile,
+    _E.PROFILE_DESELECTED.value: _profile,
+    _E.MODEL_UPGRADED.value: _upgrade,
+    _E.STREAM_STARTED.value: _stream,
+    _E.STREAM_COMPLETED.value: _stream,
+    _E.RETRY_FAILED.value: _retry_failed,
+    _E.GENERATION_CANCELED.value: _cancel,
 }
 """One strict check per type with required data fields (keys are the plain type strings).
 
 True means valid for the contract and believable; anything else goes to `data_problem`.
+The optional fields of the specification's types (edits, approvals, profiles, upgrades,
+streams, retries, cancels) are checked as docs/contract.md types them.
 """
+for _kind in DATA_SCHEMAS:  # a schema without a fast check of its own: never a wrong yes
+    FAST_CHECKS.setdefault(_kind.value, _ask_schema)
 
 
 def data_valid(kind: str, data: dict[str, Any]) -> bool:
@@ -162,7 +243,7 @@ def data_valid(kind: str, data: dict[str, Any]) -> bool:
 
 def data_absurd(kind: str, d: dict[str, Any]) -> str | None:
     """Why contract-valid `data` is still not believable, or None."""
-    for key in ("duration_ms", "elapsed_ms"):
+    for key in DURATION_KEYS:
         value = d.get(key)
         if (type(value) is float or type(value) is int) and value > MAX_DURATION_MS:
             return f"data.{key} {value} is more than a day"

@@ -35,8 +35,8 @@ class Tally:
     """Counts and figures of the records added so far (one copy per reader)."""
 
     by_type: Counter[str] = field(default_factory=Counter)
-    approved_without_edits: int = 0
-    approved_after_edits: int = 0
+    approved_without_edit: int = 0
+    approved_after_edit: int = 0
     rejected: int = 0
     score_sum: float = 0.0
     score_bands: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # exc, good, fair, poor
@@ -52,8 +52,8 @@ class Tally:
     def copy(self) -> Tally:
         other = Tally(
             by_type=Counter(self.by_type),
-            approved_without_edits=self.approved_without_edits,
-            approved_after_edits=self.approved_after_edits,
+            approved_without_edit=self.approved_without_edit,
+            approved_after_edit=self.approved_after_edit,
             rejected=self.rejected,
             score_sum=self.score_sum,
             score_bands=list(self.score_bands),
@@ -73,7 +73,6 @@ _WITH_DATA = frozenset(
     {
         "generation_completed",
         "uvp_approved",
-        "generation_canceled",
         "quality_scored",
         "satisfaction_rated",
         "nps_rated",
@@ -110,18 +109,18 @@ class LocalTally:
             if marks.completed_s and not marks.first_edit_seen:
                 t.to_first_edit_ms.add(max(0.0, (ts - marks.completed_s) * 1000))
             marks.edited = marks.first_edit_seen = True
+        elif kind == "uvp_approved" and data.get("approved", True) is False:
+            t.rejected += 1  # a rejection: not an approval, not an edit; still open
         elif kind == "uvp_approved":
             marks = self._session(session_id)
             edits = data.get("edits_made", 0)
             if marks.edited or (type(edits) is int and edits > 0):
-                t.approved_after_edits += 1
+                t.approved_after_edit += 1
             else:
-                t.approved_without_edits += 1
+                t.approved_without_edit += 1
             if marks.completed_s:
                 t.to_approval_ms.add(max(0.0, (ts - marks.completed_s) * 1000))
             marks.edited = False
-        elif kind == "generation_canceled":
-            t.rejected += data.get("reason") == "rejected"
         elif kind == "quality_scored":
             _score(t, data)
         elif kind == "satisfaction_rated":

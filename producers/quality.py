@@ -2,8 +2,8 @@
 
 Mapping (also in docs/sdk.md): record_quality_score -> quality_scored; record_approval
 (approved=True, n) -> uvp_approved {edits_made: n} (n > 0: approved after edits);
-record_approval(False, n) -> generation_canceled {reason: "rejected", edits_made: n}: a
-rejection ends the generation without approval, it is not an edit; record_user_action(
+record_approval(False, n) -> uvp_approved {approved: false, edits_made: n}: a rejection,
+not an approval and not an edit (the generation stays open); record_user_action(
 "approved"|"edited"|"regenerated"|"abandoned"|"upgraded"|"copied"|"exported") -> uvp_* /
 generation_canceled / model_upgraded / content_*; record_satisfaction -> satisfaction_rated;
 record_nps -> nps_rated.
@@ -91,21 +91,19 @@ class QualityTracker:
         """The user's verdict on a generation, as the specification means it.
 
         approved=True: uvp_approved {edits_made} (0: approved without edits, more: approved
-        after edits). approved=False: a rejection, generation_canceled {reason: "rejected",
-        edits_made}: the generation ends unapproved (it counts toward abandonment_rate, the
-        specification's "% canceled"), and it is not an edit.
+        after edits). approved=False: a rejection, uvp_approved {approved: false,
+        edits_made}: not an approval and not an edit; the generation stays open (the
+        worker counts it in `rejections`, docs/metrics.md).
         """
         if type(edits_made) is not int or edits_made < 0:
             self._pipeline.problems.report(
                 "invalid_edits", f"edits_made {edits_made!r:.40} is not an integer >= 0"
             )
             return
-        if approved:
-            data: dict[str, Any] = {"edits_made": edits_made}
-            self._pipeline.emit(EventType.UVP_APPROVED.value, data, session_id, user_id)
-        else:
-            data = {"reason": "rejected", "edits_made": edits_made}
-            self._pipeline.emit(EventType.GENERATION_CANCELED.value, data, session_id, user_id)
+        data: dict[str, Any] = {"edits_made": edits_made}
+        if not approved:
+            data["approved"] = False
+        self._pipeline.emit(EventType.UVP_APPROVED.value, data, session_id, user_id)
 
     def record_satisfaction(
         self, rating: int, session_id: str | None = None, user_id: str | None = None
@@ -159,8 +157,8 @@ class QualityTracker:
             score_distribution=ScoreDistribution(
                 excellent=excellent, good=good, fair=fair, poor=poor
             ),
-            acceptance_rate=share(t.approved_without_edits),
-            edit_rate=share(t.approved_after_edits),
+            acceptance_rate=share(t.approved_without_edit),
+            edit_rate=share(t.approved_after_edit),
             regeneration_rate=share(regenerated),
             abandonment_rate=share(canceled),
             average_confidence=(
@@ -175,11 +173,11 @@ class QualityTracker:
             ),
             nps=100.0 * (promoters - detractors) / voted if voted else None,
             generations_completed=completed,
-            approved_without_edits=t.approved_without_edits,
-            approved_after_edits=t.approved_after_edits,
-            rejected=t.rejected,
+            approved_without_edit=t.approved_without_edit,
+            approved_after_edit=t.approved_after_edit,
+            rejections=t.rejected,
             regenerations=regenerated,
-            cancellations=canceled,
+            abandonments=canceled,
             upgrades=upgrades,
             satisfaction_distribution={str(i + 1): n for i, n in enumerate(t.ratings)},
             nps_promoters=promoters,

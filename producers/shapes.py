@@ -161,11 +161,11 @@ class QualityMetrics(TypedDict):
     user_satisfaction: float | None  # average 1..5 rating
     nps: float | None  # -100..100: % promoters minus % detractors
     generations_completed: int
-    approved_without_edits: int
-    approved_after_edits: int
-    rejected: int
+    approved_without_edit: int
+    approved_after_edit: int
+    rejections: int
     regenerations: int
-    cancellations: int
+    abandonments: int
     upgrades: int
     satisfaction_distribution: dict[str, int]  # "1".."5"
     nps_promoters: int

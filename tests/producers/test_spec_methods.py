@@ -151,8 +151,8 @@ def test_quality_rates_are_per_generation_and_a_rejection_is_not_an_edit(
     assert quality.get_acceptance_rate() == metrics["acceptance_rate"] == 0.2
     assert quality.get_edit_rate() == metrics["edit_rate"] == 0.2
     assert metrics["regeneration_rate"] == 0.1
-    assert metrics["abandonment_rate"] == 0.2  # the rejection and the abandon: 2 of 10
-    assert (metrics["rejected"], metrics["cancellations"]) == (1, 2)
+    assert metrics["abandonment_rate"] == 0.1  # the abandon; the rejection is no outcome
+    assert (metrics["rejections"], metrics["abandonments"]) == (1, 1)
     assert metrics["score_distribution"] == {"excellent": 1, "good": 0, "fair": 1, "poor": 0}
     assert metrics["average_quality_score"] == 77.5 and metrics["low_confidence_count"] == 1
     assert metrics["user_satisfaction"] == 4.0
@@ -171,7 +171,7 @@ def test_quality_rates_are_per_generation_and_a_rejection_is_not_an_edit(
     rejection = [r.value for r in records if r.value["session_id"] == "s-4"]
     assert [(e["type"], e["data"]) for e in rejection] == [
         ("generation_completed", {}),
-        ("generation_canceled", {"reason": "rejected", "edits_made": 3}),
+        ("uvp_approved", {"edits_made": 3, "approved": False}),
     ]
 
 
