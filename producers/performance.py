@@ -173,7 +173,8 @@ class PerformanceMonitor:
         counts come from the events it tracked. The fleet's: `MetricsClient.performance()`.
         """
         snapshot = self._pipeline.metrics.snapshot()
-        tally = self._pipeline.tally().by_type
+        counted = self._pipeline.tally()
+        tally = counted.by_type
 
         def mean(name: str, tags: dict[str, str] | None = None) -> float | None:
             series = snapshot.get(series_key(name, tags))
@@ -203,7 +204,7 @@ class PerformanceMonitor:
             cache_hit_rate=hits / (hits + misses) if hits + misses else None,
             requests_per_second=started / uptime_s,
             concurrent_requests=max(0, started - ended),
-            queue_depth=self._pipeline.tally().queue_depth,
+            queue_depth=counted.queue_depth,
             p50_duration_ms=sketch.get_quantile_value(0.5) if sketch else None,
             p95_duration_ms=sketch.get_quantile_value(0.95) if sketch else None,
             p99_duration_ms=sketch.get_quantile_value(0.99) if sketch else None,

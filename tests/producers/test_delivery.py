@@ -108,7 +108,7 @@ def test_every_sdk_call_produces_contract_valid_events(
         "model_called",
         "quality_scored",
         "uvp_approved",
-        "uvp_edited",
+        "uvp_approved",  # record_approval(False, 5): a rejection, not an edit
         "uvp_regenerated",
         "generation_canceled",
         "model_upgraded",
@@ -126,7 +126,8 @@ def test_every_sdk_call_produces_contract_valid_events(
     assert priced["price_source"] == "genai-prices" and priced["price_version"]
     assert events[2].timestamp == CALL_AT_MS
     assert unpriced["priced"] is False and "cost_nanousd" not in unpriced
-    assert events[5].data == {"edits_made": 2} and events[6].data == {"edits_made": 5}
+    assert events[5].data == {"edits_made": 2}
+    assert events[6].data == {"edits_made": 5, "approved": False}
     assert all(e.service == "test-service" for e in events)
 
 
