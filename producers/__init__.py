@@ -21,22 +21,34 @@ from producers.pipeline import Stats
 from producers.pricing import PricedCall, PriceTable, PricingError
 from producers.sdk_settings import SdkSettings
 from producers.settings import GenPulseSettings
+from producers.shapes import (
+    CostMetrics,
+    DailyCostSummary,
+    EventView,
+    PerformanceMetrics,
+    QualityMetrics,
+)
 
 __all__ = [
     "SEED_EVENT_TYPES",
     "WIRE_VERSION",
     "BudgetStatus",
+    "CostMetrics",
+    "DailyCostSummary",
     "DecodeReason",
     "Event",
     "EventDecodeError",
     "EventType",
+    "EventView",
     "GenPulse",
     "GenPulseSettings",
     "MetricBatch",
     "MetricSeries",
+    "PerformanceMetrics",
     "PriceTable",
     "PricedCall",
     "PricingError",
+    "QualityMetrics",
     "SdkSettings",
     "Stats",
     "decode_event",
