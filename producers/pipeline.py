@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from producers.attribution import current as current_attribution
 from producers.budget import BudgetView
 from producers.buffer import EventBuffer, Record
 from producers.local_metrics import MetricAggregator, SeriesKey
@@ -85,6 +86,10 @@ class Pipeline:
             self.problems.report("client_closed", "an event was tracked after close()")
             return
         items = tuple(data.items()) if data else None
+        if session_id is None or user_id is None:  # fill in from an enclosing pulse.session()
+            context_session, context_user = current_attribution()
+            session_id = session_id or context_session
+            user_id = user_id or context_user
         record = (event_type, _time(), session_id or self.default_session_id, user_id, items)
         if self.buffer.put(record) >= self.flush_at and not self.sender.wake_pending:
             self.sender.wake()
