@@ -105,7 +105,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         }
     )
     app.state.api_metrics = api_metrics = ApiMetrics()
-    app.state.prices = PriceTable(settings.prices, settings.model_tiers)
+    app.state.prices = PriceTable.load(settings.price_overlay)
     install_error_handlers(app)
     for module in (health, metrics, budgets, exports, collect, otlp, stream, prometheus, web):
         app.include_router(module.router)

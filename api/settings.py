@@ -51,12 +51,6 @@ class ApiSettings(GenPulseSettings):
     api_otlp_max_decoded_bytes: int = Field(
         20 * 1024 * 1024, gt=0, description="Largest OTLP body after gunzip (OTLP's 20 MiB)."
     )
-    prices: dict[str, dict[str, str | float]] | None = Field(
-        None, description="Price table for OTLP model calls; the same variable as the SDK's."
-    )
-    model_tiers: dict[str, list[str]] | None = Field(
-        None, description="Model-id globs per tier for OTLP model calls (as the SDK's)."
-    )
     api_kafka_timeout_s: float = Field(
         5.0, gt=0, description="How long a Kafka write may take before the API answers 503."
     )

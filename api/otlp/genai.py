@@ -279,13 +279,10 @@ def _usage(attributes: Mapping[str, Any]) -> Usage | None:
 
 def _model_call(model: str, usage: Usage | None, at_ms: int, prices: PriceTable) -> dict[str, Any]:
     if usage is None:  # counted as an unpriced call: visible, never a silent $0
-        return {
-            "model": model,
-            "input_tokens": 0,
-            "output_tokens": 0,
-            "priced": False,
-            "usage_reported": False,
-        }
+        unpriced: dict[str, Any] = {"model": model, "input_tokens": 0, "output_tokens": 0}
+        if (tier := prices.tier_for(model)) is not None:
+            unpriced["tier"] = tier
+        return {**unpriced, "priced": False, "usage_reported": False}
     data: dict[str, Any] = {
         "model": model,
         "input_tokens": usage.input_tokens,
@@ -293,18 +290,23 @@ def _model_call(model: str, usage: Usage | None, at_ms: int, prices: PriceTable)
         "cache_write_tokens": usage.cache_write_tokens,
         "cache_read_tokens": usage.cache_read_tokens,
     }
-    priced = prices.cost_nanousd(
+    if (tier := prices.tier_for(model)) is not None:
+        data["tier"] = tier
+    priced = prices.price_call(
         model,
-        usage.input_tokens,
-        usage.output_tokens,
-        usage.cache_write_tokens,
-        usage.cache_read_tokens,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        cache_read_tokens=usage.cache_read_tokens,
+        at_ms=at_ms,
     )
     if priced is None:
         data["priced"] = False
     else:
-        data["tier"], data["cost_nanousd"] = priced
+        data["cost_nanousd"] = priced.cost_nanousd
         data["priced"] = True
+        data["price_source"] = priced.price_source
+        data["price_version"] = priced.price_version
     return data
 
 

@@ -5,7 +5,7 @@ The real `anthropic` client, instrumented by `opentelemetry-instrumentation-anth
 (tests/anthropic_server.py): a plain call with cache reads and writes, a `stream=True` call,
 a `messages.stream(...)` call and a 529. Its spans, plus hand-made ones, go out through the
 real OTLP/HTTP exporter twice (a resend); the worker aggregates; the API's cost and health
-figures must equal an oracle computed from the server's scripted usage and the tier prices.
+figures must equal an oracle computed from the server's scripted usage and list prices.
 """
 
 from __future__ import annotations
@@ -37,11 +37,13 @@ from tests.streams.helpers import WorkerProcess
 
 pytestmark = pytest.mark.integration
 
-# the specification's tiers, nano-dollars per token: input, output, cache write, cache read
-TIER_NANOS = {
-    "haiku": (800, 4000, 1000, 80),
-    "sonnet": (3000, 15000, 3750, 300),
-    "opus": (15000, 75000, 18750, 1500),
+# Anthropic's list prices of these models (USD per 1M tokens x 1000 = nano-dollars per
+# token): input, output, 5-minute cache write, cache read; all calls are below any
+# long-context threshold
+LIST_NANOS = {
+    "claude-sonnet-4-5-20250929": (3000, 15000, 3750, 300),
+    "claude-haiku-4-5": (1000, 5000, 1250, 100),
+    "claude-opus-4-1": (15000, 75000, 18750, 1500),
 }
 CALLS: list[tuple[str, Usage]] = [
     (
@@ -61,8 +63,7 @@ so a release that fixes it shows up here."""
 
 
 def oracle_cost(model: str, usage: Usage) -> int:
-    tier = next(t for t in TIER_NANOS if t in model)
-    price_in, price_out, price_write, price_read = TIER_NANOS[tier]
+    price_in, price_out, price_write, price_read = LIST_NANOS[model]
     writes = usage.cache_write_5m_tokens + usage.cache_write_1h_tokens
     return (
         usage.input_tokens * price_in

@@ -28,6 +28,7 @@ from api.otlp.genai import map_traces
 from api.otlp.records import span_records
 from api.otlp.reply import encode, failure, traces_answer
 from producers.contract import event_from_object
+from producers.price_overlay import overlay_from_object
 from producers.pricing import PriceTable
 from producers.settings import GenPulseSettings
 from tests.api.otlp_spans import END_NS, chat, export, json_export, json_span, span
@@ -235,7 +236,7 @@ def test_counts_sent_as_strings_or_integral_doubles_are_read() -> None:
     cache_read=st.integers(0, 1_000_000),
     cache_write=st.integers(0, 1_000_000),
 )
-def test_costs_equal_the_price_table_for_any_counts(
+def test_costs_are_the_price_tables_at_the_span_end_for_any_counts(
     uncached: int, output: int, cache_read: int, cache_write: int
 ) -> None:
     attributes = chat(
@@ -247,7 +248,46 @@ def test_costs_equal_the_price_table_for_any_counts(
         }
     )
     data = events_of(span(attributes))[0]["data"]
-    assert data["cost_nanousd"] == sonnet_cost(uncached, output, cache_write, cache_read)
+    priced = PRICES.price_call(
+        "claude-sonnet-4-5",
+        input_tokens=uncached,
+        output_tokens=output,
+        cache_write_tokens=cache_write,
+        cache_read_tokens=cache_read,
+        at_ms=END_NS // 1_000_000,
+    )
+    assert priced is not None and data["cost_nanousd"] == priced.cost_nanousd
+    assert (data["price_source"], data["price_version"]) == (
+        priced.price_source,
+        priced.price_version,
+    )
+
+
+def test_a_span_is_priced_by_the_price_in_force_at_its_end() -> None:
+    overlay = overlay_from_object(
+        {
+            "models": {
+                "acme-mini": {
+                    "prices": [
+                        {"effective": "2025-01-01", "input": "1.00", "output": "2.00"},
+                        {"effective": "2025-11-26T04:06:40Z", "input": "3.00", "output": "4.00"},
+                    ]
+                }
+            }
+        },
+        default_version="t",
+    )
+    table = PriceTable(overlay)
+    attributes = chat(
+        "acme-mini", **{"gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 1}
+    )
+    before, at_change = (
+        map_traces(export(span(attributes, end_ns=END_NS - offset)), table).calls[0].events[0]
+        for offset in (1_000_000, 0)
+    )
+    assert before["data"]["cost_nanousd"] == 10 * 1000 + 2000
+    assert at_change["data"]["cost_nanousd"] == 10 * 3000 + 4000
+    assert at_change["data"]["price_source"] == "overlay"
 
 
 def test_event_ids_are_the_same_for_a_resent_export_and_differ_per_span() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import orjson
 
@@ -10,6 +11,8 @@ from producers.contract import decode_event
 from producers.settings import GenPulseSettings
 from tests.producers.conftest import ClientFactory, create_topic
 from tests.producers.kafka_read import duplicates, in_session_order, read_topic
+
+CALL_AT_MS = int(time.time() * 1000) - 3_600_001  # an hour ago, priced and stamped then
 
 
 def test_each_event_once_and_in_session_order(
@@ -71,7 +74,15 @@ def test_every_sdk_call_produces_contract_valid_events(
     client.events.track("generation_started", session_id=s, user_id=u)
     client.events.track("phase_completed", {"phase": "analysis"}, session_id=s, user_id=u)
     client.costs.record_model_call(
-        "claude-3-5-haiku-20241022", 10, 20, 5, 7, user_id=u, session_id=s
+        "claude-3-5-haiku-20241022",
+        10,
+        20,
+        5,
+        7,
+        user_id=u,
+        session_id=s,
+        cache_write_1h_tokens=3,
+        timestamp_ms=CALL_AT_MS,
     )
     client.costs.record_model_call("mystery-model", 10, 20, session_id=s)
     client.quality.record_quality_score(87.5, 0.9, session_id=s, user_id=u)
@@ -104,7 +115,12 @@ def test_every_sdk_call_produces_contract_valid_events(
     ]
     priced, unpriced = events[2].data, events[3].data
     assert priced["tier"] == "haiku" and priced["priced"] is True
-    assert priced["cost_nanousd"] == 10 * 800 + 20 * 4000 + 5 * 1000 + 7 * 80
+    # claude-3-5-haiku's list price: 0.80 input, 4 output, 1 / 1.60 cache write 5 min / 1 h,
+    # 0.08 cache read (USD per 1M tokens)
+    assert priced["cost_nanousd"] == 10 * 800 + 20 * 4000 + 5 * 1000 + 3 * 1600 + 7 * 80
+    assert priced["cache_write_1h_tokens"] == 3
+    assert priced["price_source"] == "genai-prices" and priced["price_version"]
+    assert events[2].timestamp == CALL_AT_MS
     assert unpriced["priced"] is False and "cost_nanousd" not in unpriced
     assert events[5].data == {"edits_made": 2} and events[6].data == {"edits_made": 5}
     assert all(e.service == "test-service" for e in events)
