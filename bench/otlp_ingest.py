@@ -7,8 +7,8 @@ Run: .venv/bin/python bench/otlp_ingest.py [--seconds 8] [--batch 100] [--concur
   else a broker and a redis-server of its own (genpulse.devservices). Topics are created
   first, as `genpulse topics` would.
 - The API: `genpulse api` in a subprocess (one uvicorn process, one Kafka producer).
-- The load: `--concurrency` closed-loop senders over keep-alive connections, each posting one
-  batch of `--batch` model calls at a time: an ExportTraceServiceRequest of that many chat
+- The load: the three phases alternate `--rounds` times; in each, `--concurrency`
+  closed-loop senders over keep-alive connections post one batch of `--batch` model calls at a time: an ExportTraceServiceRequest of that many chat
   spans (gzip off, as the SDK's default), its OTLP/JSON form, or a /v1/collect body of that
   many `model_called` events. Every answer must be a 2xx; each phase warms up for 1 s.
 Both paths end in the same transactional Kafka write, so the ratio is the cost of decoding
@@ -127,6 +127,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3, help="phases alternate this often")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -167,12 +168,22 @@ def main() -> None:
                 "otlp_json": ("/v1/otlp/v1/traces", otlp_json_body(args.batch), "application/json"),
                 "collect": ("/v1/collect", collect_body(args.batch), "application/json"),
             }
-            rates = {}
-            for name, (path, body, content_type) in runs.items():
-                batches, seconds = asyncio.run(
-                    phase(base, path, body, content_type, args.seconds, args.concurrency)
-                )
-                rates[name] = batches * args.batch / seconds
+            done = dict.fromkeys(runs, 0)
+            for _ in range(args.rounds):  # alternating, so a busy machine slows all alike
+                for name, (path, body, content_type) in runs.items():
+                    batches, _seconds = asyncio.run(
+                        phase(
+                            base,
+                            path,
+                            body,
+                            content_type,
+                            args.seconds / args.rounds,
+                            args.concurrency,
+                        )
+                    )
+                    done[name] += batches
+            rates = {name: done[name] * args.batch / args.seconds for name in runs}
+            for name, (_, body, _) in runs.items():
                 print(f"{name}: {rates[name]:,.0f} per second ({len(body):,} B per batch)")
         finally:
             api.terminate()

@@ -338,7 +338,11 @@ def _text(value: Any) -> str | None:
 
 
 def _first_text(attributes: Mapping[str, Any], keys: Iterable[str]) -> str | None:
-    return next((v for v in (_text(attributes.get(k)) for k in keys) if v), None)
+    for key in keys:
+        value = attributes.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def _first_count(attributes: Mapping[str, Any], keys: Iterable[str]) -> int | None:
