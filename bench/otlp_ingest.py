@@ -8,9 +8,10 @@ Run: .venv/bin/python bench/otlp_ingest.py [--seconds 8] [--batch 100] [--concur
   first, as `genpulse topics` would.
 - The API: `genpulse api` in a subprocess (one uvicorn process, one Kafka producer).
 - The load: the three phases alternate `--rounds` times; in each, `--concurrency`
-  closed-loop senders over keep-alive connections post one batch of `--batch` model calls at a time: an ExportTraceServiceRequest of that many chat
-  spans (gzip off, as the SDK's default), its OTLP/JSON form, or a /v1/collect body of that
-  many `model_called` events. Every answer must be a 2xx; each phase warms up for 1 s.
+  closed-loop senders over keep-alive connections post one batch of `--batch` model calls
+  at a time: an ExportTraceServiceRequest of that many chat spans (gzip off, as the SDK's
+  default), its OTLP/JSON form, or a /v1/collect body of that many `model_called` events.
+  Every answer must be a 2xx; each phase warms up for 1 s.
 Both paths end in the same transactional Kafka write, so the ratio is the cost of decoding
 and mapping OTLP against validating the SDK's own JSON.
 """
