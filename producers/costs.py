@@ -91,10 +91,25 @@ class CostTracker:
             cache_write_1h_tokens,
             cache_read_tokens,
         )
-        for name, count in zip(_TOKEN_FIELDS, tokens, strict=True):
-            if type(count) is not int or count < 0:
-                problems.report("invalid_tokens", f"{name}={count!r:.40} is not an integer >= 0")
-                return None
+        if not (  # one chained test on the hot path; the loop below only names the culprit
+            type(input_tokens) is int
+            and input_tokens >= 0
+            and type(output_tokens) is int
+            and output_tokens >= 0
+            and type(cache_write_tokens) is int
+            and cache_write_tokens >= 0
+            and type(cache_write_1h_tokens) is int
+            and cache_write_1h_tokens >= 0
+            and type(cache_read_tokens) is int
+            and cache_read_tokens >= 0
+        ):
+            for name, count in zip(_TOKEN_FIELDS, tokens, strict=True):
+                if type(count) is not int or count < 0:
+                    problems.report(
+                        "invalid_tokens", f"{name}={count!r:.40} is not an integer >= 0"
+                    )
+                    break
+            return None
         if timestamp_ms is None:
             at = _time()
             at_ms = int(at * 1000)
@@ -210,11 +225,14 @@ class CostTracker:
 
 def _accumulate(row: list[int], tokens: tuple[int, ...], nanos: int, priced: bool) -> None:
     row[0] += 1
-    for i, count in enumerate(tokens, 1):
-        row[i] += count
-    row[-2] += nanos
+    row[1] += tokens[0]
+    row[2] += tokens[1]
+    row[3] += tokens[2]
+    row[4] += tokens[3]
+    row[5] += tokens[4]
+    row[6] += nanos
     if not priced:
-        row[-1] += 1
+        row[7] += 1
 
 
 def _row_view(row: list[int]) -> dict[str, Any]:

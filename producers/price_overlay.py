@@ -24,7 +24,7 @@ import json
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,6 +37,8 @@ SOURCE = "overlay"
 CACHE_WRITE_MULTIPLIER = Decimal("1.25")
 CACHE_WRITE_1H_MULTIPLIER = Decimal(2)
 CACHE_READ_MULTIPLIER = Decimal("0.1")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Price = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 
@@ -145,7 +147,7 @@ def overlay_from_object(obj: object, default_version: str, where: str = "overlay
             effective = entry.effective
             if effective.tzinfo is None:
                 effective = effective.replace(tzinfo=UTC)
-            at_ms = int(effective.timestamp() * 1000)
+            at_ms = (effective - _EPOCH) // timedelta(milliseconds=1)  # exact, no float
             if at_ms in periods:
                 raise PricingError(
                     f"price overlay {where}: model {key!r} has two prices effective "

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
 
 import orjson
 
@@ -124,6 +128,37 @@ def test_every_sdk_call_produces_contract_valid_events(
     assert unpriced["priced"] is False and "cost_nanousd" not in unpriced
     assert events[5].data == {"edits_made": 2} and events[6].data == {"edits_made": 5}
     assert all(e.service == "test-service" for e in events)
+
+
+def test_a_model_call_is_priced_and_stamped_at_its_timestamp(
+    make_client: ClientFactory, settings: GenPulseSettings, tmp_path: Path
+) -> None:
+    change = CALL_AT_MS + 1
+    overlay = tmp_path / "prices.json"
+    prices = [
+        {"effective": "2020-01-01", "input": "0.10", "output": "0.40"},
+        {
+            "effective": datetime.fromtimestamp(change / 1000, UTC).isoformat(),
+            "input": 1,
+            "output": 4,
+        },
+    ]
+    overlay.write_text(json.dumps({"version": "t", "models": {"acme-mini": {"prices": prices}}}))
+    client = make_client(price_overlay=str(overlay))
+    costs = client.costs
+    old = costs.record_model_call("acme-mini", 1000, 1000, session_id="s", timestamp_ms=change - 1)
+    new = costs.record_model_call("acme-mini", 1000, 1000, session_id="s", timestamp_ms=change)
+    assert (old, new) == (Decimal("0.0005"), Decimal("0.005"))
+    assert client.flush(timeout=30)
+    received = read_topic(settings.kafka_bootstrap, settings.topic("events"), expect=2)
+    events = [decode_event(orjson.dumps(r.value)) for r in received]
+    assert [(e.timestamp, e.data["cost_nanousd"]) for e in events] == [
+        (change - 1, 500_000),
+        (change, 5_000_000),
+    ]
+    assert [e.data["price_source"] for e in events] == ["overlay", "overlay"]
+    assert events[0].data["price_version"] == "t@2020-01-01T00:00:00Z"
+    assert costs.get_costs()["total_cost_nanousd"] == 5_500_000
 
 
 def test_measurements_arrive_as_one_metric_batch_per_flush(

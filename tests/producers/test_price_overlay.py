@@ -135,3 +135,19 @@ def test_bad_toml_says_toml(tmp_path: Path) -> None:
     file.write_text("version = ")
     with pytest.raises(PricingError, match="not valid TOML"):
         PriceTable.load(file)
+
+
+def test_an_effective_time_is_exact_to_the_millisecond(tmp_path: Path) -> None:
+    # 05:31:15.350 is one of the instants whose float seconds * 1000 truncates to .349
+    file = tmp_path / "prices.json"
+    prices = [
+        {"effective": "2000-01-01", "input": 1, "output": 1},
+        {"effective": "2004-09-16T05:31:15.350Z", "input": 2, "output": 2},
+    ]
+    file.write_text(json.dumps({"version": "v", "models": {"m": {"prices": prices}}}))
+    table = PriceTable.load(file)
+    costs = [
+        table.price_call("m", input_tokens=1_000_000, output_tokens=0, at_ms=at)
+        for at in (1_095_312_675_349, 1_095_312_675_350)
+    ]
+    assert [c.cost_nanousd for c in costs if c is not None] == [10**9, 2 * 10**9]
