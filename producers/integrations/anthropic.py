@@ -43,6 +43,7 @@ _now = time.perf_counter
 _CALL: ContextVar[_Call | None] = ContextVar("genpulse_anthropic_call", default=None)
 _MESSAGES_PATH = "/v1/messages"
 _PROVIDER = "anthropic"
+_UNINTERESTING_EVENTS = frozenset((b"ping", b"content_block_start", b"content_block_stop"))
 _SSE_ERROR_TYPES = {"rate_limit_error": "rate_limit", "overloaded_error": "overloaded"}
 
 
@@ -280,6 +281,19 @@ class _StreamWatch:
         return (self.headers_at - self.call.started) * 1000.0
 
     def feed(self, chunk: bytes) -> None:
+        if (  # the common chunk: one whole event, so its name says whether to look inside
+            not self.tail
+            and chunk.endswith(b"\n\n")
+            and chunk.startswith(b"event: ")
+            and chunk.find(b"\nevent:", 7) < 0
+        ):
+            name = chunk[7 : chunk.find(b"\n")]
+            if name == b"content_block_delta":
+                if self.first_content_at is None:
+                    self.first_content_at = _now()
+                return
+            if name in _UNINTERESTING_EVENTS:
+                return
         try:
             if b"\r" in chunk:
                 chunk = chunk.replace(b"\r\n", b"\n")
