@@ -338,7 +338,9 @@ class _StreamWatch:
         usage = data.get("usage")
         if isinstance(usage, dict):
             merged = self.usage if self.usage is not None else {}
-            merged.update((key, value) for key, value in usage.items() if value is not None)
+            for key, value in usage.items():  # later counts are cumulative: they win
+                if value is not None:
+                    merged[key] = value
             self.usage = merged
         delta = data.get("delta")
         if isinstance(delta, dict) and isinstance(delta.get("stop_reason"), str):
