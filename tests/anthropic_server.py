@@ -191,6 +191,7 @@ def _handler_for(server: MessagesServer) -> type[BaseHTTPRequestHandler]:
 class _MessagesHandler(BaseHTTPRequestHandler):
     owner: MessagesServer
     protocol_version = "HTTP/1.1"  # keep-alive and chunked bodies, as the real API
+    disable_nagle_algorithm = True  # headers and body go out as separate writes
 
     def log_message(self, format: str, *args: Any) -> None:  # tests stay quiet
         pass

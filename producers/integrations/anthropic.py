@@ -43,6 +43,7 @@ _now = time.perf_counter
 _CALL: ContextVar[_Call | None] = ContextVar("genpulse_anthropic_call", default=None)
 _MESSAGES_PATH = "/v1/messages"
 _PROVIDER = "anthropic"
+_UNINTERESTING_EVENTS = frozenset((b"ping", b"content_block_start", b"content_block_stop"))
 _SSE_ERROR_TYPES = {"rate_limit_error": "rate_limit", "overloaded_error": "overloaded"}
 
 
@@ -280,6 +281,19 @@ class _StreamWatch:
         return (self.headers_at - self.call.started) * 1000.0
 
     def feed(self, chunk: bytes) -> None:
+        if (  # the common chunk: one whole event, so its name says whether to look inside
+            not self.tail
+            and chunk.endswith(b"\n\n")
+            and chunk.startswith(b"event: ")
+            and chunk.find(b"\nevent:", 7) < 0
+        ):
+            name = chunk[7 : chunk.find(b"\n")]
+            if name == b"content_block_delta":
+                if self.first_content_at is None:
+                    self.first_content_at = _now()
+                return
+            if name in _UNINTERESTING_EVENTS:
+                return
         try:
             if b"\r" in chunk:
                 chunk = chunk.replace(b"\r\n", b"\n")
@@ -324,7 +338,9 @@ class _StreamWatch:
         usage = data.get("usage")
         if isinstance(usage, dict):
             merged = self.usage if self.usage is not None else {}
-            merged.update((key, value) for key, value in usage.items() if value is not None)
+            for key, value in usage.items():  # later counts are cumulative: they win
+                if value is not None:
+                    merged[key] = value
             self.usage = merged
         delta = data.get("delta")
         if isinstance(delta, dict) and isinstance(delta.get("stop_reason"), str):
