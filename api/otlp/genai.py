@@ -91,18 +91,39 @@ WANTED = frozenset(
 """The only attributes read; the rest (prompts, completions) are never converted."""
 
 ERROR_TYPES = {
-    "ratelimiterror": "rate_limit",
-    "429": "rate_limit",
-    "overloadederror": "overloaded",
-    "529": "overloaded",
-    "apitimeouterror": "timeout",
-    "timeouterror": "timeout",
-    "timeout": "timeout",
-    "readtimeout": "timeout",
-    "internalservererror": "api_error",
-    "apistatuserror": "api_error",
-    "apierror": "api_error",
-    "500": "api_error",
+    **dict.fromkeys(("ratelimiterror", "429"), "rate_limit"),
+    **dict.fromkeys(("overloadederror", "529"), "overloaded"),
+    **dict.fromkeys(
+        (
+            "apitimeouterror",
+            "timeouterror",
+            "timeout",
+            "readtimeout",
+            "requesttimeouterror",
+            "gatewaytimeouterror",
+            "408",
+            "504",
+        ),
+        "timeout",
+    ),
+    **dict.fromkeys(
+        (
+            "apierror",
+            "apistatuserror",
+            "apiconnectionerror",
+            "internalservererror",
+            "serviceunavailableerror",
+            "badrequesterror",
+            "authenticationerror",
+            "permissiondeniederror",
+            "notfounderror",
+            "unprocessableentityerror",
+            "500",
+            "502",
+            "503",
+        ),
+        "api_error",
+    ),
 }
 """Error types as the SDK's anthropic instrumentation names them; others pass through."""
 

@@ -179,6 +179,22 @@ def test_an_error_span_without_usage_is_one_error_occurred() -> None:
     event_from_object(event)
 
 
+@pytest.mark.parametrize(
+    ("raw", "named"),
+    [
+        ("anthropic.APIConnectionError", "api_error"),
+        ("APITimeoutError", "timeout"),
+        ("529", "overloaded"),
+        ("BadRequestError", "api_error"),
+        ("ValueError", "ValueError"),
+    ],
+)
+def test_error_types_are_named_as_the_sdk_names_them(raw: str, named: str) -> None:
+    attributes = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "m", "error.type": raw}
+    [event] = events_of(span(attributes, error="x"))
+    assert event["data"]["error_type"] == named
+
+
 def test_a_failed_span_that_reports_usage_is_still_charged() -> None:
     events = events_of(span(chat(**{"error.type": "OverloadedError"}), error="stream broke"))
     assert [e["type"] for e in events] == ["model_called", "error_occurred"]
