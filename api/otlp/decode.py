@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -127,7 +127,9 @@ def parse_metrics(body: bytes, encoding: Encoding) -> ExportMetricsServiceReques
     return _parse(body, encoding, ExportMetricsServiceRequest(), _hex_ids_of_metrics)
 
 
-def _parse(body: bytes, encoding: Encoding, message: M, fix_ids: Any) -> M:
+def _parse(
+    body: bytes, encoding: Encoding, message: M, fix_ids: Callable[[dict[str, Any]], None]
+) -> M:
     name = type(message).__name__
     if encoding is Encoding.PROTOBUF:
         try:

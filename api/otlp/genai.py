@@ -19,6 +19,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
@@ -128,6 +131,7 @@ ERROR_TYPES = {
 """Error types as the SDK's anthropic instrumentation names them; others pass through."""
 
 MAX_MESSAGE_CHARS = 2000
+MAX_FACT_CHARS = 512
 _EXCEPTION_KEYS = frozenset({"exception.type", "exception.message"})
 UNKNOWN_SERVICE = "unknown_service"
 
@@ -201,7 +205,9 @@ def map_span(
 ) -> SpanEvents:
     """The events of one model-call span (or its rejection reason)."""
     trace_id, span_id = span.trace_id.hex(), span.span_id.hex()
-    facts = {"trace_id": trace_id, "span_id": span_id, "name": span.name, **attributes}
+    read = {"trace_id": trace_id, "span_id": span_id, "name": span.name, **attributes}
+    # what a dead letter keeps: bounded, so one huge attribute cannot sink the Kafka write
+    facts = {k: v[:MAX_FACT_CHARS] if isinstance(v, str) else v for k, v in read.items()}
     if len(span.trace_id) != 16 or len(span.span_id) != 8 or not any(span.trace_id):
         return SpanEvents(
             trace_id,
@@ -384,7 +390,7 @@ def _count(key: str, value: Any) -> int:
     return value
 
 
-def metric_points(request: Any) -> Iterator[tuple[str, int]]:
+def metric_points(request: ExportMetricsServiceRequest) -> Iterator[tuple[str, int]]:
     """(metric name, data points) of an ExportMetricsServiceRequest, for counting."""
     for resource_metrics in request.resource_metrics:
         for scope_metrics in resource_metrics.scope_metrics:

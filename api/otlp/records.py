@@ -2,8 +2,8 @@
 
 A span's events are all written or none: when one of them fails the contract (a session id
 over 128 characters, a model id over 200, a time outside 2000..2100), the span is rejected
-and its facts (the attributes genpulse read, never prompts or completions) go to the
-dead-letter topic with the reason, as /v1/collect does for a bad event.
+and its facts (the attributes genpulse read, each cut to 512 characters; never prompts or
+completions) go to the dead-letter topic with the reason, as /v1/collect does for a bad event.
 """
 
 from __future__ import annotations
@@ -77,5 +77,4 @@ def _record(topic: str, raw: dict[str, Any], max_bytes: int) -> OutRecord:
 def _letter(
     settings: GenPulseSettings, call: SpanEvents, reason: str, message: str, now_ms: int
 ) -> OutRecord:
-    raw = {"span": call.facts, "events": call.events}
-    return dead_letter(settings, raw, reason, message, ORIGIN, now_ms)
+    return dead_letter(settings, {"span": call.facts}, reason, message, ORIGIN, now_ms)
