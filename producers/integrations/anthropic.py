@@ -222,10 +222,13 @@ def _message_usage(message: Message) -> dict[str, int]:
     }
 
 
-def _stream_usage(usage: dict[str, Any]) -> dict[str, int]:
-    def count(value: Any) -> int:
-        return value if type(value) is int and value >= 0 else 0
+def _count(value: Any) -> int:
+    """A token count from the wire; anything that is not an int >= 0 counts as none."""
+    return value if type(value) is int and value >= 0 else 0
 
+
+def _stream_usage(usage: dict[str, Any]) -> dict[str, int]:
+    count = _count
     split = usage.get("cache_creation")
     if isinstance(split, dict):
         write_1h = count(split.get("ephemeral_1h_input_tokens"))
@@ -295,9 +298,9 @@ class _StreamWatch:
             if name in _UNINTERESTING_EVENTS:
                 return
         try:
-            if b"\r" in chunk:
-                chunk = chunk.replace(b"\r\n", b"\n")
             data = self.tail + chunk if self.tail else chunk
+            if b"\r" in data:  # CRLF lines; a CR left at the end waits in the tail for its LF
+                data = data.replace(b"\r\n", b"\n")
             end = data.rfind(b"\n\n")
             if end < 0:
                 self.tail = data if len(data) < 1 << 20 else b""
