@@ -91,7 +91,6 @@ class _Call:
 
     __slots__ = (
         "attempts",
-        "failed_attempts",
         "last_error_type",
         "last_status",
         "model",
@@ -113,7 +112,6 @@ class _Call:
         self.stream = bool(kwargs.get("stream"))
         self.session_id, self.user_id = current_attribution()
         self.attempts = 0
-        self.failed_attempts = 0
         self.last_error_type: str | None = None
         self.last_status: int | None = None
         self.redirected = False
@@ -154,7 +152,6 @@ class _Call:
         self._attempt_failed(error_type, f"{type(exc).__name__}: no response")
 
     def _attempt_failed(self, error_type: str, message: str) -> None:
-        self.failed_attempts += 1
         self.last_error_type = error_type
         data: dict[str, Any] = {"error_type": error_type, "message": message}
         data["attempt"] = self.attempts
@@ -186,8 +183,7 @@ class _Call:
     def raised(self, exc: BaseException) -> None:
         if not isinstance(exc, anthropic.APIError):
             return  # not an API answer (a bad argument, a cancellation): nothing to report
-        if not isinstance(exc, anthropic.APIStatusError) and exc not in self.seen_exceptions:
-            self.attempt_raised(exc)  # a client without _should_retry_exception to see it
+        self.attempt_raised(exc)  # unless seen already (clients without _should_retry_exception)
         if self.attempts > 1:
             data: dict[str, Any] = {"attempt": self.attempts - 1}
             data["error_type"] = self.last_error_type or "api_error"
