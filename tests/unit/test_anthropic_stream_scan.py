@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from producers.integrations.anthropic import _stream_usage, _StreamWatch
+from producers.integrations.anthropic_streams import StreamWatch, stream_usage
 
 
 class Call:
@@ -50,8 +50,8 @@ def sse(deltas: int, output_tokens: int, stop: bool) -> bytes:
     return b"".join(f"event: {n}\ndata: {json.dumps(d)}\n\n".encode() for n, d in events)
 
 
-def scan(body: bytes, cuts: list[int]) -> _StreamWatch:
-    watch = _StreamWatch(Call(), 0.001)  # type: ignore[arg-type]
+def scan(body: bytes, cuts: list[int]) -> StreamWatch:
+    watch = StreamWatch(Call(), 0.001)  # type: ignore[arg-type]
     edges = [0, *sorted(c % (len(body) + 1) for c in cuts), len(body)]
     for start, end in itertools.pairwise(edges):
         if end > start:
@@ -76,7 +76,7 @@ def test_any_chunking_finds_the_same_usage_and_ending(
     watch = scan(body, cuts)
     assert watch.model == "claude-sonnet-4-5-20250929"
     assert watch.usage is not None
-    assert _stream_usage(watch.usage) == {
+    assert stream_usage(watch.usage) == {
         "input_tokens": 900,
         "output_tokens": output_tokens,  # the last message_delta's cumulative count
         "cache_write_tokens": 200,
@@ -101,8 +101,8 @@ def test_an_error_event_names_its_type() -> None:
 
 def test_usage_without_a_ttl_split_counts_all_writes_as_5_minute_ones() -> None:
     usage = {"input_tokens": 5, "output_tokens": 2, "cache_creation_input_tokens": 40, "x": None}
-    assert _stream_usage(usage)["cache_write_tokens"] == 40
-    assert _stream_usage({"input_tokens": -1, "output_tokens": "7"}) == {
+    assert stream_usage(usage)["cache_write_tokens"] == 40
+    assert stream_usage({"input_tokens": -1, "output_tokens": "7"}) == {
         "input_tokens": 0,
         "output_tokens": 0,
         "cache_write_tokens": 0,
