@@ -21,8 +21,10 @@ class EventCollector:
         data: dict[str, Any] | None = None,
         session_id: str | None = None,
         user_id: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> None:
-        """Queue one event; never blocks, never raises. `data` is copied."""
+        """Queue one event; never blocks, never raises. `data` is copied; `tags` add to (and
+        override) the client's tags for this event."""
         try:
             if event_type not in _EVENT_TYPES:
                 self._pipeline.problems.report(
@@ -35,7 +37,7 @@ class EventCollector:
                     "invalid_data", f"event data must be a dict, not {type(data).__name__}"
                 )
                 return
-            self._pipeline.emit(event_type, data, session_id, user_id)
+            self._pipeline.emit(event_type, data, session_id, user_id, tags)
         except Exception as exc:  # the caller must never see our failure
             self._pipeline.problems.report(
                 "internal_error", f"track() failed inside the SDK: {exc}"
@@ -62,7 +64,7 @@ class EventCollector:
                 "user_id": user_id,
                 "data": dict(items) if items else {},
             }
-            for event_type, ts, session_id, user_id, items in list(recent)
+            for event_type, ts, session_id, user_id, items, *_ in list(recent)
         ]
 
     def clear_events(self) -> None:

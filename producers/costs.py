@@ -61,8 +61,10 @@ class CostTracker:
         user_id: str | None = None,
         session_id: str | None = None,
         duration_ms: float | None = None,
+        tags: dict[str, str] | None = None,
     ) -> Decimal | None:
-        """Report one model call; returns its cost in USD (None when it could not be priced)."""
+        """Report one model call; returns its cost in USD (None when it could not be priced).
+        `tags` add to the client's tags for this call's event."""
         problems = self._pipeline.problems
         if type(model) is not str or not 0 < len(model) <= 200:
             problems.report("invalid_model", f"model {model!r:.60} is not a 1..200 char string")
@@ -98,7 +100,7 @@ class CostTracker:
                 data["duration_ms"] = duration_ms
             else:
                 problems.report("invalid_duration", f"duration_ms {duration_ms!r:.40} dropped")
-        self._pipeline.emit(_MODEL_CALLED, data, session_id, user_id)
+        self._pipeline.emit(_MODEL_CALLED, data, session_id, user_id, tags)
         self._add(model, tier, user_id, tokens, nanos)
         return None if priced is None else nanos_to_usd(nanos)
 
@@ -144,11 +146,30 @@ class CostTracker:
         scope: str = "global",
         thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
     ) -> None:
-        """Set a daily budget for a scope (global, user:<id>, model:<tier>) via the control topic.
+        """Set a daily budget for a scope via the control topic (set_budget with period="day").
 
         Raises ValueError for a bad scope, amount or thresholds (configuration, not traffic).
         """
-        key, value = budget_control_record(scope, amount_usd, thresholds, int(time.time() * 1000))
+        self.set_budget(amount_usd, scope, thresholds=thresholds)
+
+    def set_budget(
+        self,
+        amount_usd: Decimal | int | str | float,
+        scope: str = "global",
+        *,
+        period: str = "day",
+        timezone: str | None = None,
+        hours: int | None = None,
+        thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    ) -> None:
+        """Set a scope's budget per period: "day", "week" (ISO), "month" in an IANA
+        `timezone` (default: the worker's cost time zone), or "rolling" over the last
+        `hours`. Scopes: global, user:<id>, service:<name>, tier:<tier>, model:<id or
+        tier>, tag:<key>=<value>, environment:<name>. Raises ValueError for bad arguments.
+        """
+        key, value = budget_control_record(
+            scope, amount_usd, thresholds, int(time.time() * 1000), period, timezone, hours
+        )
         self._pipeline.sender.send_control(key, value)
 
     def on_budget_threshold(self, callback: BudgetCallback) -> None:

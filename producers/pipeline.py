@@ -19,6 +19,7 @@ from typing import Any
 
 from producers.budget import BudgetView
 from producers.buffer import EventBuffer, Record
+from producers.dimensions import tags_problem
 from producers.local_metrics import MetricAggregator, SeriesKey
 from producers.problems import InputProblems
 from producers.sdk_settings import SdkSettings
@@ -78,14 +79,32 @@ class Pipeline:
         atexit.register(self.sender.close, self.settings.shutdown_timeout_s)
 
     def emit(
-        self, event_type: str, data: dict[str, Any] | None, session_id: Any, user_id: Any
+        self,
+        event_type: str,
+        data: dict[str, Any] | None,
+        session_id: Any,
+        user_id: Any,
+        tags: dict[str, str] | None = None,
     ) -> None:
-        """Queue one event for the sender (the hot path); `data` is snapshotted, not kept."""
+        """Queue one event for the sender (the hot path); `data` is snapshotted, not kept.
+
+        Per-call `tags` (over the client's) make a 6-tuple; without them the record stays
+        the 5-tuple and the sender adds the client's tags."""
         if self.closed:
             self.problems.report("client_closed", "an event was tracked after close()")
             return
         items = tuple(data.items()) if data else None
-        record = (event_type, _time(), session_id or self.default_session_id, user_id, items)
+        record: Record
+        if tags is None:
+            record = (event_type, _time(), session_id or self.default_session_id, user_id, items)
+        else:
+            merged = {**self.settings.tags, **tags} if type(tags) is dict else tags
+            problem = tags_problem(merged)
+            if problem is not None:
+                self.problems.report("invalid_tags", f"a {event_type} event was dropped: {problem}")
+                return
+            sid = session_id or self.default_session_id
+            record = (event_type, _time(), sid, user_id, items, merged)
         if self.buffer.put(record) >= self.flush_at and not self.sender.wake_pending:
             self.sender.wake()
         recent = self.recent
