@@ -78,7 +78,10 @@ async def one_run(
     await asyncio.sleep(1.0)  # the controller reads the control record
     arrived: dict[str, float] = {}
     consumer = AIOKafkaConsumer(
-        s.topic("events"), bootstrap_servers=s.kafka_bootstrap, auto_offset_reset="latest"
+        s.topic("events"),
+        s.topic("budget-state"),
+        bootstrap_servers=s.kafka_bootstrap,
+        auto_offset_reset="latest",
     )
     await consumer.start()
     await consumer.getmany(timeout_ms=500)
@@ -93,18 +96,18 @@ async def one_run(
     for t in threads:
         t.start()
     go.set()
-    while any(t.is_alive() for t in threads):
+    end = time.time() + 3600
+    while time.time() < end:
+        if end > time.time() + 3 and not any(t.is_alive() for t in threads):
+            end = time.time() + 3
         got = await consumer.getmany(timeout_ms=20)
         now = time.time()
-        for records in got.values():
+        for tp, records in got.items():
             for r in records:
-                arrived.setdefault(orjson.loads(r.value)["session_id"], now)
-    end = time.time() + 3
-    while time.time() < end:
-        got = await consumer.getmany(timeout_ms=100)
-        for records in got.values():
-            for r in records:
-                arrived.setdefault(orjson.loads(r.value)["session_id"], time.time())
+                if tp.topic == s.topic("events"):
+                    arrived.setdefault(orjson.loads(r.value)["session_id"], now)
+                elif r.key == scope.encode() and orjson.loads(r.value)["state"] == "stopped":
+                    arrived.setdefault("stopped", now)
     await consumer.stop()
     every = sorted(c for per in calls for c in per)
     total, crossing, crossing_session = 0, None, ""
@@ -119,6 +122,7 @@ async def one_run(
         "stop_p50_s": pct(lags, 0.5),
         "stop_max_s": max(lags),
         "transport_s": arrived.get(crossing_session, float("nan")) - crossing,
+        "published_s": arrived.get("stopped", float("nan")) - crossing,
         "overshoot_usd": (spent - BUDGET_NANOS) / 1e9,
         "spend_per_s_usd": len(clients) * rate * (every[0][1] / 1e9),
         "lags": lags,  # type: ignore[dict-item]
@@ -171,7 +175,8 @@ async def main() -> None:
     for i, r in enumerate(runs):
         print(
             f"run {i}: stop p50 {r['stop_p50_s']:.3f}s max {r['stop_max_s']:.3f}s, "
-            f"transport {r['transport_s']:.3f}s, overshoot ${r['overshoot_usd']:.4f} "
+            f"transport {r['transport_s']:.3f}s, stopped state published "
+            f"{r['published_s']:.3f}s, overshoot ${r['overshoot_usd']:.4f} "
             f"(spend rate ${r['spend_per_s_usd']:.3f}/s)"
         )
     figures = {
@@ -180,6 +185,7 @@ async def main() -> None:
         "spend_per_s_usd": round(runs[0]["spend_per_s_usd"], 4),
         "stop_p50_s": round(pct(lags, 0.5), 3),
         "stop_p99_s": round(pct(lags, 0.99), 3),
+        "published_p50_s": round(pct([r["published_s"] for r in runs], 0.5), 3),
         "baseline_transport_p50_s": round(pct(transport, 0.5), 3),
         "baseline_transport_max_s": round(max(transport), 3),
         "ratio_stop_p99_to_transport_max": round(pct(lags, 0.99) / max(transport), 2),
