@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 import asyncio
 import threading
 import time
@@ -11,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import orjson
+import pytest
 from aiokafka import AIOKafkaProducer
 
 from producers import BudgetStatus

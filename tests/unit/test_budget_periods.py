@@ -55,7 +55,7 @@ def test_week_is_the_iso_week_and_month_the_calendar_month(zone: str, t: int) ->
 def test_dst_days_are_23_and_25_hours(zone: str, day: tuple[int, int, int], hours: int) -> None:
     noon = ms(zone, *day, 12)
     key, start, end = period_of(Period("day", zone), noon)
-    assert key == "%04d-%02d-%02d" % day
+    assert key == "{:04d}-{:02d}-{:02d}".format(*day)
     assert start == ms(zone, *day) and end - start == hours * HOUR_MS
     # the hour skipped or repeated is inside the day: 01:30 UTC is 03:30 or 02:30 in Berlin
     assert period_of(Period("day", zone), start + 3 * HOUR_MS)[0] == key
