@@ -204,7 +204,7 @@
         gauge: {axis: {range: [0, Math.max(100, global.percent_used || 0)]}, bar: {color: "#e6e9f2"},
                 steps: BUDGET_BANDS.map(function (b) { return {range: [b[0], b[1]], color: b[2]}; }),
                 threshold: {line: {color: "#e5484d", width: 3}, value: 100}}
-      }], {margin: {l: 24, r: 24, t: 40, b: 8}});
+      }], {margin: {l: 24, r: 24, t: 60, b: 8}});
     } else empty("chart-budget", "no budget set");
 
     if (daily.some(function (d) { return d.total_calls; })) {
