@@ -9,8 +9,9 @@ calls/s each until their own `budget.allows()` answers False. From every call's 
 the run finds the call that crossed 100 %, then measures for each client the time from
 that event time to its first False, and the overshoot (spend after the crossing).
 One warm-up run (--warmup) goes first and is not counted: a just-started worker's first
-batches are slower. Baseline, same run: from the crossing call's event time to its event being read by a
-plain consumer of the events topic (the SDK flush + Kafka share, no worker).
+batches are slower. Baseline, same run: from the crossing call's event time to its event
+being read by a plain consumer of the events topic (the SDK flush + Kafka share, no
+worker). Also printed: when the roll-up reaching 100 % and the stopped budget-state appear.
 The last line is JSON: stop p50/p99, baseline p50/p99, their ratio, overshoot.
 """
 
