@@ -100,7 +100,8 @@ class CostTracker:
                 data["duration_ms"] = duration_ms
             else:
                 problems.report("invalid_duration", f"duration_ms {duration_ms!r:.40} dropped")
-        self._pipeline.emit(_MODEL_CALLED, data, session_id, user_id, tags)
+        if not self._pipeline.emit(_MODEL_CALLED, data, session_id, user_id, tags):
+            return None  # refused (e.g. tags over the limits): not in the local costs either
         self._add(model, tier, user_id, tokens, nanos)
         return None if priced is None else nanos_to_usd(nanos)
 

@@ -85,14 +85,14 @@ class Pipeline:
         session_id: Any,
         user_id: Any,
         tags: dict[str, str] | None = None,
-    ) -> None:
+    ) -> bool:
         """Queue one event for the sender (the hot path); `data` is snapshotted, not kept.
 
         Per-call `tags` (over the client's) make a 6-tuple; without them the record stays
-        the 5-tuple and the sender adds the client's tags."""
+        the 5-tuple and the sender adds the client's tags. False when the event was refused."""
         if self.closed:
             self.problems.report("client_closed", "an event was tracked after close()")
-            return
+            return False
         items = tuple(data.items()) if data else None
         record: Record
         if tags is None:
@@ -102,7 +102,7 @@ class Pipeline:
             problem = tags_problem(merged)
             if problem is not None:
                 self.problems.report("invalid_tags", f"a {event_type} event was dropped: {problem}")
-                return
+                return False
             sid = session_id or self.default_session_id
             record = (event_type, _time(), sid, user_id, items, merged)
         if self.buffer.put(record) >= self.flush_at and not self.sender.wake_pending:
@@ -110,6 +110,7 @@ class Pipeline:
         recent = self.recent
         if recent is not None:
             recent.append(record)
+        return True
 
     def fold(self, key: SeriesKey, value: float, unit: str) -> None:
         self.metrics.add(key, value, unit)
