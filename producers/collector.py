@@ -42,7 +42,7 @@ class EventCollector:
                     "invalid_data", f"event data must be a dict, not {type(data).__name__}"
                 )
                 return
-            self._pipeline.emit(canonical, data, session_id, user_id, tags)
+            self._pipeline.emit(canonical, data, session_id, user_id, tags=tags)
         except Exception as exc:  # the caller must never see our failure
             self._pipeline.problems.report(
                 "internal_error", f"track() failed inside the SDK: {exc}"

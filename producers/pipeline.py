@@ -84,19 +84,23 @@ class Pipeline:
         data: dict[str, Any] | None,
         session_id: Any,
         user_id: Any,
+        at: float | None = None,
         tags: dict[str, str] | None = None,
     ) -> bool:
         """Queue one event for the sender (the hot path); `data` is snapshotted, not kept.
 
-        Per-call `tags` (over the client's) make a 6-tuple; without them the record stays
-        the 5-tuple and the sender adds the client's tags. False when the event was refused."""
+        `at` is the event's time in epoch seconds when it is not now. Per-call `tags` (over
+        the client's) make a 6-tuple; without them the record stays the 5-tuple and the
+        sender adds the client's tags. False when the event was refused.
+        """
         if self.closed:
             self.problems.report("client_closed", "an event was tracked after close()")
             return False
         items = tuple(data.items()) if data else None
+        when = _time() if at is None else at
         record: Record
         if tags is None:
-            record = (event_type, _time(), session_id or self.default_session_id, user_id, items)
+            record = (event_type, when, session_id or self.default_session_id, user_id, items)
         else:
             merged = {**self.settings.tags, **tags} if type(tags) is dict else tags
             problem = tags_problem(merged)
@@ -104,7 +108,7 @@ class Pipeline:
                 self.problems.report("invalid_tags", f"a {event_type} event was dropped: {problem}")
                 return False
             sid = session_id or self.default_session_id
-            record = (event_type, _time(), sid, user_id, items, merged)
+            record = (event_type, when, sid, user_id, items, merged)
         if self.buffer.put(record) >= self.flush_at and not self.sender.wake_pending:
             self.sender.wake()
         recent = self.recent
