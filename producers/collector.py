@@ -34,8 +34,10 @@ class EventCollector:
         data: dict[str, Any] | None = None,
         session_id: str | None = None,
         user_id: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> None:
-        """Queue one event (this process's buffer); never blocks, never raises. `data` is copied.
+        """Queue one event (this process's buffer); never blocks, never raises. `data` is
+        copied; `tags` add to (and override) the client's tags for this event.
 
         Bad `data` for its type is counted in stats().invalid by reason (once the sender
         has looked at it: flush() to see it at once) and not sent.
@@ -53,7 +55,7 @@ class EventCollector:
                     "invalid_data", f"event data must be a dict, not {type(data).__name__}"
                 )
                 return
-            self._emit(canonical, data, session_id, user_id)
+            self._emit(canonical, data, session_id, user_id, tags=tags)
         except Exception as exc:  # the caller must never see our failure
             self._pipeline.problems.report(
                 "internal_error", f"track() failed inside the SDK: {exc}"
@@ -82,7 +84,7 @@ class EventCollector:
                 user_id=user_id,
                 data=dict(items) if items else {},
             )
-            for event_type, ts, session_id, user_id, items in list(recent)
+            for event_type, ts, session_id, user_id, items, *_ in list(recent)
         ]
 
     def clear_events(self) -> None:

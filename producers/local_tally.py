@@ -98,7 +98,7 @@ class LocalTally:
         t.by_type[kind] += 1
         if kind not in _WITH_DATA:
             return
-        _, ts, session_id, _, items = record
+        _, ts, session_id, _, items = record[:5]
         data = dict(items) if items else {}
         if kind == "generation_completed":
             marks = self._session(session_id)

@@ -13,11 +13,23 @@ from typing import Any
 
 from producers.contract import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
 from producers.data_check import data_absurd, data_valid
+from producers.dimensions import MAX_ENVIRONMENT, tags_problem
 from producers.events import EventType
 
 EVENT_TYPES = frozenset(t.value for t in EventType)
 TOP_LEVEL = frozenset(
-    {"v", "type", "event_id", "timestamp", "session_id", "user_id", "service", "data"}
+    {
+        "v",
+        "type",
+        "event_id",
+        "timestamp",
+        "session_id",
+        "user_id",
+        "service",
+        "environment",
+        "tags",
+        "data",
+    }
 )
 MAX_AGE_MS = 90 * 86_400_000
 
@@ -46,6 +58,13 @@ def quick_valid(obj: Any) -> bool:
         and type(data) is dict
     ):
         return False
+    if "environment" in obj or "tags" in obj:
+        env = obj.get("environment")
+        tags = obj.get("tags")
+        if env is not None and not _text(env, 1, MAX_ENVIRONMENT):
+            return False
+        if tags is not None and tags_problem(tags) is not None:
+            return False
     return data_valid(kind, data)
 
 
