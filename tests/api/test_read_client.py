@@ -48,11 +48,14 @@ def test_the_read_client_returns_the_apis_models_with_the_fleets_figures(
         topic_prefix=api_settings.topic_prefix,
         follow_budget_state=False,
     )
+    spent_nanousd = 0
     for i in range(4):
         sid = f"s-{i}"
         pulse.events.track("generation_started", session_id=sid, user_id="alice")
         pulse.events.track("cache_hit" if i else "cache_miss", session_id=sid)
-        pulse.costs.record_model_call("claude-3-haiku-20240307", 1000, 200, user_id="alice")
+        usd = pulse.costs.record_model_call("claude-3-haiku-20240307", 1000, 200, user_id="alice")
+        assert usd is not None
+        spent_nanousd += int(usd * 1_000_000_000)
         pulse.events.track("generation_completed", session_id=sid, user_id="alice")
         pulse.quality.record_approval(True, 0, session_id=sid, user_id="alice")
     assert pulse.flush(timeout=30)
@@ -67,7 +70,7 @@ def test_the_read_client_returns_the_apis_models_with_the_fleets_figures(
             costs = metrics.costs(window="1h")
         assert isinstance(costs, CostMetrics)
         assert costs.total_calls == 4
-        assert costs.total_cost_nanousd == 4 * (1000 * 800 + 200 * 4000)
+        assert costs.total_cost_nanousd == spent_nanousd > 0
 
         performance = metrics.performance(window="1h")
         assert isinstance(performance, PerformanceMetrics)
