@@ -9,6 +9,7 @@ the contract allows but no real product produces.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from producers.contract import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, PHASES
@@ -106,7 +107,49 @@ def _data_valid(kind: str, d: dict[str, Any]) -> bool:
         return _text(d.get("name"), 1, 200)
     if kind == "queue_depth_sampled":
         return _count(d.get("depth"))
+    if kind in _EDITS:
+        return (
+            _opt(d, "field", _name)
+            and _opt(d, "from_index", _count)
+            and _opt(d, "to_index", _count)
+            and _opt(d, "edits_made", _count)
+        )
+    if kind == "uvp_approved":
+        return _opt(d, "edits_made", _count) and type(d.get("approved", True)) is bool
+    if kind in ("profile_selected", "profile_deselected"):
+        return _opt(d, "profile_id", _name)
+    if kind == "model_upgraded":
+        return (
+            _opt(d, "from_tier", _name) and _opt(d, "to_tier", _name) and _opt(d, "reason", _reason)
+        )
+    if kind in ("stream_started", "stream_completed"):
+        return (
+            _opt(d, "stream_id", _name)
+            and _opt_millis(d, "duration_ms")
+            and _opt_millis(d, "time_to_first_chunk_ms")
+            and _opt(d, "chunks", _count)
+        )
+    if kind == "retry_failed":
+        return _opt(d, "attempts", _count)
+    if kind == "generation_canceled":
+        return _opt(d, "reason", _reason)
     return True
+
+
+_EDITS = frozenset({"uvp_edited", "transformation_edited", "benefit_reordered"})
+
+
+def _name(value: Any) -> bool:
+    return _text(value, 1, 200)
+
+
+def _reason(value: Any) -> bool:
+    return _text(value, 0, 2000)
+
+
+def _opt(d: dict[str, Any], key: str, check: Callable[[Any], bool]) -> bool:
+    value = d.get(key)
+    return value is None or check(value)
 
 
 def absurd(obj: dict[str, Any], kafka_time_ms: int, max_future_ms: int) -> str | None:
@@ -118,7 +161,7 @@ def absurd(obj: dict[str, Any], kafka_time_ms: int, max_future_ms: int) -> str |
         if ts < kafka_time_ms - MAX_AGE_MS:
             return f"timestamp {ts} is more than 90 days before the record's Kafka time"
     d = obj.get("data") or {}
-    for key in ("duration_ms", "elapsed_ms"):
+    for key in ("duration_ms", "elapsed_ms", "time_to_first_chunk_ms"):
         value = d.get(key)
         if value is not None and value > MAX_DURATION_MS:
             return f"data.{key} {value} is more than a day"
