@@ -162,6 +162,8 @@ class Partial:
             duration = data.get("duration_ms")
             if duration is not None:
                 self.observe("generation_duration_ms", duration)
+        elif kind == "phase_started":
+            self._tally(f"phase_started:{data['phase']}", 1)
         elif kind == "generation_started":
             if user is not None:
                 self._user(user)["generations"] += 1

@@ -73,6 +73,7 @@ def performance(
     total = duration_stats(p.sketch.get("generation_duration_ms"))
     out: dict[str, Any] = {
         "phases": {ph: duration_stats(p.sketch.get(f"phase_duration_ms:{ph}")) for ph in PHASES},
+        "phases_started": {ph: p.tally.get(f"phase_started:{ph}", 0) for ph in PHASES},
         "total": total,
         "p50_duration_ms": total["p50_duration_ms"],
         "p95_duration_ms": total["p95_duration_ms"],

@@ -48,6 +48,9 @@ async def assert_matches(
     )
 
     perf = await reader.performance(start, end)
+    assert perf["phases_started"] == {
+        ph: o.phases_started[ph] for ph in ("extraction", "analysis", "synthesis", "enhancement")
+    }
     for phase in ("extraction", "analysis", "synthesis", "enhancement"):
         values = values_of.get(f"phase_duration_ms:{phase}", [])
         got = perf["phases"][phase]

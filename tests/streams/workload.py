@@ -121,7 +121,7 @@ def session_events(rng: random.Random, sid: str, user: str | None, t0: int) -> l
             out.append(_event("retry_succeeded", t + 3, sid, user))
         else:
             out.append(_event("retry_failed", t + 3, sid, user, attempts=rng.randint(1, 4)))
-        if rng.random() < 0.3:
+        if rng.random() < 0.5:
             out.append(_event("circuit_breaker_opened", t + 3, sid, user, name="sonnet"))
         out.append(_event("generation_failed", t + 4, sid, user, duration_ms=float(t + 4 - t0)))
         return out
@@ -241,6 +241,7 @@ class Oracle:
         self.errors_by_type: Counter[str] = Counter()
         self.upgrade_paths: Counter[tuple[str, str]] = Counter()
         self.phase_failures: Counter[str] = Counter()
+        self.phases_started: Counter[str] = Counter()
         self.stream_chunks = 0
         self.retry_failed_attempts = 0
         self.rejections = 0
@@ -280,6 +281,8 @@ class Oracle:
                 self.values[f"phase_duration_ms:{d['phase']}"].append(d["duration_ms"])
             if kind == "phase_failed":
                 self.phase_failures[d["phase"]] += 1
+        elif kind == "phase_started":
+            self.phases_started[d["phase"]] += 1
         elif kind in MARKS:
             self.values[MARKS[kind]].append(d["elapsed_ms"])
         elif kind == "model_called":
