@@ -169,7 +169,7 @@
          name: "p95", type: "bar", marker: {color: COLORS[1]}},
         {x: ["duration", "first chunk"], y: [st.duration.p99_duration_ms, st.time_to_first_chunk.p99_ms],
          name: "p99", type: "bar", marker: {color: COLORS[2]}}
-      ], {barmode: "group", yaxis: {title: "ms", gridcolor: "#263049"},
+      ], {barmode: "group", yaxis: {title: "ms", gridcolor: "#263049"}, margin: {l: 48, r: 12, t: 36, b: 32},
           title: {text: fmtInt(st.started) + " started · " + fmtInt(st.completed) + " completed · " +
                   fmtInt(st.in_flight) + " in flight", font: {size: 12}}});
     } else empty("chart-streams");
@@ -209,6 +209,7 @@
          type: "bar", yaxis: "y2", offsetgroup: 2, marker: {color: COLORS[2]}}
       ], {barmode: "group", yaxis: {title: "calls", gridcolor: "#263049"},
           yaxis2: {title: "$", overlaying: "y", side: "right", showgrid: false, rangemode: "tozero"},
+          margin: {l: 48, r: 48, t: 36, b: 32},
           title: {text: "total " + fmtInt(costs.total_calls) + " calls" + (costs.percent_used == null ? "" :
                   " · budget " + costs.percent_used.toFixed(1) + "% used, " + fmtUsd(costs.budget_remaining_usd) +
                   " left"), font: {size: 12}}});
@@ -280,9 +281,10 @@
         {x: ["1", "2", "3", "4", "5"], y: ["1", "2", "3", "4", "5"].map(function (r) { return sat[r] || 0; }),
          type: "bar", name: "satisfaction", marker: {color: COLORS[1]}},
         {x: ["promoters", "passives", "detractors"], y: [q.nps_promoters, q.nps_passives, q.nps_detractors],
-         type: "bar", name: "NPS", xaxis: "x2", marker: {color: COLORS[0]}}
+         type: "bar", name: "NPS", xaxis: "x2", yaxis: "y2", marker: {color: COLORS[0]}}
       ], {grid: {rows: 1, columns: 2, pattern: "independent"}, showlegend: false,
-          margin: {l: 36, r: 12, t: 12, b: 32}});
+          xaxis: {type: "category", title: "satisfaction"}, xaxis2: {type: "category", title: "NPS"},
+          yaxis2: {gridcolor: "#263049"}, margin: {l: 36, r: 12, t: 12, b: 48}});
     } else empty("chart-ratings");
 
     var paths = (q.upgrades_by_path || []).map(function (u) {
