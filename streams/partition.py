@@ -329,7 +329,8 @@ class PartitionState:
                 if ts >= s[1]:
                     p.observe("time_to_first_edit_ms", ts - s[1])
                 _bucket(minutes, s[1]).quality["edited_generations"] += 1
-            s[2] = s[2] or bool(is_open)
+            if is_open:
+                s[2] = 1
         elif kind == "uvp_approved":
             if data.get("approved", True) is False:
                 p.quality["rejections"] += 1

@@ -250,7 +250,7 @@ def quality(p: Partial) -> dict[str, Any]:
         "approved_after_edit": outcomes["approved_after_edit"],
         "regenerated_generations": outcomes["regenerated_generations"],
         "canceled_generations": outcomes["canceled_generations"],
-        "open_generations": total - sum(outcomes.values()),
+        "open_generations": max(0, total - sum(outcomes.values())),
         "edited_generations": int(q["edited_generations"]),
         "upgraded_generations": int(q["upgraded_generations"]),
         "edits": sum(edits_by_kind.values()),
