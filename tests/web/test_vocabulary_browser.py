@@ -18,13 +18,14 @@ from playwright.sync_api import Browser
 
 from producers.events import SEED_EVENT_TYPES
 from streams.settings import WorkerSettings
+from tests.api.conftest import READ_TOKEN  # the token HttpReader sends
 from tests.api.kafka_read import read_topic
 from tests.api.test_e2e import HttpReader
 from tests.streams.checks import assert_matches
 from tests.streams.helpers import WorkerProcess
 from tests.streams.workload import Oracle, workload
 from tests.web.browser import ApiProcess
-from tests.web.conftest import INGEST_KEY, READ_TOKEN
+from tests.web.conftest import INGEST_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -87,8 +88,7 @@ async def check(api: ApiProcess, settings: WorkerSettings, tracked: int) -> None
     assert set(oracle.count) >= {t.value for t in SEED_EVENT_TYPES}
     now = time.time_ns() // 1_000_000
     start, end = now - 10 * 60_000, now + 10 * 60_000
-    headers = {"Authorization": f"Bearer {READ_TOKEN}"}
-    async with httpx.AsyncClient(base_url=api.url, timeout=60, headers=headers) as client:
+    async with httpx.AsyncClient(base_url=api.url, timeout=60) as client:
         http = HttpReader(client)
         deadline = time.monotonic() + 180
         while (await http.summary(start, end))["events"] < tracked:
