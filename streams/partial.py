@@ -57,6 +57,7 @@ MODEL_FIELDS: tuple[str, ...] = (
     "cache_read_tokens",
     "cost_nanousd",
     "unpriced_calls",
+    "cache_write_1h_tokens",
 )
 USER_FIELDS: tuple[str, ...] = ("calls", "tokens", "cost_nanousd", "generations")
 LOW_CONFIDENCE = 0.70
@@ -103,6 +104,7 @@ class Partial:
     __slots__ = (
         "count",
         "dlq",
+        "duplicates",
         "errors_by_type",
         "models",
         "quality",
@@ -124,6 +126,7 @@ class Partial:
         self.dlq: dict[str, int] = {}
         self.upgrades: dict[str, int] = {}  # "from_tier>to_tier" -> model_upgraded events
         self.tally: dict[str, int] = {}  # named sums: phase failures, stream chunks, attempts
+        self.duplicates = 0  # repeated event ids dropped (streams.dedup)
 
     # -- folding ------------------------------------------------------------------------
 
@@ -227,6 +230,7 @@ class Partial:
         row["input_tokens"] += input_tokens
         row["output_tokens"] += output_tokens
         row["cache_write_tokens"] += data.get("cache_write_tokens", 0)
+        row["cache_write_1h_tokens"] += data.get("cache_write_1h_tokens", 0)
         row["cache_read_tokens"] += data.get("cache_read_tokens", 0)
         if priced:
             row["cost_nanousd"] += cost
@@ -285,6 +289,7 @@ class Partial:
         _add_counts(self.dlq, other.dlq)
         _add_counts(self.upgrades, other.upgrades)
         _add_counts(self.tally, other.tally)
+        self.duplicates += other.duplicates
         for name, sketch in other.sketch.items():
             mine = self.sketch.get(name)
             if mine is None:
@@ -311,7 +316,7 @@ class Partial:
         return self
 
     def is_empty(self) -> bool:
-        return not (self.count or self.sketch or self.dlq)
+        return not (self.count or self.sketch or self.dlq or self.duplicates)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -326,6 +331,7 @@ class Partial:
             "dlq": self.dlq,
             "upgrades": self.upgrades,
             "tally": self.tally,
+            "duplicates": self.duplicates,
         }
 
     @classmethod
@@ -334,13 +340,17 @@ class Partial:
         p.count = dict(obj.get("count", {}))
         p.sketch = {k: sketches.from_wire(s) for k, s in obj.get("sketch", {}).items()}
         p.within = dict(obj.get("within", {}))
-        p.models = {k: dict(v) for k, v in obj.get("models", {}).items()}
+        # rows stored before a field was added read it as 0
+        p.models = {
+            k: {**dict.fromkeys(MODEL_FIELDS, 0), **v} for k, v in obj.get("models", {}).items()
+        }
         p.users = {k: dict(v) for k, v in obj.get("users", {}).items()}
         p.quality.update(obj.get("quality", {}))
         p.errors_by_type = dict(obj.get("errors_by_type", {}))
         p.dlq = dict(obj.get("dlq", {}))
         p.upgrades = dict(obj.get("upgrades", {}))
         p.tally = dict(obj.get("tally", {}))
+        p.duplicates = int(obj.get("duplicates", 0))
         return p
 
 

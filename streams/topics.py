@@ -29,7 +29,8 @@ async def ensure_topics(settings: WorkerSettings) -> dict[str, int]:
             NewTopic(settings.internal_topic("controller-changelog"), 1, 1, topic_configs=COMPACT),
         ]
         await _create(admin, wanted)
-        counts = await _partitions(admin, [settings.topic("events"), settings.topic("metrics")])
+        sources = ("events", "metrics", "dlq")
+        counts = await _partitions(admin, [settings.topic(kind) for kind in sources])
         await _create(
             admin,
             [
@@ -39,10 +40,10 @@ async def ensure_topics(settings: WorkerSettings) -> dict[str, int]:
                     1,
                     topic_configs=COMPACT,
                 )
-                for kind in ("events", "metrics")
+                for kind in sources
             ],
         )
-        return {kind: counts[settings.topic(kind)] for kind in ("events", "metrics")}
+        return {kind: counts[settings.topic(kind)] for kind in sources}
     finally:
         await admin.close()
 

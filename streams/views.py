@@ -324,6 +324,7 @@ def health(p: Partial, live: dict[str, Any], recent: int = 20) -> dict[str, Any]
         "recent_errors": live["errors"][:recent],
         "dead_letters": sum(p.dlq.values()),
         "dead_letters_by_reason": dict(sorted(p.dlq.items())),
+        "duplicates": p.duplicates,
     }
 
 

@@ -25,9 +25,10 @@ scalars = st.one_of(
 data_keys = st.sampled_from(
     ["phase", "duration_ms", "elapsed_ms", "model", "tier", "input_tokens", "output_tokens",
      "cost_nanousd", "priced", "score", "confidence", "rating", "error_type", "message",
-     "name", "depth", "cache_read_tokens", "profile_id", "field", "from_index", "to_index",
-     "edits_made", "approved", "from_tier", "to_tier", "reason", "stream_id",
-     "time_to_first_chunk_ms", "chunks", "attempts"]
+     "name", "depth", "cache_read_tokens", "cache_write_1h_tokens", "price_source",
+     "price_version", "profile_id", "field", "from_index", "to_index", "edits_made",
+     "approved", "from_tier", "to_tier", "reason", "stream_id", "time_to_first_chunk_ms",
+     "chunks", "attempts"]
 )  # fmt: skip
 
 
