@@ -120,6 +120,18 @@ class SnapshotCollector(Collector):
             perf.get("concurrent_requests"),
         )
         yield _gauge("genpulse_queue_depth", "Queue depth, all services.", perf.get("queue_depth"))
+        streams = perf.get("streams") or {}
+        family = _summary("genpulse_stream_duration_seconds", "stream_started to stream_completed.")
+        _add_summary(family, {}, streams.get("duration", {}), "duration_ms")
+        yield family
+        family = _summary("genpulse_stream_time_to_first_chunk_seconds", "Time to first chunk.")
+        _add_summary(family, {}, streams.get("time_to_first_chunk", {}), "ms")
+        yield family
+        yield _gauge("genpulse_streams_in_flight", "Streams open now.", streams.get("in_flight"))
+        yield _gauge("genpulse_streams_started_5m", "Streams started.", streams.get("started"))
+        yield _gauge(
+            "genpulse_streams_completed_5m", "Streams completed.", streams.get("completed")
+        )
 
     def _health(self) -> Iterator[Metric]:
         health = self.health
@@ -147,6 +159,17 @@ class SnapshotCollector(Collector):
             retries.add_metric([outcome], float(count))
         yield retries
         yield _gauge("genpulse_fallbacks_5m", "Fallbacks triggered.", health.get("fallbacks"))
+        yield _gauge(
+            "genpulse_generations_canceled_5m",
+            "generation_canceled events.",
+            health.get("generations_canceled"),
+        )
+        phase_failures = GaugeMetricFamily(
+            "genpulse_phase_failures_5m", "Phase failures, by phase.", labels=["phase"]
+        )
+        for phase, count in health.get("phase_failures_by_phase", {}).items():
+            phase_failures.add_metric([phase], float(count))
+        yield phase_failures
         breakers = GaugeMetricFamily(
             "genpulse_circuit_breaker_open", "1 while a breaker is open.", labels=["name"]
         )
@@ -184,6 +207,59 @@ class SnapshotCollector(Collector):
             q.get("average_satisfaction"),
         )
         yield _gauge("genpulse_nps", "Net promoter score (-100..100).", q.get("nps"))
+        nps = GaugeMetricFamily(
+            "genpulse_nps_ratings_5m", "NPS ratings, by group.", labels=["group"]
+        )
+        for group in ("promoters", "passives", "detractors"):
+            value = q.get(f"nps_{group}")
+            if value is not None:
+                nps.add_metric([group], float(value))
+        yield nps
+        ratings = GaugeMetricFamily(
+            "genpulse_satisfaction_ratings_5m",
+            "Satisfaction ratings, by rating.",
+            labels=["rating"],
+        )
+        for rating, count in q.get("satisfaction_distribution", {}).items():
+            ratings.add_metric([rating], float(count))
+        yield ratings
+        outcomes = GaugeMetricFamily(
+            "genpulse_generation_outcomes_5m",
+            "Generations by outcome (by their completion time).",
+            labels=["outcome"],
+        )
+        for outcome in ("approved_without_edit", "approved_after_edit", "regenerated_generations",
+                        "canceled_generations", "open_generations"):  # fmt: skip
+            value = q.get(outcome)
+            if value is not None:
+                outcomes.add_metric([outcome.removesuffix("_generations")], float(value))
+        yield outcomes
+        edits = GaugeMetricFamily("genpulse_edits_5m", "Edits, by edit kind.", labels=["kind"])
+        for kind, count in q.get("edits_by_kind", {}).items():
+            edits.add_metric([kind], float(count))
+        yield edits
+        upgrades = GaugeMetricFamily(
+            "genpulse_model_upgrades_5m", "Model upgrades, by tier path.", labels=["from", "to"]
+        )
+        for path in q.get("upgrades_by_path", []):
+            upgrades.add_metric([path["from_tier"], path["to_tier"]], float(path["count"]))
+        yield upgrades
+        profiles = GaugeMetricFamily(
+            "genpulse_profile_selections_5m", "Profile selections, by action.", labels=["action"]
+        )
+        profiles.add_metric(["selected"], float(q.get("profile_selections", 0)))
+        profiles.add_metric(["deselected"], float(q.get("profile_deselections", 0)))
+        yield profiles
+        approval = GaugeMetricFamily(
+            "genpulse_time_to_approval_seconds",
+            "Time from completion to approval, by quantile.",
+            labels=["quantile"],
+        )
+        for quantile, key in (("0.5", "median"), ("0.95", "p95"), ("0.99", "p99")):
+            seconds = _seconds(q.get(f"{key}_time_to_approval_ms"))
+            if seconds is not None:
+                approval.add_metric([quantile], seconds)
+        yield approval
 
     def _costs(self) -> Iterator[Metric]:
         c = self.costs
@@ -205,6 +281,21 @@ class SnapshotCollector(Collector):
             for kind in ("input", "output", "cache_write", "cache_read"):
                 tokens.add_metric([labels[0], kind], float(row.get(f"{kind}_tokens", 0)))
         yield from (cost, calls, tokens)
+        tier_calls = GaugeMetricFamily(
+            "genpulse_tier_calls_today", "Model calls today, by tier.", labels=["tier"]
+        )
+        tier_cost = GaugeMetricFamily(
+            "genpulse_tier_cost_today_usd", "Model cost today, by tier.", labels=["tier"]
+        )
+        tier_tokens = GaugeMetricFamily(
+            "genpulse_tier_tokens_today", "Tokens today, by tier and kind.", labels=["tier", "kind"]
+        )
+        for tier in ("haiku", "sonnet", "opus"):
+            tier_calls.add_metric([tier], float(c.get(f"{tier}_calls", 0)))
+            tier_cost.add_metric([tier], float(c.get(f"{tier}_cost_usd", 0)))
+            for kind, value in (c.get(f"{tier}_tokens") or {}).items():
+                tier_tokens.add_metric([tier, kind], float(value))
+        yield from (tier_calls, tier_cost, tier_tokens)
         yield _gauge("genpulse_cost_today_usd", "Total model cost today.", c.get("total_cost_usd"))
         yield _gauge(
             "genpulse_cost_per_user_today_usd", "Cost per user today.", c.get("cost_per_user_usd")

@@ -35,6 +35,15 @@ class DurationStats(Snapshot):
     max_duration_ms: Ms
 
 
+class MsStats(Snapshot):
+    count: int
+    average_ms: Ms
+    p50_ms: Ms
+    p95_ms: Ms
+    p99_ms: Ms
+    max_ms: Ms
+
+
 class MarkStats(Snapshot):
     """A time-to-X measurement and the share within its target."""
 
@@ -56,10 +65,24 @@ class PhaseTimings(Snapshot):
     enhancement: DurationStats
 
 
+class StreamMetrics(Snapshot):
+    """stream_started -> stream_completed."""
+
+    started: int
+    completed: int
+    in_flight: int = Field(description="Streams started and not completed, now.")
+    chunks: int
+    duration: DurationStats
+    time_to_first_chunk: MsStats
+
+
 class PerformanceMetrics(Ranged):
     """The seed's PerformanceMetrics."""
 
     phases: PhaseTimings
+    phases_started: dict[str, int] = Field(
+        default_factory=dict, description="phase_started events."
+    )
     total: DurationStats = Field(description="Whole generation duration.")
     p50_duration_ms: Ms
     p95_duration_ms: Ms
@@ -78,6 +101,12 @@ class PerformanceMetrics(Ranged):
     concurrent_requests: int = Field(description="Generations in flight now.")
     queue_depth: int
     queue_depth_by_service: dict[str, int]
+    streams: StreamMetrics | None = None
+
+
+class TierTokens(Snapshot):
+    input: int
+    output: int
 
 
 class ModelCost(Snapshot):
@@ -119,6 +148,28 @@ class CostMetrics(Ranged):
     cost_per_user_nanousd: int
     cost_per_user_usd: str
     average_tokens_per_user: float | None
+    haiku_calls: int = 0
+    sonnet_calls: int = 0
+    opus_calls: int = 0
+    haiku_tokens: TierTokens | None = None
+    sonnet_tokens: TierTokens | None = None
+    opus_tokens: TierTokens | None = None
+    haiku_cost_nanousd: int = 0
+    sonnet_cost_nanousd: int = 0
+    opus_cost_nanousd: int = 0
+    haiku_cost_usd: str = "0"
+    sonnet_cost_usd: str = "0"
+    opus_cost_usd: str = "0"
+    budget_period: str | None = Field(None, description="The global budget's current day.")
+    daily_budget_nanousd: int | None = Field(
+        None, description="Global daily budget; null if unset."
+    )
+    daily_budget_usd: str | None = None
+    daily_spend_nanousd: int | None = Field(None, description="Global spend in budget_period.")
+    daily_spend_usd: str | None = None
+    budget_remaining_nanousd: int | None = None
+    budget_remaining_usd: str | None = None
+    percent_used: float | None = Field(None, description="100 x spend / budget.")
 
 
 class ScoreDistribution(Snapshot):
@@ -126,6 +177,12 @@ class ScoreDistribution(Snapshot):
     good: int = Field(description="Scores 70-89.")
     fair: int = Field(description="Scores 50-69.")
     poor: int = Field(description="Scores under 50.")
+
+
+class UpgradePath(Snapshot):
+    from_tier: str
+    to_tier: str
+    count: int
 
 
 class QualityMetrics(Ranged):
@@ -156,12 +213,37 @@ class QualityMetrics(Ranged):
     nps: float | None = Field(description="-100..100: % promoters minus % detractors.")
     content_copied: int
     content_exported: int
+    generations: int = Field(0, description="Outcome denominator: completed + canceled running.")
+    rejections: int = 0
+    approved_after_edit: int = 0
+    regenerated_generations: int = 0
+    canceled_generations: int = 0
+    open_generations: int = 0
+    edited_generations: int = 0
+    upgraded_generations: int = 0
+    edits_by_kind: dict[str, int] = Field(default_factory=dict)
+    canceled: int = 0
+    upgrades_by_path: list[UpgradePath] = Field(default_factory=list)
+    profile_selections: int = 0
+    profile_deselections: int = 0
+    net_profile_selections: int = 0
+    net_profile_selections_per_generation: float | None = None
+    p95_time_to_approval_ms: Ms = None
+    p99_time_to_approval_ms: Ms = None
+    time_to_approval: MsStats | None = None
+    satisfaction_distribution: dict[str, int] = Field(
+        default_factory=dict, description="Ratings 1..5, count of each."
+    )
+    nps_promoters: int = 0
+    nps_passives: int = 0
+    nps_detractors: int = 0
 
 
 class Retries(Snapshot):
     attempted: int
     succeeded: int
     failed: int
+    failed_attempts: int = 0
 
 
 class BreakerState(Snapshot):
@@ -194,6 +276,10 @@ class HealthMetrics(Ranged):
     circuit_breakers: list[BreakerState]
     circuit_breaker_events: BreakerEvents
     active_requests: int
+    generations_canceled: int = 0
+    phase_failures: int = 0
+    phase_failures_by_phase: dict[str, int] = Field(default_factory=dict)
+    streams_in_flight: int = 0
     recent_errors: list[RecentError]
     dead_letters: int
     dead_letters_by_reason: dict[str, int]

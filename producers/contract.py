@@ -116,6 +116,50 @@ class QueueDepthData(_Data):
     depth: NonNegInt
 
 
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class ProfileData(_Data):
+    profile_id: Name | None = None
+
+
+class EditData(_Data):
+    """uvp_edited, transformation_edited, benefit_reordered: what changed, all optional."""
+
+    field: Name | None = None
+    from_index: NonNegInt | None = None
+    to_index: NonNegInt | None = None
+    edits_made: NonNegInt | None = None
+
+
+class ApprovalData(_Data):
+    """`edits_made` > 0: approved after edits; `approved` false: a rejection, not an approval."""
+
+    edits_made: NonNegInt | None = None
+    approved: Annotated[bool, Field(strict=True)] = True
+
+
+class UpgradeData(_Data):
+    from_tier: Name | None = None
+    to_tier: Name | None = None
+    reason: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class StreamData(_Data):
+    stream_id: Name | None = None
+    duration_ms: Millis | None = None
+    time_to_first_chunk_ms: Millis | None = None
+    chunks: NonNegInt | None = None
+
+
+class RetryFailedData(_Data):
+    attempts: NonNegInt | None = None
+
+
+class CancelData(_Data):
+    reason: Annotated[str, Field(max_length=2000)] | None = None
+
+
 DATA_SCHEMAS: dict[EventType, type[_Data]] = {
     EventType.MODEL_CALLED: ModelCallData,
     EventType.PHASE_STARTED: PhaseData,
@@ -134,8 +178,19 @@ DATA_SCHEMAS: dict[EventType, type[_Data]] = {
     EventType.CIRCUIT_BREAKER_HALF_OPENED: BreakerData,
     EventType.CIRCUIT_BREAKER_CLOSED: BreakerData,
     EventType.QUEUE_DEPTH_SAMPLED: QueueDepthData,
+    EventType.PROFILE_SELECTED: ProfileData,
+    EventType.PROFILE_DESELECTED: ProfileData,
+    EventType.UVP_EDITED: EditData,
+    EventType.TRANSFORMATION_EDITED: EditData,
+    EventType.BENEFIT_REORDERED: EditData,
+    EventType.UVP_APPROVED: ApprovalData,
+    EventType.MODEL_UPGRADED: UpgradeData,
+    EventType.STREAM_STARTED: StreamData,
+    EventType.STREAM_COMPLETED: StreamData,
+    EventType.RETRY_FAILED: RetryFailedData,
+    EventType.GENERATION_CANCELED: CancelData,
 }
-"""Event types whose `data` has required fields; every other type takes any JSON object."""
+"""Event types whose `data` is typed (docs/contract.md); every other type takes any JSON object."""
 
 
 def new_event_id() -> str:

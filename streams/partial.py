@@ -29,7 +29,26 @@ QUALITY_FIELDS: tuple[str, ...] = (
     "passives",
     "detractors",
     "approved_without_edit",
+    "approved_after_edit",
+    "regenerated_generations",
+    "canceled_generations",
+    "canceled_running",
+    "upgraded_generations",
+    "edited_generations",
+    "rejections",
+    "satisfaction_1",
+    "satisfaction_2",
+    "satisfaction_3",
+    "satisfaction_4",
+    "satisfaction_5",
 )
+OUTCOMES: tuple[str, ...] = (
+    "approved_without_edit",
+    "approved_after_edit",
+    "regenerated_generations",
+    "canceled_generations",
+)
+"""A generation's outcomes (at most one each); the rest of its generations are still open."""
 MODEL_FIELDS: tuple[str, ...] = (
     "calls",
     "input_tokens",
@@ -90,6 +109,8 @@ class Partial:
         "models",
         "quality",
         "sketch",
+        "tally",
+        "upgrades",
         "users",
         "within",
     )
@@ -103,6 +124,8 @@ class Partial:
         self.quality: dict[str, float] = dict.fromkeys(QUALITY_FIELDS, 0)
         self.errors_by_type: dict[str, int] = {}
         self.dlq: dict[str, int] = {}
+        self.upgrades: dict[str, int] = {}  # "from_tier>to_tier" -> model_upgraded events
+        self.tally: dict[str, int] = {}  # named sums: phase failures, stream chunks, attempts
         self.duplicates = 0  # repeated event ids dropped (streams.dedup)
 
     # -- folding ------------------------------------------------------------------------
@@ -129,6 +152,8 @@ class Partial:
             duration = data.get("duration_ms")
             if duration is not None:
                 self.observe(f"phase_duration_ms:{data['phase']}", duration)
+            if kind == "phase_failed":
+                self._tally(f"phase_failed:{data['phase']}", 1)
         elif kind in MARK_SERIES:
             self.observe(MARK_SERIES[kind], data["elapsed_ms"], targets)
         elif kind == "generation_completed":
@@ -140,6 +165,8 @@ class Partial:
             duration = data.get("duration_ms")
             if duration is not None:
                 self.observe("generation_duration_ms", duration)
+        elif kind == "phase_started":
+            self._tally(f"phase_started:{data['phase']}", 1)
         elif kind == "generation_started":
             if user is not None:
                 self._user(user)["generations"] += 1
@@ -149,6 +176,7 @@ class Partial:
             q = self.quality
             q["satisfaction_count"] += 1
             q["satisfaction_sum"] += data["rating"]
+            q[f"satisfaction_{data['rating']}"] += 1
         elif kind == "nps_rated":
             q = self.quality
             score = data["score"]
@@ -162,6 +190,23 @@ class Partial:
         elif kind == "error_occurred":
             kind_of_error = data["error_type"]
             self.errors_by_type[kind_of_error] = self.errors_by_type.get(kind_of_error, 0) + 1
+        elif kind == "stream_completed":
+            first_chunk = data.get("time_to_first_chunk_ms")
+            if first_chunk is not None:
+                self.observe("stream_time_to_first_chunk_ms", first_chunk)
+            chunks = data.get("chunks")
+            if chunks is not None:
+                self._tally("stream_chunks", chunks)
+        elif kind == "model_upgraded":
+            path = f"{data.get('from_tier') or 'unknown'}>{data.get('to_tier') or 'unknown'}"
+            self.upgrades[path] = self.upgrades.get(path, 0) + 1
+        elif kind == "retry_failed":
+            attempts = data.get("attempts")
+            if attempts is not None:
+                self._tally("retry_failed_attempts", attempts)
+
+    def _tally(self, name: str, value: int) -> None:
+        self.tally[name] = self.tally.get(name, 0) + value
 
     def _user(self, user: str) -> dict[str, int]:
         row = self.users.get(user)
@@ -242,6 +287,8 @@ class Partial:
         _add_counts(self.within, other.within)
         _add_counts(self.errors_by_type, other.errors_by_type)
         _add_counts(self.dlq, other.dlq)
+        _add_counts(self.upgrades, other.upgrades)
+        _add_counts(self.tally, other.tally)
         self.duplicates += other.duplicates
         for name, sketch in other.sketch.items():
             mine = self.sketch.get(name)
@@ -282,6 +329,8 @@ class Partial:
             "quality": self.quality,
             "errors_by_type": self.errors_by_type,
             "dlq": self.dlq,
+            "upgrades": self.upgrades,
+            "tally": self.tally,
             "duplicates": self.duplicates,
         }
 
@@ -299,6 +348,8 @@ class Partial:
         p.quality.update(obj.get("quality", {}))
         p.errors_by_type = dict(obj.get("errors_by_type", {}))
         p.dlq = dict(obj.get("dlq", {}))
+        p.upgrades = dict(obj.get("upgrades", {}))
+        p.tally = dict(obj.get("tally", {}))
         p.duplicates = int(obj.get("duplicates", 0))
         return p
 

@@ -23,7 +23,7 @@ from streams.budget_scopes import budget_scopes
 from streams.dedup import IdRows, SeenEvents
 from streams.keys import HOUR_MS, MINUTE_MS
 from streams.partial import Partial, Targets, series_name
-from streams.sessions import SessionRows, Sessions
+from streams.sessions import DONE, UPGRADE_COUNTED, UPGRADED, SessionRows, Sessions
 from streams.validate import absurd, quick_valid
 
 MAX_ERRORS = 100
@@ -118,6 +118,7 @@ class PartitionState:
             "v": 1,
             "watermark_ms": self.watermark_ms,
             "in_flight": self.sessions.in_flight,
+            "streams_in_flight": self.sessions.streams_in_flight,
             "queue_depth": self.queue_depth,
             "breakers": self.breakers,
             "errors": self.errors[-MAX_ERRORS:][::-1],
@@ -180,7 +181,7 @@ class PartitionState:
             if ts > self.watermark_ms:
                 self.watermark_ms = ts
             if kind in SESSION_KINDS:
-                self._session(kind, obj["session_id"], ts, p, data)
+                self._session(kind, obj["session_id"], ts, p, data, minutes)
             elif kind == "model_called":
                 self._spend(out, minute, obj, data)
             elif kind == "error_occurred":
@@ -322,39 +323,87 @@ class PartitionState:
             spend[key] = spend.get(key, 0) + cost
 
     def _session(
-        self, kind: str, session_id: str, ts: int, p: Partial, data: dict[str, Any]
+        self,
+        kind: str,
+        session_id: str,
+        ts: int,
+        p: Partial,
+        data: dict[str, Any],
+        minutes: dict[int, Partial],
     ) -> None:
+        """A generation's outcome, edits and upgrade, counted once per generation in the
+        bucket of its completion (docs/metrics.md, "Outcomes"), and its streams."""
         sessions = self.sessions
         s = sessions.get(session_id)
         if s is None:
             s = sessions.create(session_id, ts)
         sessions.changed.add(session_id)
         s[3] = max(s[3], ts)
+        is_open = s[1] and not s[4] & DONE  # a completion waiting for its outcome
         if kind == "generation_started":
             sessions.set_started(s, ts)
+            s[4] &= ~UPGRADED
         elif kind == "generation_completed":
+            upgraded = s[4] & UPGRADED
             sessions.set_started(s, 0)
-            s[1], s[2] = ts, 0
+            s[1], s[2], s[4] = ts, 0, UPGRADE_COUNTED if upgraded else 0
+            if upgraded:
+                p.quality["upgraded_generations"] += 1
         elif kind == "generation_failed":
             sessions.set_started(s, 0)
-            if not s[1]:
-                sessions.drop(session_id)  # nothing left to wait for
+            s[4] &= ~UPGRADED
         elif kind == "generation_canceled":
-            sessions.set_started(s, 0)
-            sessions.drop(session_id)  # the generation's outcome is known: free the state
-            return
-        elif kind == "uvp_edited":
-            if s[1] and not s[2] and ts >= s[1]:
-                p.observe("time_to_first_edit_ms", ts - s[1])
-            s[2] = 1
-        elif kind == "uvp_approved" and s[1]:
-            if ts >= s[1]:
-                p.observe("time_to_approval_ms", ts - s[1])
-            edits = data.get("edits_made", 0)
-            if not s[2] and not (isinstance(edits, int) and edits > 0):
-                p.quality["approved_without_edit"] += 1
-        if kind == "uvp_approved" and not s[0]:
-            sessions.drop(session_id)  # the generation's outcome is known: free the state
+            if s[0]:  # canceled while running: a generation of its own, ended here
+                q = p.quality
+                q["canceled_running"] += 1
+                q["canceled_generations"] += 1
+                q["upgraded_generations"] += bool(s[4] & UPGRADED)
+                sessions.set_started(s, 0)
+                s[4] &= ~UPGRADED
+            elif is_open:
+                self._outcome(s, "canceled_generations", minutes)
+        elif kind in EDIT_KINDS:
+            if is_open and not s[2]:
+                if ts >= s[1]:
+                    p.observe("time_to_first_edit_ms", ts - s[1])
+                _bucket(minutes, s[1]).quality["edited_generations"] += 1
+            if is_open:
+                s[2] = 1
+        elif kind == "uvp_approved":
+            if data.get("approved", True) is False:
+                p.quality["rejections"] += 1
+            elif is_open:
+                if ts >= s[1]:
+                    p.observe("time_to_approval_ms", ts - s[1])
+                edits = data.get("edits_made") or 0
+                edited = s[2] or edits > 0
+                self._outcome(
+                    s, "approved_after_edit" if edited else "approved_without_edit", minutes
+                )
+        elif kind == "uvp_regenerated":
+            if is_open:
+                self._outcome(s, "regenerated_generations", minutes)
+        elif kind == "model_upgraded":
+            if s[0]:
+                s[4] |= UPGRADED
+            elif is_open and not s[4] & UPGRADE_COUNTED:
+                s[4] |= UPGRADE_COUNTED
+                _bucket(minutes, s[1]).quality["upgraded_generations"] += 1
+        elif kind == "stream_started":
+            sessions.stream_started(s, ts)
+        elif kind == "stream_completed":
+            duration = data.get("duration_ms")
+            if duration is None and s[6] and ts >= s[5]:
+                duration = ts - s[5]
+            sessions.stream_ended(s)
+            if duration is not None:
+                p.observe("stream_duration_ms", duration)
+        if not (s[0] or s[6]) and (not s[1] or s[4] & DONE):
+            sessions.drop(session_id)  # nothing left to wait for: free the state
+
+    def _outcome(self, s: list[int], field: str, minutes: dict[int, Partial]) -> None:
+        s[4] |= DONE
+        _bucket(minutes, s[1]).quality[field] += 1
 
     def _sweep(self) -> None:
         """Expire idle sessions and stale in-flight generations (event time, every minute:
@@ -366,14 +415,30 @@ class PartitionState:
         self.sessions.sweep(now, self.rules.session_idle_ms, self.rules.in_flight_stale_ms)
 
 
+EDIT_KINDS = frozenset({"uvp_edited", "transformation_edited", "benefit_reordered"})
+
+
+def _bucket(minutes: dict[int, Partial], ts: int) -> Partial:
+    """The batch's partial of the minute of `ts` (a generation's completion may be older)."""
+    minute = ts - ts % MINUTE_MS
+    p = minutes.get(minute)
+    if p is None:
+        p = minutes[minute] = Partial()
+    return p
+
+
 SESSION_KINDS = frozenset(
     {
         "generation_started",
         "generation_completed",
         "generation_failed",
         "generation_canceled",
-        "uvp_edited",
         "uvp_approved",
+        "uvp_regenerated",
+        "model_upgraded",
+        "stream_started",
+        "stream_completed",
+        *EDIT_KINDS,
     }
 )
 BREAKER_STATES = {

@@ -75,8 +75,11 @@ class MetricsReader:
         return {"start_ms": start_ms, "end_ms": end_ms, **out}
 
     async def costs(self, start_ms: int, end_ms: int) -> dict[str, Any]:
+        """CostMetrics of the range, with the global budget's current period (`daily_*`)."""
         p = await self._range(start_ms, end_ms)
-        return {"start_ms": start_ms, "end_ms": end_ms, **views.costs(p)}
+        blob = await self.redis.hget(keys.budgets(self.prefix), "global")
+        budget = views.daily_budget(orjson.loads(blob) if blob else None)
+        return {"start_ms": start_ms, "end_ms": end_ms, **views.costs(p), **budget}
 
     async def quality(self, start_ms: int, end_ms: int) -> dict[str, Any]:
         p = await self._range(start_ms, end_ms)

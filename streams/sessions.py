@@ -6,7 +6,10 @@ steady rate their number grows for that long; keeping them all as Python lists m
 worker's heap grow with them. Only the last few thousand touched stay parsed here; an older
 one is read back when its next event arrives, and the idle sweep scans the stored rows.
 
-A session is `[generation start ms or 0, last completion ms or 0, edited 0/1, last seen ms]`.
+A session is `[generation start ms or 0, last completion ms or 0, edited 0/1, last seen ms,
+flags, last stream start ms or 0, streams open]`; `flags` says whether the last completion
+already has its outcome (`DONE`) and whether the generation was upgraded (`UPGRADED` while it
+runs, `UPGRADE_COUNTED` once counted). Rows stored before the last three existed read as 0.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from typing import Protocol
 import orjson
 
 HOT_SESSIONS = 500  # parsed sessions kept per partition after a commit
+FIELDS = 7
+DONE, UPGRADED, UPGRADE_COUNTED = 1, 2, 4
 
 
 class SessionRows(Protocol):
@@ -34,21 +39,25 @@ class Sessions:
         self.changed: set[str] = set()
         self.dropped: set[str] = set()  # dropped since the last take_changes, still stored
         self.in_flight = 0
+        self.streams_in_flight = 0
 
     def load(self) -> None:
-        """Count the stored sessions' in-flight generations (after a restore)."""
-        self.in_flight = sum(1 for _, s in self._stored() if s[0])
+        """Count the stored sessions' in-flight generations and streams (after a restore)."""
+        self.in_flight = self.streams_in_flight = 0
+        for _, s in self._stored():
+            self.in_flight += bool(s[0])
+            self.streams_in_flight += s[6]
 
     def get(self, sid: str) -> list[int] | None:
         s = self.hot.get(sid)
         if s is None and self.rows is not None and sid not in self.dropped:
             blob = self.rows.get("s:" + sid)
             if blob is not None:
-                s = self.hot[sid] = orjson.loads(blob)
+                s = self.hot[sid] = _parse(blob)
         return s
 
     def create(self, sid: str, ts: int) -> list[int]:
-        s = self.hot[sid] = [0, 0, 0, ts]
+        s = self.hot[sid] = [0, 0, 0, ts, 0, 0, 0]
         self.dropped.discard(sid)
         return s
 
@@ -57,9 +66,20 @@ class Sessions:
         self.in_flight += bool(ts) - bool(s[0])
         s[0] = ts
 
+    def stream_started(self, s: list[int], ts: int) -> None:
+        s[5] = ts
+        s[6] += 1
+        self.streams_in_flight += 1
+
+    def stream_ended(self, s: list[int]) -> None:
+        if s[6]:
+            s[6] -= 1
+            self.streams_in_flight -= 1
+
     def drop(self, sid: str) -> None:
         s = self.hot.pop(sid)
         self.in_flight -= bool(s[0])
+        self.streams_in_flight -= s[6]
         self.changed.discard(sid)
         self.dropped.add(sid)
 
@@ -79,14 +99,21 @@ class Sessions:
                 del self.hot[sid]
 
     def sweep(self, now: int, idle_ms: int, stale_ms: int) -> None:
-        """Drop sessions idle past `idle_ms`; clear generations in flight past `stale_ms`."""
+        """Drop sessions idle past `idle_ms`; clear generations and streams in flight past
+        `stale_ms`."""
         for sid, s in list(self._all()):
             if now - s[3] > idle_ms:
                 self.hot.setdefault(sid, s)
                 self.drop(sid)
-            elif s[0] and now - s[0] > stale_ms:
+                continue
+            if s[0] and now - s[0] > stale_ms:
                 s = self.hot.setdefault(sid, s)
                 self.set_started(s, 0)
+                self.changed.add(sid)
+            if s[6] and now - s[5] > stale_ms:
+                s = self.hot.setdefault(sid, s)
+                self.streams_in_flight -= s[6]
+                s[6] = 0
                 self.changed.add(sid)
 
     def _all(self) -> Iterator[tuple[str, list[int]]]:
@@ -98,8 +125,15 @@ class Sessions:
     def _stored(self) -> Iterator[tuple[str, list[int]]]:
         if self.rows is not None:
             for key, blob in self.rows.session_rows():
-                yield key[2:], orjson.loads(blob)
+                yield key[2:], _parse(blob)
 
     def __len__(self) -> int:
         """Open sessions (stored ones included; a scan when a store is behind)."""
         return sum(1 for _ in self._all())
+
+
+def _parse(blob: bytes) -> list[int]:
+    s: list[int] = orjson.loads(blob)
+    if len(s) < FIELDS:
+        s.extend([0] * (FIELDS - len(s)))
+    return s

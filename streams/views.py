@@ -11,9 +11,11 @@ from typing import Any
 from producers.contract import PHASES
 from streams import sketches
 from streams.money import ratio_usd, usd
-from streams.partial import Partial, Targets
+from streams.partial import OUTCOMES, Partial, Targets
 
 QUANTILES: tuple[tuple[str, float], ...] = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+TIERS: tuple[str, ...] = ("haiku", "sonnet", "opus")
+EDIT_KINDS: tuple[str, ...] = ("uvp_edited", "transformation_edited", "benefit_reordered")
 MARKS: tuple[tuple[str, str], ...] = (
     ("time_to_first_byte", "time_to_first_byte_ms"),
     ("time_to_first_content", "time_to_first_content_ms"),
@@ -39,12 +41,13 @@ def duration_stats(sketch: sketches.Sketch | None, suffix: str = "duration_ms") 
 
 def merge_live(lives: list[dict[str, Any]]) -> dict[str, Any]:
     """One view of every partition's current state (gauges are per partition: they add)."""
-    in_flight = 0
+    in_flight = streams = 0
     queue: dict[str, list[int]] = {}
     breakers: dict[str, dict[str, Any]] = {}
     errors: list[dict[str, Any]] = []
     for live in lives:
         in_flight += int(live.get("in_flight", 0))
+        streams += int(live.get("streams_in_flight", 0))
         for service, (depth, at_ms) in live.get("queue_depth", {}).items():
             if service not in queue or queue[service][1] < at_ms:
                 queue[service] = [depth, at_ms]
@@ -55,6 +58,7 @@ def merge_live(lives: list[dict[str, Any]]) -> dict[str, Any]:
     errors.sort(key=lambda e: e["time_ms"], reverse=True)
     return {
         "in_flight": in_flight,
+        "streams_in_flight": streams,
         "queue_depth": sum(d for d, _ in queue.values()),
         "queue_depth_by_service": {s: d for s, (d, _) in sorted(queue.items())},
         "breakers": [{"name": n, **breakers[n]} for n in sorted(breakers)],
@@ -69,6 +73,7 @@ def performance(
     total = duration_stats(p.sketch.get("generation_duration_ms"))
     out: dict[str, Any] = {
         "phases": {ph: duration_stats(p.sketch.get(f"phase_duration_ms:{ph}")) for ph in PHASES},
+        "phases_started": {ph: p.tally.get(f"phase_started:{ph}", 0) for ph in PHASES},
         "total": total,
         "p50_duration_ms": total["p50_duration_ms"],
         "p95_duration_ms": total["p95_duration_ms"],
@@ -88,6 +93,14 @@ def performance(
         if name.startswith("timer_duration_ms:")
     }
     out["model_calls"] = duration_stats(p.sketch.get("model_call_duration_ms"))
+    out["streams"] = {
+        "started": c.get("stream_started", 0),
+        "completed": c.get("stream_completed", 0),
+        "in_flight": live.get("streams_in_flight", 0),
+        "chunks": p.tally.get("stream_chunks", 0),
+        "duration": duration_stats(p.sketch.get("stream_duration_ms")),
+        "time_to_first_chunk": duration_stats(p.sketch.get("stream_time_to_first_chunk_ms"), "ms"),
+    }
     out.update(
         cache_hits=hits,
         cache_misses=misses,
@@ -133,6 +146,19 @@ def costs(p: Partial, top_users: int = 100) -> dict[str, Any]:
                 "unpriced_calls": row["unpriced_calls"],
             }
         )
+    tiers = {t: dict.fromkeys(("calls", "input_tokens", "output_tokens", "cost_nanousd"), 0)
+             for t in TIERS}  # fmt: skip
+    for row in p.models.values():
+        tier = tiers.get(row["tier"] or "")
+        if tier is not None:
+            for k in tier:
+                tier[k] += row[k]
+    per_tier: dict[str, Any] = {}
+    for name, t in tiers.items():
+        per_tier[f"{name}_calls"] = t["calls"]
+        per_tier[f"{name}_tokens"] = {"input": t["input_tokens"], "output": t["output_tokens"]}
+        per_tier[f"{name}_cost_nanousd"] = t["cost_nanousd"]
+        per_tier[f"{name}_cost_usd"] = usd(t["cost_nanousd"])
     callers = {u: r for u, r in p.users.items() if r["calls"]}
     user_cost = sum(r["cost_nanousd"] for r in callers.values())
     user_tokens = sum(r["tokens"] for r in callers.values())
@@ -148,6 +174,7 @@ def costs(p: Partial, top_users: int = 100) -> dict[str, Any]:
         "total_cost_nanousd": totals["cost_nanousd"],
         "total_cost_usd": usd(totals["cost_nanousd"]),
         "unpriced_calls": totals["unpriced_calls"],
+        **per_tier,
         "by_model": models,
         "user_count": len(callers),
         "by_user": [
@@ -166,37 +193,102 @@ def costs(p: Partial, top_users: int = 100) -> dict[str, Any]:
     }
 
 
+def generations(p: Partial) -> int:
+    """The denominator of the outcome rates: generations completed, plus those canceled
+    while running (each has at most one outcome, counted in its own bucket)."""
+    return p.count.get("generation_completed", 0) + int(p.quality["canceled_running"])
+
+
+def daily_budget(state: dict[str, Any] | None) -> dict[str, Any]:
+    """CostMetrics' budget fields from the global scope's budget state (null without one)."""
+    if state is None:
+        return dict.fromkeys(BUDGET_FIELDS)
+    budget, spend = int(state["budget_nanousd"]), int(state["spend_nanousd"])
+    return {
+        "budget_period": state.get("period"),
+        "daily_budget_nanousd": budget,
+        "daily_budget_usd": usd(budget),
+        "daily_spend_nanousd": spend,
+        "daily_spend_usd": usd(spend),
+        "budget_remaining_nanousd": budget - spend,
+        "budget_remaining_usd": usd(budget - spend),
+        "percent_used": state.get("percent_used"),
+    }
+
+
+BUDGET_FIELDS: tuple[str, ...] = (
+    "budget_period",
+    "daily_budget_nanousd",
+    "daily_budget_usd",
+    "daily_spend_nanousd",
+    "daily_spend_usd",
+    "budget_remaining_nanousd",
+    "budget_remaining_usd",
+    "percent_used",
+)
+
+
 def quality(p: Partial) -> dict[str, Any]:
     q, c = p.quality, p.count
     completed = c.get("generation_completed", 0)
-    started = c.get("generation_started", 0)
+    total = generations(p)
     nps_n = q["nps_count"]
     approval = p.sketch.get("time_to_approval_ms")
     first_edit = p.sketch.get("time_to_first_edit_ms")
+    outcomes = {k: int(q[k]) for k in OUTCOMES}
+    edits_by_kind = {k: c.get(k, 0) for k in EDIT_KINDS}
+    selected, deselected = c.get("profile_selected", 0), c.get("profile_deselected", 0)
     return {
         "scored_count": int(q["score_count"]),
         "average_score": rate(q["score_sum"], q["score_count"]),
         "distribution": {k: int(q[k]) for k in ("excellent", "good", "fair", "poor")},
         "generations_completed": completed,
+        "generations": total,
         "approvals": c.get("uvp_approved", 0),
-        "approved_without_edit": int(q["approved_without_edit"]),
-        "edits": c.get("uvp_edited", 0),
+        "rejections": int(q["rejections"]),
+        "approved_without_edit": outcomes["approved_without_edit"],
+        "approved_after_edit": outcomes["approved_after_edit"],
+        "regenerated_generations": outcomes["regenerated_generations"],
+        "canceled_generations": outcomes["canceled_generations"],
+        "open_generations": max(0, total - sum(outcomes.values())),
+        "edited_generations": int(q["edited_generations"]),
+        "upgraded_generations": int(q["upgraded_generations"]),
+        "edits": sum(edits_by_kind.values()),
+        "edits_by_kind": edits_by_kind,
         "regenerations": c.get("uvp_regenerated", 0),
         "abandonments": c.get("generation_canceled", 0),
+        "canceled": c.get("generation_canceled", 0),
         "upgrades": c.get("model_upgraded", 0),
-        "acceptance_rate": rate(q["approved_without_edit"], completed),
-        "edit_rate": rate(c.get("uvp_edited", 0), completed),
-        "regeneration_rate": rate(c.get("uvp_regenerated", 0), completed),
-        "abandonment_rate": rate(c.get("generation_canceled", 0), started),
-        "upgrade_rate": rate(c.get("model_upgraded", 0), completed),
+        "upgrades_by_path": [
+            {"from_tier": path.split(">")[0], "to_tier": path.split(">")[1], "count": n}
+            for path, n in sorted(p.upgrades.items())
+        ],
+        "acceptance_rate": rate(outcomes["approved_without_edit"], total),
+        "edit_rate": rate(outcomes["approved_after_edit"], total),
+        "regeneration_rate": rate(outcomes["regenerated_generations"], total),
+        "abandonment_rate": rate(outcomes["canceled_generations"], total),
+        "upgrade_rate": rate(q["upgraded_generations"], total),
+        "profile_selections": selected,
+        "profile_deselections": deselected,
+        "net_profile_selections": selected - deselected,
+        "net_profile_selections_per_generation": rate(
+            selected - deselected, c.get("generation_started", 0)
+        ),
         "average_confidence": rate(q["confidence_sum"], q["confidence_count"]),
         "low_confidence_count": int(q["low_confidence"]),
         "median_time_to_approval_ms": sketches.quantile(approval, 0.5) if approval else None,
+        "p95_time_to_approval_ms": sketches.quantile(approval, 0.95) if approval else None,
+        "p99_time_to_approval_ms": sketches.quantile(approval, 0.99) if approval else None,
+        "time_to_approval": duration_stats(approval, "ms"),
         "median_time_to_first_edit_ms": sketches.quantile(first_edit, 0.5) if first_edit else None,
         "satisfaction_count": int(q["satisfaction_count"]),
         "average_satisfaction": rate(q["satisfaction_sum"], q["satisfaction_count"]),
+        "satisfaction_distribution": {str(r): int(q[f"satisfaction_{r}"]) for r in range(1, 6)},
         "nps_count": int(nps_n),
         "nps": None if not nps_n else 100.0 * (q["promoters"] - q["detractors"]) / nps_n,
+        "nps_promoters": int(q["promoters"]),
+        "nps_passives": int(q["passives"]),
+        "nps_detractors": int(q["detractors"]),
         "content_copied": c.get("content_copied", 0),
         "content_exported": c.get("content_exported", 0),
     }
@@ -215,8 +307,12 @@ def health(p: Partial, live: dict[str, Any], recent: int = 20) -> dict[str, Any]
             "attempted": c.get("retry_attempted", 0),
             "succeeded": c.get("retry_succeeded", 0),
             "failed": c.get("retry_failed", 0),
+            "failed_attempts": p.tally.get("retry_failed_attempts", 0),
         },
         "fallbacks": c.get("fallback_triggered", 0),
+        "generations_canceled": c.get("generation_canceled", 0),
+        "phase_failures": c.get("phase_failed", 0),
+        "phase_failures_by_phase": {ph: p.tally.get(f"phase_failed:{ph}", 0) for ph in PHASES},
         "circuit_breakers": live["breakers"],
         "circuit_breaker_events": {
             "opened": c.get("circuit_breaker_opened", 0),
@@ -224,6 +320,7 @@ def health(p: Partial, live: dict[str, Any], recent: int = 20) -> dict[str, Any]
             "closed": c.get("circuit_breaker_closed", 0),
         },
         "active_requests": live["in_flight"],
+        "streams_in_flight": live.get("streams_in_flight", 0),
         "recent_errors": live["errors"][:recent],
         "dead_letters": sum(p.dlq.values()),
         "dead_letters_by_reason": dict(sorted(p.dlq.items())),
@@ -271,9 +368,9 @@ def timeseries_value(metric: str, p: Partial, seconds: float) -> float | int | N
     if metric == "average_quality_score":
         return rate(p.quality["score_sum"], p.quality["score_count"])
     if metric == "acceptance_rate":
-        return rate(p.quality["approved_without_edit"], c.get("generation_completed", 0))
+        return rate(p.quality["approved_without_edit"], generations(p))
     if metric == "edit_rate":
-        return rate(c.get("uvp_edited", 0), c.get("generation_completed", 0))
+        return rate(p.quality["approved_after_edit"], generations(p))
     if metric == "dead_letters":
         return sum(p.dlq.values())
     for prefix, q in (("p50_", 0.5), ("p95_", 0.95), ("p99_", 0.99)):

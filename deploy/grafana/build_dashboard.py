@@ -268,6 +268,18 @@ def dashboard() -> dict[str, Any]:
     )
     g.add(stat("Satisfaction (1-5)", "genpulse_satisfaction_average", "none", 2), 4, 4)
     g.add(stat("NPS", "genpulse_nps", "none", 0), 4, 4)
+    g.add(bars("Edits by kind, last 5 minutes", "genpulse_edits_5m", "{{kind}}", "short"), 8, 8)
+    g.add(
+        bars(
+            "Generation outcomes, last 5 minutes",
+            "genpulse_generation_outcomes_5m",
+            "{{outcome}}",
+            "short",
+        ),
+        8,
+        8,
+    )
+    g.add(bars("Calls today by tier", "genpulse_tier_calls_today", "{{tier}}", "short"), 8, 8)
 
     g.row("System health")
     g.add(

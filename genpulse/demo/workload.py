@@ -41,6 +41,8 @@ FALLBACK = {
 }
 ERROR_TYPES = ("rate_limit", "timeout", "overloaded", "invalid_response")
 BREAKER = "anthropic-api"
+STREAMED_PHASES = ("synthesis", "enhancement")  # the phases whose text streams to the page
+EDIT_KINDS = ("uvp_edited", "transformation_edited", "benefit_reordered")
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,10 @@ class Workload:
         out: list[Action] = []
         out.extend(self._background(sid))
         out.append(Track("generation_started", sid, uid))
+        if rng.random() < 0.6:
+            out.append(Track("profile_selected", sid, uid, {"profile_id": f"p{rng.randint(1, 6)}"}))
+            if rng.random() < 0.15:
+                out.append(Track("profile_deselected", sid, uid, {"profile_id": "p1"}))
         if rng.random() < 0.15:
             out.append(Track("cache_hit", sid, uid))
             total = _lognormal(rng, 400.0, 0.4)
@@ -197,6 +203,12 @@ class Workload:
                         out.append(Measure("phase_duration_ms", ms, {"phase": phase}))
                         return out, ms, False
             out.append(self._model_call(sid, uid, model, ms / calls))
+        if phase in STREAMED_PHASES:
+            stream = {"stream_id": f"{sid}-{phase}"}
+            out.append(Track("stream_started", sid, uid, stream))
+            chunks = {"chunks": rng.randint(5, 60), "time_to_first_chunk_ms": round(ms * 0.12, 1)}
+            done = {**stream, "duration_ms": round(ms * 0.9, 1), **chunks}
+            out.append(Track("stream_completed", sid, uid, done))
         out.append(Track("phase_completed", sid, uid, {"phase": phase}))
         out.append(Measure("phase_duration_ms", ms, {"phase": phase}))
         return out, ms, True
@@ -224,7 +236,10 @@ class Workload:
         if roll < 0.55:
             out.append(Approval(True, 0, sid, uid))
         elif roll < 0.70:
-            out.append(Approval(True, rng.randint(1, 5), sid, uid))
+            edits = rng.randint(1, 5)
+            for _ in range(min(edits, 3)):
+                out.append(Track(rng.choice(EDIT_KINDS), sid, uid, {"field": "headline"}))
+            out.append(Approval(True, edits, sid, uid))
         elif roll < 0.80:
             out.append(Approval(False, rng.randint(1, 8), sid, uid))
         elif roll < 0.92:
@@ -237,7 +252,8 @@ class Workload:
             if rng.random() < 0.1:
                 out.append(Track("content_exported", sid, uid))
         if rng.random() < 0.02:
-            out.append(Track("model_upgraded", sid, uid))
+            upgrade = {"from_tier": "haiku", "to_tier": rng.choice(("sonnet", "opus"))}
+            out.append(Track("model_upgraded", sid, uid, upgrade))
         if rng.random() < 0.3:
             rating = min(5, max(1, round(rng.gauss(4.0, 1.0))))
             out.append(Rating("satisfaction", rating, sid, uid))

@@ -44,6 +44,12 @@ EXPECTED_TYPES = {
     "satisfaction_rated",
     "nps_rated",
     "queue_depth_sampled",
+    "profile_selected",
+    "profile_deselected",
+    "transformation_edited",
+    "benefit_reordered",
+    "stream_started",
+    "stream_completed",
 }
 
 

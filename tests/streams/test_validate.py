@@ -26,7 +26,9 @@ data_keys = st.sampled_from(
     ["phase", "duration_ms", "elapsed_ms", "model", "tier", "input_tokens", "output_tokens",
      "cost_nanousd", "priced", "score", "confidence", "rating", "error_type", "message",
      "name", "depth", "cache_read_tokens", "cache_write_1h_tokens", "price_source",
-     "price_version"]
+     "price_version", "profile_id", "field", "from_index", "to_index", "edits_made",
+     "approved", "from_tier", "to_tier", "reason", "stream_id", "time_to_first_chunk_ms",
+     "chunks", "attempts"]
 )  # fmt: skip
 
 
@@ -40,6 +42,17 @@ VALID_DATA: dict[str, dict[str, Any]] = {
     "error_occurred": {"error_type": "timeout", "message": "m"},
     "circuit_breaker_opened": {"name": "api"},
     "queue_depth_sampled": {"depth": 3},
+    "profile_selected": {"profile_id": "p1"},
+    "profile_deselected": {"profile_id": "p1"},
+    "uvp_edited": {"field": "headline"},
+    "transformation_edited": {"field": "tone"},
+    "benefit_reordered": {"from_index": 2, "to_index": 0},
+    "uvp_approved": {"edits_made": 2},
+    "model_upgraded": {"from_tier": "haiku", "to_tier": "sonnet", "reason": "low_confidence"},
+    "stream_started": {"stream_id": "st1"},
+    "stream_completed": {"duration_ms": 800, "time_to_first_chunk_ms": 90.5, "chunks": 12},
+    "retry_failed": {"attempts": 3},
+    "generation_canceled": {"reason": "user"},
 }
 TOP = ["v", "type", "event_id", "timestamp", "session_id", "user_id", "service", "data"]
 
@@ -97,9 +110,44 @@ def test_quick_valid_accepts_ordinary_events() -> None:
         },
         {"type": "first_byte", "data": {"elapsed_ms": 120}},
         {"type": "uvp_approved", "data": {"edits_made": 0}},
+        *({"type": kind, "data": data} for kind, data in VALID_DATA.items()),
+        *({"type": kind, "data": {}} for kind in TYPED_LENIENT),
     ]
     for fields in good:
         assert quick_valid({**base, **fields})
+
+
+TYPED_LENIENT = (
+    "profile_selected", "uvp_edited", "transformation_edited", "benefit_reordered",
+    "uvp_approved", "model_upgraded", "stream_started", "stream_completed", "retry_failed",
+    "generation_canceled",
+)  # fmt: skip
+"""Typed where the specification is silent: every field optional, so `{}` is valid."""
+
+
+def test_the_new_types_are_strict_on_types() -> None:
+    base = {"v": 1, "event_id": "e", "timestamp": NOW, "session_id": "s", "service": "svc"}
+    wrong = [
+        ("profile_selected", {"profile_id": 7}),
+        ("benefit_reordered", {"from_index": -1}),
+        ("benefit_reordered", {"to_index": 1.5}),
+        ("uvp_approved", {"edits_made": "2"}),
+        ("uvp_approved", {"approved": "no"}),
+        ("model_upgraded", {"to_tier": ""}),
+        ("stream_completed", {"duration_ms": -3}),
+        ("stream_completed", {"chunks": True}),
+        ("retry_failed", {"attempts": -1}),
+        ("generation_canceled", {"reason": 5}),
+    ]
+    for kind, data in wrong:
+        event = {**base, "type": kind, "data": data}
+        assert not quick_valid(event), (kind, data)
+        try:
+            decode_event(orjson.dumps(event))
+        except EventDecodeError as exc:
+            assert exc.reason.value == "invalid_field", (kind, exc)
+        else:
+            raise AssertionError(f"{kind} {data} decoded")
 
 
 def test_absurd_values_are_named() -> None:

@@ -37,14 +37,35 @@ def _event(kind: str, ts: int, sid: str, user: str | None, **data: Any) -> dict[
 
 
 def session_events(rng: random.Random, sid: str, user: str | None, t0: int) -> list[dict]:
-    """One generation session, in the order a real service would report it."""
+    """One generation session, in the order a real service would report it, using every one
+    of the specification's 24 event types (and the SDK's additions)."""
     out = [_event("generation_started", t0, sid, user)]
     t = t0
+    for _ in range(rng.choice((0, 1, 1, 2))):
+        out.append(_event("profile_selected", t, sid, user, profile_id=f"p{rng.randint(1, 9)}"))
+    if rng.random() < 0.2:
+        out.append(_event("profile_deselected", t, sid, user, profile_id="p1"))
     out.append(_event("first_byte", t + 1, sid, user, elapsed_ms=rng.lognormvariate(5.8, 0.6)))
+    upgraded = rng.random() < 0.06
     for phase in PHASES:
         d = rng.lognormvariate(6.5, 0.7)
         out.append(_event("phase_started", t + 2, sid, user, phase=phase))
+        out.append(_event("stream_started", t + 2, sid, user, stream_id=f"{sid}-{phase}"))
         t += int(d)
+        out.append(
+            _event(
+                "stream_completed",
+                t,
+                sid,
+                user,
+                stream_id=f"{sid}-{phase}",
+                duration_ms=d,
+                time_to_first_chunk_ms=d / 5,
+                chunks=rng.randint(1, 40),
+            )
+        )
+        if rng.random() < 0.01:
+            out.append(_event("phase_failed", t, sid, user, phase=phase))
         out.append(_event("phase_completed", t, sid, user, phase=phase, duration_ms=d))
         model, tier, pin, pout = rng.choice(MODELS)
         tin, tout = rng.randint(50, 4000), rng.randint(20, 2000)
@@ -79,6 +100,8 @@ def session_events(rng: random.Random, sid: str, user: str | None, t0: int) -> l
                     duration_ms=d / 2,
                 )
             )
+        if upgraded and phase == "analysis":
+            out.append(_event("model_upgraded", t, sid, user, from_tier="haiku", to_tier="sonnet"))
     out.append(_event(rng.choice(("cache_hit", "cache_miss")), t, sid, user))
     out.append(_event("first_content", t + 1, sid, user, elapsed_ms=rng.lognormvariate(7.3, 0.5)))
     out.append(_event("interactive", t + 2, sid, user, elapsed_ms=rng.lognormvariate(8.3, 0.5)))
@@ -94,8 +117,16 @@ def session_events(rng: random.Random, sid: str, user: str | None, t0: int) -> l
             )
         )
         out.append(_event("retry_attempted", t + 3, sid, user))
-        out.append(_event(rng.choice(("retry_succeeded", "retry_failed")), t + 3, sid, user))
+        if rng.random() < 0.5:
+            out.append(_event("retry_succeeded", t + 3, sid, user))
+        else:
+            out.append(_event("retry_failed", t + 3, sid, user, attempts=rng.randint(1, 4)))
+        if rng.random() < 0.5:
+            out.append(_event("circuit_breaker_opened", t + 3, sid, user, name="sonnet"))
         out.append(_event("generation_failed", t + 4, sid, user, duration_ms=float(t + 4 - t0)))
+        return out
+    if rng.random() < 0.04:
+        out.append(_event("generation_canceled", t + 4, sid, user, reason="user"))
         return out
     if rng.random() < 0.02:
         out.append(_event("fallback_triggered", t + 3, sid, user))
@@ -112,16 +143,22 @@ def session_events(rng: random.Random, sid: str, user: str | None, t0: int) -> l
     )
     r = rng.random()
     if r < 0.15:
-        out.append(_event("uvp_edited", t + 2000, sid, user))
-        out.append(_event("uvp_approved", t + 9000, sid, user))
+        for i in range(rng.randint(1, 3)):
+            kind = rng.choice(("uvp_edited", "transformation_edited", "benefit_reordered"))
+            edit = {"field": "headline"} if kind != "benefit_reordered" else {"to_index": 0}
+            out.append(_event(kind, t + 2000 + i, sid, user, **edit))
+        out.append(_event("uvp_approved", t + 9000, sid, user, edits_made=rng.randint(1, 3)))
+    elif r < 0.2:
+        out.append(_event("uvp_approved", t + 5000, sid, user, edits_made=2))
     elif r < 0.55:
         out.append(_event("uvp_approved", t + rng.randint(1000, 60000), sid, user))
-    elif r < 0.65:
+    elif r < 0.6:
+        out.append(_event("uvp_approved", t + 4000, sid, user, approved=False, edits_made=0))
+        out.append(_event("uvp_regenerated", t + 5000, sid, user))
+    elif r < 0.68:
         out.append(_event("uvp_regenerated", t + 3000, sid, user))
-    elif r < 0.72:
+    elif r < 0.75:
         out.append(_event("generation_canceled", t + 3000, sid, user))
-    if rng.random() < 0.05:
-        out.append(_event("model_upgraded", t + 10000, sid, user))
     if rng.random() < 0.2:
         out.append(_event("satisfaction_rated", t + 11000, sid, user, rating=rng.randint(1, 5)))
     if rng.random() < 0.1:
@@ -174,8 +211,18 @@ MARKS = {
 }
 
 
+EDIT_KINDS = ("uvp_edited", "transformation_edited", "benefit_reordered")
+
+
 class Oracle:
-    """Expected aggregates from raw event records (bytes), computed the plain way."""
+    """Expected aggregates from raw event records (bytes), computed the plain way.
+
+    Outcomes follow the specification's QualityMetrics, one per generation: each generation
+    is a record; a session points at its running generation and at its last completed one
+    still waiting for the user. acceptance = approved without edits, edit = approved after
+    edits, regeneration, abandonment = canceled (while running or after completion), upgrade
+    = upgraded during the generation or before its outcome; all over the generations
+    completed or canceled while running (docs/metrics.md)."""
 
     def __init__(self) -> None:
         self.count: Counter[str] = Counter()
@@ -186,14 +233,22 @@ class Oracle:
         self.cost_by_user: Counter[str] = Counter()
         self.tokens_by_user: Counter[str] = Counter()
         self.tokens = Counter[str]()
+        self.by_tier: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.scores: list[float] = []
         self.confidences: list[float] = []
         self.satisfaction: list[int] = []
         self.nps: list[int] = []
         self.errors_by_type: Counter[str] = Counter()
-        self.approved_without_edit = 0
+        self.upgrade_paths: Counter[tuple[str, str]] = Counter()
+        self.phase_failures: Counter[str] = Counter()
+        self.phases_started: Counter[str] = Counter()
+        self.stream_chunks = 0
+        self.retry_failed_attempts = 0
+        self.rejections = 0
+        self.generations: list[dict[str, Any]] = []
         self.dead = 0
-        self._sessions: dict[str, dict[str, Any]] = {}
+        self._running: dict[str, dict[str, Any]] = {}
+        self._waiting: dict[str, dict[str, Any]] = {}
 
     def feed(self, raw: bytes) -> None:
         try:
@@ -202,7 +257,10 @@ class Oracle:
             self.dead += 1
             return
         d = e.data
-        if any(d.get(k, 0) > 86_400_000 for k in ("duration_ms", "elapsed_ms")):
+        if any(
+            (d.get(k) or 0) > 86_400_000
+            for k in ("duration_ms", "elapsed_ms", "time_to_first_chunk_ms")
+        ):
             self.dead += 1
             return
         if e.type == "model_called" and d["input_tokens"] + d["output_tokens"] > 10_000_000:
@@ -210,25 +268,35 @@ class Oracle:
             return
         kind = e.type.value
         self.count[kind] += 1
-        s = self._sessions.setdefault(e.session_id, {"done": None, "edited": False})
+        self._generation(kind, e.session_id, e.timestamp, d)
         if kind == "generation_completed":
-            s.update(done=e.timestamp, edited=False)
             if "duration_ms" in d:
                 self.values["generation_duration_ms"].append(d["duration_ms"])
                 self.values["time_to_complete_ms"].append(d["duration_ms"])
         elif kind == "generation_failed":
             if "duration_ms" in d:
                 self.values["generation_duration_ms"].append(d["duration_ms"])
-        elif kind == "phase_completed":
+        elif kind in ("phase_completed", "phase_failed"):
             if "duration_ms" in d:
                 self.values[f"phase_duration_ms:{d['phase']}"].append(d["duration_ms"])
+            if kind == "phase_failed":
+                self.phase_failures[d["phase"]] += 1
+        elif kind == "phase_started":
+            self.phases_started[d["phase"]] += 1
         elif kind in MARKS:
             self.values[MARKS[kind]].append(d["elapsed_ms"])
         elif kind == "model_called":
             self.calls_by_model[d["model"]] += 1
             for k in ("input_tokens", "output_tokens"):
                 self.tokens[k] += d[k]
-            if d.get("priced", True) and d.get("cost_nanousd") is not None:
+            priced = d.get("priced", True) and d.get("cost_nanousd") is not None
+            if d.get("tier"):
+                tier = self.by_tier[d["tier"]]
+                tier["calls"] += 1
+                tier["input"] += d["input_tokens"]
+                tier["output"] += d["output_tokens"]
+                tier["cost"] += d["cost_nanousd"] if priced else 0
+            if priced:
                 self.cost_by_model[d["model"]] += d["cost_nanousd"]
                 if e.user_id:
                     self.cost_by_user[e.user_id] += d["cost_nanousd"]
@@ -245,11 +313,77 @@ class Oracle:
             self.nps.append(d["score"])
         elif kind == "error_occurred":
             self.errors_by_type[d["error_type"]] += 1
-        elif kind == "uvp_edited":
-            s["edited"] = True
-        elif kind == "uvp_approved" and s["done"] is not None:
-            self.approved_without_edit += not s["edited"] and not d.get("edits_made", 0)
-            s["done"] = None  # one approval per generation counts
+        elif kind == "model_upgraded":
+            self.upgrade_paths[(d.get("from_tier", "unknown"), d.get("to_tier", "unknown"))] += 1
+        elif kind == "stream_completed":
+            self.stream_chunks += d.get("chunks", 0)
+            if "duration_ms" in d:
+                self.values["stream_duration_ms"].append(d["duration_ms"])
+            if "time_to_first_chunk_ms" in d:
+                self.values["stream_time_to_first_chunk_ms"].append(d["time_to_first_chunk_ms"])
+        elif kind == "retry_failed":
+            self.retry_failed_attempts += d.get("attempts", 0)
+
+    def _generation(self, kind: str, sid: str, ts: int, d: dict[str, Any]) -> None:
+        """Which generation an event belongs to, and the generation's outcome."""
+        running, waiting = self._running.get(sid), self._waiting.get(sid)
+        if kind == "generation_started":
+            self._running[sid] = {"upgraded": False, "edits": 0, "outcome": None}
+        elif kind == "generation_completed":
+            g = self._running.pop(sid, None) or {"upgraded": False, "edits": 0, "outcome": None}
+            g["completed_ms"] = ts
+            self.generations.append(g)
+            self._waiting[sid] = g
+        elif kind == "generation_failed":
+            self._running.pop(sid, None)
+        elif kind == "generation_canceled":
+            if running is not None:
+                running["outcome"] = "canceled"
+                self.generations.append(self._running.pop(sid))
+            elif waiting is not None:
+                waiting["outcome"] = "canceled"
+                del self._waiting[sid]
+        elif kind in EDIT_KINDS and waiting is not None:
+            waiting["edits"] += 1
+        elif kind == "uvp_approved":
+            if d.get("approved") is False:
+                self.rejections += 1
+            elif waiting is not None:
+                edited = waiting["edits"] or d.get("edits_made", 0)
+                waiting["outcome"] = "approved_after_edit" if edited else "approved_without_edit"
+                waiting["approved_ms"] = ts
+                del self._waiting[sid]
+        elif kind == "uvp_regenerated" and waiting is not None:
+            waiting["outcome"] = "regenerated"
+            del self._waiting[sid]
+        elif kind == "model_upgraded":
+            g = running if running is not None else waiting
+            if g is not None:
+                g["upgraded"] = True
+
+    def outcomes(self) -> Counter[str | None]:
+        return Counter(g["outcome"] for g in self.generations)
+
+    def share(self, outcome: str) -> float | None:
+        n = len(self.generations)
+        return self.outcomes()[outcome] / n if n else None
+
+    @property
+    def approved_without_edit(self) -> int:
+        return self.outcomes()["approved_without_edit"]
+
+    @property
+    def upgrade_rate(self) -> float | None:
+        n = len(self.generations)
+        return sum(g["upgraded"] for g in self.generations) / n if n else None
+
+    @property
+    def time_to_approval(self) -> list[float]:
+        return [
+            g["approved_ms"] - g["completed_ms"]
+            for g in self.generations
+            if "approved_ms" in g and g["approved_ms"] >= g["completed_ms"]
+        ]
 
     @property
     def total_cost(self) -> int:

@@ -44,6 +44,17 @@ VALID_DATA: dict[EventType, dict[str, object]] = {
     EventType.CIRCUIT_BREAKER_HALF_OPENED: {"name": "opus"},
     EventType.CIRCUIT_BREAKER_CLOSED: {"name": "opus"},
     EventType.QUEUE_DEPTH_SAMPLED: {"depth": 3},
+    EventType.PROFILE_SELECTED: {"profile_id": "founder"},
+    EventType.PROFILE_DESELECTED: {"profile_id": "founder"},
+    EventType.UVP_EDITED: {"field": "headline"},
+    EventType.TRANSFORMATION_EDITED: {"field": "tone"},
+    EventType.BENEFIT_REORDERED: {"from_index": 2, "to_index": 0},
+    EventType.UVP_APPROVED: {"edits_made": 1},
+    EventType.MODEL_UPGRADED: {"from_tier": "haiku", "to_tier": "sonnet", "reason": "confidence"},
+    EventType.STREAM_STARTED: {"stream_id": "st-1"},
+    EventType.STREAM_COMPLETED: {"stream_id": "st-1", "duration_ms": 900, "chunks": 14},
+    EventType.RETRY_FAILED: {"attempts": 3},
+    EventType.GENERATION_CANCELED: {"reason": "user"},
 }
 
 

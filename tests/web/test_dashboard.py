@@ -26,6 +26,7 @@ from genpulse.demo.driver import drive
 from producers import GenPulse
 from streams.settings import WorkerSettings
 from tests.streams.helpers import WorkerProcess
+from tests.streams.workload import workload
 from tests.web.browser import ApiProcess
 from tests.web.conftest import READ_TOKEN
 
@@ -36,6 +37,7 @@ CHARTS = [
     "chart-cost-monitor", "chart-models", "chart-budget", "chart-daily",
     "chart-scores", "chart-acceptance", "chart-edits", "chart-nps",
     "chart-errors", "chart-active",
+    "chart-streams", "chart-tiers", "chart-outcomes", "chart-ratings", "chart-failures",
 ]  # fmt: skip
 
 
@@ -61,6 +63,9 @@ class Stack:
         )
         try:
             drive(client, seed=seed, sessions=sessions)
+            # and every specification type with its data (edits by kind, streams, profiles)
+            for e in workload(seed, 1_500, time.time_ns() // 1_000_000, 0):
+                client.events.track(e["type"], e["data"], e["session_id"], e["user_id"])
             assert client.flush(timeout=60), "the SDK could not deliver the demo traffic"
         finally:
             client.close()
@@ -180,6 +185,13 @@ def test_every_section_renders_and_the_cards_equal_the_api(page: Page, stack: St
         assert shown == str(expected) or float(shown or "nan") == pytest.approx(float(expected))
     assert page.inner_text("#card-total-generations") == f"{summary['total_generations']:,}"
     assert page.inner_text("#card-success-rate") == f"{100 * summary['success_rate']:.1f}%"
+
+    quality = stack.get("/v1/metrics/quality?window=1h")
+    assert isinstance(quality, dict) and all(quality["edits_by_kind"].values())
+    edit_bars = page.locator("#chart-edits .bars .point").count()
+    assert edit_bars == 3, f"the edit frequency chart shows {edit_bars} edit kinds"
+    figures = page.inner_text("#quality-figures")
+    assert "time to approval p50 / p95 / p99" in figures and "haiku → sonnet" in figures
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)

@@ -159,6 +159,20 @@
          name: "target", type: "scatter", mode: "markers", marker: {color: COLORS[3], symbol: "line-ew-open", size: 40, line: {width: 3}}}
       ], {yaxis: {title: "ms", type: "log", gridcolor: "#263049"}});
     } else empty("chart-marks");
+
+    var st = perf.streams;
+    if (st && (st.started || st.completed)) {
+      plot("chart-streams", [
+        {x: ["duration", "first chunk"], y: [st.duration.p50_duration_ms, st.time_to_first_chunk.p50_ms],
+         name: "p50", type: "bar", marker: {color: COLORS[0]}},
+        {x: ["duration", "first chunk"], y: [st.duration.p95_duration_ms, st.time_to_first_chunk.p95_ms],
+         name: "p95", type: "bar", marker: {color: COLORS[1]}},
+        {x: ["duration", "first chunk"], y: [st.duration.p99_duration_ms, st.time_to_first_chunk.p99_ms],
+         name: "p99", type: "bar", marker: {color: COLORS[2]}}
+      ], {barmode: "group", yaxis: {title: "ms", gridcolor: "#263049"}, margin: {l: 48, r: 12, t: 36, b: 32},
+          title: {text: fmtInt(st.started) + " started · " + fmtInt(st.completed) + " completed · " +
+                  fmtInt(st.in_flight) + " in flight", font: {size: 12}}});
+    } else empty("chart-streams");
   }
 
   function forecastLine(b) {  // the budget's forecast (docs/metrics.md): projected at period end
@@ -193,6 +207,21 @@
       ], {barmode: "group", yaxis: {title: "calls", gridcolor: "#263049"},
           yaxis2: {title: "$", overlaying: "y", side: "right", showgrid: false, rangemode: "tozero"}});
     } else empty("chart-models");
+
+    var tiers = ["haiku", "sonnet", "opus"];
+    if (tiers.some(function (t) { return costs[t + "_calls"]; })) {
+      plot("chart-tiers", [
+        {x: tiers, y: tiers.map(function (t) { return costs[t + "_calls"]; }), name: "calls", type: "bar",
+         offsetgroup: 1, marker: {color: COLORS[1]}},
+        {x: tiers, y: tiers.map(function (t) { return Number(costs[t + "_cost_usd"]); }), name: "cost ($)",
+         type: "bar", yaxis: "y2", offsetgroup: 2, marker: {color: COLORS[2]}}
+      ], {barmode: "group", yaxis: {title: "calls", gridcolor: "#263049"},
+          yaxis2: {title: "$", overlaying: "y", side: "right", showgrid: false, rangemode: "tozero"},
+          margin: {l: 48, r: 48, t: 36, b: 32},
+          title: {text: "total " + fmtInt(costs.total_calls) + " calls" + (costs.percent_used == null ? "" :
+                  " · budget " + costs.percent_used.toFixed(1) + "% used, " + fmtUsd(costs.budget_remaining_usd) +
+                  " left"), font: {size: 12}}});
+    } else empty("chart-tiers");
 
     var global = budgets.filter(function (b) { return b.scope === "global"; })[0] || budgets[0];
     if (global) {
@@ -230,15 +259,55 @@
            {yaxis: {range: [0, 100], title: "%", gridcolor: "#263049"}});
     } else empty("chart-acceptance");
 
-    var actions = [["approved", q.approvals], ["edited", q.edits], ["regenerated", q.regenerations],
-                   ["abandoned", q.abandonments], ["upgraded", q.upgrades]];
-    if (actions.some(function (a) { return a[1]; })) {
-      plot("chart-edits", [{x: actions.map(function (a) { return a[0]; }),
-                            y: actions.map(function (a) { return a[1]; }), type: "bar",
-                            marker: {color: COLORS}, name: "actions"}],
-           {showlegend: false, title: {text: "edit rate " + fmtPct(q.edit_rate), font: {size: 12}},
+    var kinds = [["uvp_edited", "UVP"], ["transformation_edited", "transformation"],
+                 ["benefit_reordered", "benefit reorder"]];
+    var byKind = q.edits_by_kind || {};
+    if (kinds.some(function (k) { return byKind[k[0]]; })) {
+      plot("chart-edits", [{x: kinds.map(function (k) { return k[1]; }),
+                            y: kinds.map(function (k) { return byKind[k[0]] || 0; }), type: "bar",
+                            marker: {color: COLORS}, name: "edits"}],
+           {showlegend: false, title: {text: "edit rate " + fmtPct(q.edit_rate) + " · " +
+                                       fmtInt(q.edited_generations) + " generations edited", font: {size: 12}},
             margin: {l: 48, r: 12, t: 28, b: 32}});
     } else empty("chart-edits");
+
+    var outcomes = [["approved as is", q.approved_without_edit], ["approved after edits", q.approved_after_edit],
+                    ["regenerated", q.regenerated_generations], ["canceled", q.canceled_generations],
+                    ["open", q.open_generations]];
+    if (q.generations) {
+      plot("chart-outcomes", [{x: outcomes.map(function (o) { return o[0]; }),
+                               y: outcomes.map(function (o) { return o[1] || 0; }), type: "bar",
+                               marker: {color: COLORS}, name: "generations"}],
+           {showlegend: false, margin: {l: 48, r: 12, t: 28, b: 48},
+            title: {text: "of " + fmtInt(q.generations) + " · upgraded " + fmtPct(q.upgrade_rate) +
+                    " · abandoned " + fmtPct(q.abandonment_rate), font: {size: 12}}});
+    } else empty("chart-outcomes");
+
+    var sat = q.satisfaction_distribution || {};
+    if (q.nps_count || q.satisfaction_count) {
+      plot("chart-ratings", [
+        {x: ["1", "2", "3", "4", "5"], y: ["1", "2", "3", "4", "5"].map(function (r) { return sat[r] || 0; }),
+         type: "bar", name: "satisfaction", marker: {color: COLORS[1]}},
+        {x: ["promoters", "passives", "detractors"], y: [q.nps_promoters, q.nps_passives, q.nps_detractors],
+         type: "bar", name: "NPS", xaxis: "x2", yaxis: "y2", marker: {color: COLORS[0]}}
+      ], {grid: {rows: 1, columns: 2, pattern: "independent"}, showlegend: false,
+          xaxis: {type: "category", title: "satisfaction"}, xaxis2: {type: "category", title: "NPS"},
+          yaxis2: {gridcolor: "#263049"}, margin: {l: 36, r: 12, t: 12, b: 48}});
+    } else empty("chart-ratings");
+
+    var paths = (q.upgrades_by_path || []).map(function (u) {
+      return u.from_tier + " → " + u.to_tier + ": " + fmtInt(u.count);
+    }).join(", ");
+    table("quality-figures", [["figure", function (r) { return esc(r[0]); }],
+                              ["value", function (r) { return esc(r[1]); }]], [
+      ["time to approval p50 / p95 / p99", fmtMs(q.median_time_to_approval_ms) + " / " +
+        fmtMs(q.p95_time_to_approval_ms) + " / " + fmtMs(q.p99_time_to_approval_ms)],
+      ["profiles selected / deselected", fmtInt(q.profile_selections) + " / " + fmtInt(q.profile_deselections)],
+      ["net selections per generation", q.net_profile_selections_per_generation == null ? "–" :
+        q.net_profile_selections_per_generation.toFixed(2)],
+      ["model upgrades", paths || "–"],
+      ["rejections", fmtInt(q.rejections)]
+    ], "no data");
 
     if (q.nps_count || q.satisfaction_count) {
       plot("chart-nps", [
@@ -270,6 +339,16 @@
                            gauge: {axis: {range: [0, Math.max(10, h.active_requests * 2)]},
                                    bar: {color: COLORS[0]}}}],
          {margin: {l: 24, r: 24, t: 40, b: 8}});
+
+    var failed = h.phase_failures_by_phase || {};
+    var bars = [["canceled", h.generations_canceled], ["failed", h.generations_failed],
+                ["retries failed", h.retries.failed]].concat(
+      Object.keys(failed).map(function (ph) { return ["phase " + ph, failed[ph]]; }));
+    if (bars.some(function (b) { return b[1]; })) {
+      plot("chart-failures", [{x: bars.map(function (b) { return b[0]; }), y: bars.map(function (b) { return b[1] || 0; }),
+                               type: "bar", marker: {color: COLORS[3]}, name: "count"}],
+           {showlegend: false, margin: {l: 48, r: 12, t: 12, b: 60}});
+    } else empty("chart-failures");
 
     table("recent-errors", [
       ["time", function (e) { return esc(fmtTime(e.time_ms)); }],
