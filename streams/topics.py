@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 
 from streams.settings import WorkerSettings
 from streams.topology import (
+    FIX_CREATE,
     Observed,
     Problem,
     TopicSpec,
@@ -114,10 +115,19 @@ async def apply(
                 break
             await _create(admin, todo)
             observed = await _wait_ready(admin, specs, {s.name for s, _ in todo}, timeout_s)
-        if repair:
+        if repair and _repairable(problems(specs, observed)):
             await _repair(admin, specs, observed)
-            observed = await _wait_ready(admin, specs, set(observed), timeout_s)
+            deadline = time.monotonic() + timeout_s
+            while True:  # altered configs reach the broker's answers a moment later
+                observed = await _wait_ready(admin, specs, set(observed), timeout_s)
+                if not _repairable(problems(specs, observed)) or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.2)
         return specs, observed, problems(specs, observed)
+
+
+def _repairable(found: list[Problem]) -> list[Problem]:
+    return [p for p in errors(found) if p.fix.startswith(FIX_CREATE)]
 
 
 async def _wait_ready(
