@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from producers.events import EventType
+from producers.events import EVENT_ALIASES, EventType
 
 WIRE_VERSION = 1
 MAX_EVENT_BYTES = 64 * 1024
@@ -63,10 +63,13 @@ class ModelCallData(_Data):
     tier: str | None = None
     input_tokens: NonNegInt
     output_tokens: NonNegInt
-    cache_write_tokens: NonNegInt = 0
+    cache_write_tokens: NonNegInt = 0  # 5-minute cache writes
+    cache_write_1h_tokens: NonNegInt = 0
     cache_read_tokens: NonNegInt = 0
     cost_nanousd: NonNegInt | None = None
     priced: bool = True
+    price_source: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    price_version: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     duration_ms: Millis | None = None
 
 
@@ -230,7 +233,7 @@ def event_from_object(obj: object) -> Event:
         )
     body = dict(obj)
     version = body.pop("v", WIRE_VERSION)
-    if version != WIRE_VERSION:
+    if type(version) is not int or version != WIRE_VERSION:  # not True, not 1.0
         raise EventDecodeError(
             DecodeReason.UNSUPPORTED_VERSION,
             f"wire version {version!r} is not supported; this decoder reads v{WIRE_VERSION}",
@@ -238,6 +241,8 @@ def event_from_object(obj: object) -> Event:
     kind = body.get("type")
     if kind is None:
         raise EventDecodeError(DecodeReason.MISSING_FIELD, "field 'type' is required")
+    if isinstance(kind, str) and kind in EVENT_ALIASES:
+        kind = body["type"] = EVENT_ALIASES[kind].value
     if not isinstance(kind, str) or kind not in EventType.__members__.values():
         raise EventDecodeError(
             DecodeReason.UNKNOWN_TYPE,

@@ -38,6 +38,7 @@ MODEL_FIELDS: tuple[str, ...] = (
     "cache_read_tokens",
     "cost_nanousd",
     "unpriced_calls",
+    "cache_write_1h_tokens",
 )
 USER_FIELDS: tuple[str, ...] = ("calls", "tokens", "cost_nanousd", "generations")
 LOW_CONFIDENCE = 0.70
@@ -81,7 +82,17 @@ def series_name(name: str, tags: dict[str, str]) -> str:
 class Partial:
     """Sums, counts and sketches of one bucket. Mutable; the worker owns one per row."""
 
-    __slots__ = ("count", "dlq", "errors_by_type", "models", "quality", "sketch", "users", "within")
+    __slots__ = (
+        "count",
+        "dlq",
+        "duplicates",
+        "errors_by_type",
+        "models",
+        "quality",
+        "sketch",
+        "users",
+        "within",
+    )
 
     def __init__(self) -> None:
         self.count: dict[str, int] = {}
@@ -92,6 +103,7 @@ class Partial:
         self.quality: dict[str, float] = dict.fromkeys(QUALITY_FIELDS, 0)
         self.errors_by_type: dict[str, int] = {}
         self.dlq: dict[str, int] = {}
+        self.duplicates = 0  # repeated event ids dropped (streams.dedup)
 
     # -- folding ------------------------------------------------------------------------
 
@@ -173,6 +185,7 @@ class Partial:
         row["input_tokens"] += input_tokens
         row["output_tokens"] += output_tokens
         row["cache_write_tokens"] += data.get("cache_write_tokens", 0)
+        row["cache_write_1h_tokens"] += data.get("cache_write_1h_tokens", 0)
         row["cache_read_tokens"] += data.get("cache_read_tokens", 0)
         if priced:
             row["cost_nanousd"] += cost
@@ -229,6 +242,7 @@ class Partial:
         _add_counts(self.within, other.within)
         _add_counts(self.errors_by_type, other.errors_by_type)
         _add_counts(self.dlq, other.dlq)
+        self.duplicates += other.duplicates
         for name, sketch in other.sketch.items():
             mine = self.sketch.get(name)
             if mine is None:
@@ -255,7 +269,7 @@ class Partial:
         return self
 
     def is_empty(self) -> bool:
-        return not (self.count or self.sketch or self.dlq)
+        return not (self.count or self.sketch or self.dlq or self.duplicates)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -268,6 +282,7 @@ class Partial:
             "quality": self.quality,
             "errors_by_type": self.errors_by_type,
             "dlq": self.dlq,
+            "duplicates": self.duplicates,
         }
 
     @classmethod
@@ -276,11 +291,15 @@ class Partial:
         p.count = dict(obj.get("count", {}))
         p.sketch = {k: sketches.from_wire(s) for k, s in obj.get("sketch", {}).items()}
         p.within = dict(obj.get("within", {}))
-        p.models = {k: dict(v) for k, v in obj.get("models", {}).items()}
+        # rows stored before a field was added read it as 0
+        p.models = {
+            k: {**dict.fromkeys(MODEL_FIELDS, 0), **v} for k, v in obj.get("models", {}).items()
+        }
         p.users = {k: dict(v) for k, v in obj.get("users", {}).items()}
         p.quality.update(obj.get("quality", {}))
         p.errors_by_type = dict(obj.get("errors_by_type", {}))
         p.dlq = dict(obj.get("dlq", {}))
+        p.duplicates = int(obj.get("duplicates", 0))
         return p
 
 

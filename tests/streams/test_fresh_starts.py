@@ -218,7 +218,7 @@ async def test_a_one_partition_changelog_stops_the_worker_with_one_line(
     created = await asyncio.to_thread(genpulse, worker_settings, tmp_path, "topics", "create")
     assert created.returncode == 0, created.stdout + created.stderr
     checked = await asyncio.to_thread(genpulse, worker_settings, tmp_path, "topics", "check")
-    assert checked.returncode == 0 and "10 topics match the definition" in checked.stdout
+    assert checked.returncode == 0 and "11 topics match the definition" in checked.stdout
     _, observed, _ = await inspect(worker_settings)
     assert observed[changelog].partitions == worker_settings.topic_partitions
     assert observed[changelog].configs["cleanup.policy"] == "compact"

@@ -41,10 +41,11 @@ def matching(specs: list[TopicSpec]) -> dict[str, Observed]:
 
 def test_every_topic_the_code_uses_is_defined_once() -> None:
     names = [s.name for s in topology(SETTINGS)]
-    assert len(names) == len(set(names)) == 10
+    assert len(names) == len(set(names)) == 11
     for name in ("events", "metrics", "control", "alerts", "budget-state", "dlq"):
         assert SETTINGS.topic(name) in names
-    for name in ("rollup", "controller-changelog", "events-changelog", "metrics-changelog"):
+    changelogs = ("events-changelog", "metrics-changelog", "dlq-changelog")
+    for name in ("rollup", "controller-changelog", *changelogs):
         assert SETTINGS.internal_topic(name) in names
 
 
@@ -103,7 +104,7 @@ def test_each_kind_of_mismatch_is_named() -> None:
     assert not any("worker-events-changelog" in p for p in problems_fewer)  # ...6 >= 2
     cluster = WorkerSettings(topic_prefix="p", topic_replication=3, topic_min_insync=2)
     found = problems(topology(cluster), good)
-    assert len(errors(found)) == 20  # every topic: replication and min.insync too low
+    assert len(errors(found)) == 22  # every topic: replication and min.insync too low
     assert "replication factor 1, GENPULSE_TOPIC_REPLICATION is 3" in str(found[0])
     retention = replace(good["p.events"], configs={**good["p.events"].configs, "retention.ms": "1"})
     assert only("p.events", retention)[0].startswith(WARNING)

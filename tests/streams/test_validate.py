@@ -25,7 +25,8 @@ scalars = st.one_of(
 data_keys = st.sampled_from(
     ["phase", "duration_ms", "elapsed_ms", "model", "tier", "input_tokens", "output_tokens",
      "cost_nanousd", "priced", "score", "confidence", "rating", "error_type", "message",
-     "name", "depth", "cache_read_tokens"]
+     "name", "depth", "cache_read_tokens", "cache_write_1h_tokens", "price_source",
+     "price_version"]
 )  # fmt: skip
 
 
@@ -95,7 +96,7 @@ def test_quick_valid_accepts_ordinary_events() -> None:
             },
         },
         {"type": "first_byte", "data": {"elapsed_ms": 120}},
-        {"type": "user_approved", "data": {"edits_made": 0}},
+        {"type": "uvp_approved", "data": {"edits_made": 0}},
     ]
     for fields in good:
         assert quick_valid({**base, **fields})
