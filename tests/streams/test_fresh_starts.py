@@ -162,6 +162,7 @@ async def one_fresh_start(
             stopping.append(api.proc)
 
 
+@pytest.mark.timeout(1200)  # ten worker starts: about 10 s each here, far more on a busy machine
 async def test_ten_fresh_starts_count_everything(
     worker_settings: WorkerSettings, tmp_path: Path
 ) -> None:
