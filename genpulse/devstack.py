@@ -17,6 +17,11 @@ from genpulse.devservices.process import ServerProcess
 STATE_DIR = Path(os.environ.get("GENPULSE_STATE_DIR", ".genpulse"))
 
 
+class DevStackError(RuntimeError):
+    """The local services cannot start as asked (e.g. a port is taken); the message says how
+    to fix it."""
+
+
 @dataclass
 class DevStack:
     kafka_bootstrap: str
@@ -49,9 +54,10 @@ def up(kafka_port: int, redis_port: int) -> tuple[DevStack, bool]:
     if current and _running(current):
         return current, False
     if port_open(kafka_port) or port_open(redis_port):
-        raise RuntimeError(
-            f"port {kafka_port} or {redis_port} is taken by another process; "
-            "pick others with --kafka-port/--redis-port"
+        taken = kafka_port if port_open(kafka_port) else redis_port
+        raise DevStackError(
+            f"port {taken} is taken by another process; pick free ones with "
+            "--kafka-port/--redis-port (or stop what listens there)"
         )
     kafka = start_kafka(STATE_DIR / "kafka", port=kafka_port)
     redis = start_redis(STATE_DIR / "redis", port=redis_port)
