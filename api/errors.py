@@ -61,7 +61,10 @@ FORBIDDEN: Responses = {403: _describe("The token is valid but lacks the role th
 INVALID: Responses = {422: _describe("A parameter or the body is invalid; `details` says which.")}
 REDIS_DOWN: Responses = {503: _describe("Redis (the worker's snapshots) is unreachable.")}
 KAFKA_DOWN: Responses = {
-    503: _describe("Kafka is unreachable; nothing of the request was written.")
+    503: _describe(
+        "Kafka is unreachable, or a topic is missing (`topic_missing`: the worker or "
+        "`genpulse topics create` makes it); nothing of the request was written."
+    )
 }
 AUTHED: Responses = {**UNAUTHORIZED, **FORBIDDEN, **INVALID}
 

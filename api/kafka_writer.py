@@ -31,6 +31,12 @@ class KafkaUnavailable(RuntimeError):
     """Kafka could not take the records; none of them were committed."""
 
 
+class TopicMissing(KafkaUnavailable):
+    """A topic the records go to does not exist. The API never creates topics (a producer's
+    metadata request for a missing topic would, on a broker that auto-creates): the worker
+    or `genpulse topics create` makes them, as the topology says (streams/topology.py)."""
+
+
 @dataclass(frozen=True)
 class OutRecord:
     topic: str
@@ -72,6 +78,8 @@ class TransactionalWriter:
         self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
+        self._known_topics: set[str] = set()
+        self._starting = asyncio.Lock()  # one producer per transactional id, never two
 
     async def start(self) -> None:
         self._runner = asyncio.create_task(self._run(), name="kafka-writer")
@@ -95,6 +103,7 @@ class TransactionalWriter:
         """Commit `records` atomically, or raise KafkaUnavailable having committed none."""
         if not records:
             return
+        await self._require_topics({record.topic for record in records})
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append(_Request(records, done))
         self._wake.set()
@@ -108,7 +117,30 @@ class TransactionalWriter:
         except Exception as exc:
             raise KafkaUnavailable(_describe(exc)) from None
 
+    async def _require_topics(self, topics: set[str]) -> None:
+        """Raise TopicMissing unless every topic exists (asks with an all-topics metadata
+        request, which never creates one; known topics are not asked about again)."""
+        unknown = topics - self._known_topics
+        if not unknown:
+            return
+        try:
+            producer = await bounded(self._ready_producer(), self._timeout_s)
+            cluster = await bounded(producer.client.fetch_all_metadata(), self._timeout_s)
+        except Exception as exc:
+            raise KafkaUnavailable(_describe(exc)) from None
+        self._known_topics |= unknown & set(cluster.topics())
+        missing = sorted(unknown - self._known_topics)
+        if missing:
+            raise TopicMissing(
+                f"topic {missing[0]} does not exist; the worker creates it at start, "
+                "or run `genpulse topics create`"
+            )
+
     async def _ready_producer(self) -> AIOKafkaProducer:
+        async with self._starting:
+            return await self._start_producer()
+
+    async def _start_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
             producer = AIOKafkaProducer(
                 bootstrap_servers=self._bootstrap,

@@ -17,6 +17,11 @@ from genpulse.devservices.process import ServerProcess
 STATE_DIR = Path(os.environ.get("GENPULSE_STATE_DIR", ".genpulse"))
 
 
+class DevStackError(RuntimeError):
+    """The local services cannot start as asked (e.g. a port is taken); the message says how
+    to fix it."""
+
+
 @dataclass
 class DevStack:
     kafka_bootstrap: str
@@ -51,10 +56,11 @@ def up(kafka_port: int, redis_port: int, brokers: int = 1) -> tuple[DevStack, bo
     if current and _running(current):
         return current, False
     kafka_ports = [kafka_port + i for i in range(brokers)]
-    if any(port_open(p) for p in [*kafka_ports, redis_port]):
-        raise RuntimeError(
-            f"one of ports {[*kafka_ports, redis_port]} is taken by another process; "
-            "pick others with --kafka-port/--redis-port"
+    taken = [p for p in [*kafka_ports, redis_port] if port_open(p)]
+    if taken:
+        raise DevStackError(
+            f"port {taken[0]} is taken by another process; pick free ones with "
+            "--kafka-port/--redis-port (or stop what listens there)"
         )
     if brokers > 1:
         cluster = start_kafka_cluster(STATE_DIR / "kafka-cluster", brokers, kafka_ports)

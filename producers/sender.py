@@ -79,6 +79,15 @@ UNSENDABLE: tuple[type[BaseException], ...] = (
 """Errors no resend can fix: the records are counted as failed."""
 
 
+class TopicMissing(Exception):
+    """A topic to send to does not exist yet; its records stay buffered and are sent again.
+
+    The SDK never creates topics: a producer's metadata request naming a missing topic
+    would, on a broker with auto.create.topics.enable, create it with the broker's defaults
+    (one partition, not compacted). So a topic is named to the producer only once an
+    all-topics metadata request, which creates nothing, shows it exists."""
+
+
 @dataclass(slots=True)
 class OutRecord:
     topic: str
@@ -133,6 +142,7 @@ class Sender:
         self._retry: list[OutRecord] = []
         self._producer: AIOKafkaProducer | None = None
         self._partition_cache: dict[tuple[str, int], dict[bytes, int]] = {}
+        self._known_topics: set[str] = set()
         self._cond = threading.Condition()
         self._requested_gen = 0
         self._done_gen = 0
@@ -417,7 +427,9 @@ class Sender:
         self, producer: AIOKafkaProducer, records: list[OutRecord]
     ) -> dict[tuple[str, int], list[OutRecord]]:
         partitions: dict[str, list[int]] = {}
-        for topic in {record.topic for record in records}:
+        topics = {record.topic for record in records}
+        await self._require_topics(producer, topics)
+        for topic in topics:
             partitions[topic] = sorted(await producer.partitions_for(topic))
         groups: dict[tuple[str, int], list[OutRecord]] = {}
         for record in records:
@@ -425,6 +437,21 @@ class Sender:
             partition = self._partition(record.topic, record.key, topic_partitions)
             groups.setdefault((record.topic, partition), []).append(record)
         return groups
+
+    async def _require_topics(self, producer: AIOKafkaProducer, topics: set[str]) -> None:
+        unknown = topics - self._known_topics
+        if not unknown:
+            return
+        cluster = await asyncio.wait_for(
+            producer.client.fetch_all_metadata(), REQUEST_TIMEOUT_MS / 1000
+        )
+        self._known_topics |= unknown & set(cluster.topics())
+        missing = sorted(unknown - self._known_topics)
+        if missing:
+            raise TopicMissing(
+                f"topic {missing[0]} does not exist yet; events wait in the buffer until the "
+                "worker or `genpulse topics create` makes it"
+            )
 
     def _partition(self, topic: str, key: bytes, partitions: list[int]) -> int:
         """Kafka's default (murmur2) choice, cached per key: sessions send many events."""

@@ -20,7 +20,7 @@ from streams.aggregator import Aggregator
 from streams.controller import Controller
 from streams.settings import WorkerSettings
 from streams.snapshots import SnapshotWriter
-from streams.topics import ensure_topics
+from streams.topics import KafkaUnreachable, TopologyError, ensure_topics
 
 log = logging.getLogger("genpulse.worker")
 memory.limit_arenas()  # before any RocksDB thread exists (streams/memory.py says why)
@@ -33,7 +33,7 @@ app = faust.App(
     store="rocksdb://",
     datadir=f"{settings.datadir}/faust",
     web_enabled=False,
-    topic_replication_factor=1,
+    topic_replication_factor=settings.topic_replication,
     broker_session_timeout=settings.session_timeout_ms / 1000,
     broker_heartbeat_interval=max(0.5, settings.session_timeout_ms / 5000),
 )
@@ -52,7 +52,12 @@ class Worker(Service):
         self._jobs: list[asyncio.Future[None]] = []
 
     async def on_start(self) -> None:
-        await ensure_topics(settings)
+        try:  # `genpulse worker` checked this already; `faust -A streams.app` did not
+            await ensure_topics(settings)
+        except (TopologyError, KafkaUnreachable) as exc:
+            log.error("refusing to start: %s", exc)
+            await self.crash(exc)
+            return
         for coro in (self.snapshots.run(), self.aggregator.run(), self.controller.run()):
             self._jobs.append(asyncio.ensure_future(self._guard(coro)))
 
@@ -70,4 +75,5 @@ class Worker(Service):
         self.controller.stop()
         await asyncio.gather(*self._jobs[1:], return_exceptions=True)
         await self.snapshots.stop()
-        self._jobs[0].cancel()
+        for snapshot_job in self._jobs[:1]:  # none if the start was refused
+            snapshot_job.cancel()

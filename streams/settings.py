@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 
 from producers.settings import GenPulseSettings
 from streams.partial import Targets
@@ -16,6 +18,15 @@ class WorkerSettings(GenPulseSettings):
     datadir: str = Field(".genpulse/worker", description="Local RocksDB state.")
     redis_prefix: str = Field("", description="Redis key prefix; empty means the topic prefix.")
     topic_partitions: int = Field(6, ge=1, description="Partitions of events/metrics if created.")
+    topic_replication: int = Field(
+        1, ge=1, description="Replication factor of every topic (3 on a cluster)."
+    )
+    topic_min_insync: int = Field(
+        1, ge=1, description="min.insync.replicas of every topic (2 on a cluster)."
+    )
+    topic_retention_s: int = Field(
+        7 * DAY_S, ge=1, description="Retention of events, metrics, dead letters, roll-ups."
+    )
     batch_max_records: int = Field(20_000, ge=1)
     batch_wait_ms: int = Field(100, ge=0)
     snapshot_interval_s: float = Field(1.0, gt=0)
@@ -34,6 +45,15 @@ class WorkerSettings(GenPulseSettings):
     session_timeout_ms: int = Field(
         10_000, description="Consumer-group session: how soon a killed worker's partitions move."
     )
+
+    @model_validator(mode="after")
+    def _insync_fits(self) -> Self:
+        if self.topic_min_insync > self.topic_replication:
+            raise ValueError(
+                f"GENPULSE_TOPIC_MIN_INSYNC ({self.topic_min_insync}) is larger than "
+                f"GENPULSE_TOPIC_REPLICATION ({self.topic_replication}): no write could succeed"
+            )
+        return self
 
     @property
     def key_prefix(self) -> str:

@@ -11,7 +11,7 @@ import pytest
 
 from genpulse.devservices import KafkaCluster, KafkaServer, start_kafka, start_kafka_cluster
 from producers.settings import GenPulseSettings
-from tests.services import kafka_service, redis_service
+from tests.services import create_topology, kafka_service, redis_service
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -58,7 +58,9 @@ def unique() -> str:
 
 @pytest.fixture
 def settings(kafka_bootstrap: str, unique: str) -> GenPulseSettings:
-    """Settings whose topics are private to this test."""
+    """Settings whose topics are private to this test, created as a first run would have
+    them (by the worker or `genpulse topics create`)."""
+    create_topology(kafka_bootstrap, f"test-{unique}")
     return GenPulseSettings(kafka_bootstrap=kafka_bootstrap, topic_prefix=f"test-{unique}")
 
 

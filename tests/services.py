@@ -5,10 +5,12 @@ Kept apart from conftest.py so helpers (e.g. restarting a private broker) can im
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -60,3 +62,14 @@ def redis_service(work_dir: Path) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+def create_topology(bootstrap: str, prefix: str) -> None:
+    """Create a prefix's topics as the worker or `genpulse topics create` would: the broker
+    does not auto-create them, and the SDK and the API never do."""
+    from streams.settings import WorkerSettings
+    from streams.topics import ensure_topics
+
+    settings = WorkerSettings(kafka_bootstrap=bootstrap, topic_prefix=prefix)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # callers may be inside a running loop
+        pool.submit(asyncio.run, ensure_topics(settings)).result()

@@ -13,7 +13,7 @@ from api.auth import Role, require_ingest
 from api.control import now_ms
 from api.errors import AUTHED, KAFKA_DOWN, ApiError, ErrorBody
 from api.ingest import BodyError, parse_batch, sort_events
-from api.kafka_writer import KafkaUnavailable
+from api.kafka_writer import KafkaUnavailable, TopicMissing
 from api.settings import ApiSettings
 
 router = APIRouter(tags=["ingest"])
@@ -93,6 +93,13 @@ async def collect(
     outcome = sort_events(events, settings, origin="api /v1/collect", now_ms=now_ms())
     try:
         await request.app.state.writer.write(outcome.records)
+    except TopicMissing as exc:
+        raise ApiError(
+            503,
+            "topic_missing",
+            f"{exc}; nothing was written, send the batch again",
+            headers={"Retry-After": "5"},
+        ) from None
     except KafkaUnavailable as exc:
         raise ApiError(
             503,

@@ -14,6 +14,7 @@ from genpulse.devservices import KafkaServer, start_kafka
 from tests.api.conftest import auth
 from tests.api.kafka_read import read_topic
 from tests.api.test_collect import event
+from tests.services import create_topology
 
 
 def restart(server: KafkaServer) -> KafkaServer:
@@ -28,6 +29,7 @@ async def test_collect_is_all_or_nothing_across_a_broker_outage(
     settings = api_settings.model_copy(
         update={"kafka_bootstrap": private_kafka.bootstrap, "api_kafka_timeout_s": 3.0}
     )
+    create_topology(private_kafka.bootstrap, settings.topic_prefix)
     app = create_app(settings)
     before = [event(f"s-{i}") for i in range(5)]
     during = [event(f"s-{i}") for i in range(5)]

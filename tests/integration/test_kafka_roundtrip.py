@@ -37,4 +37,5 @@ async def test_every_event_type_round_trips_through_kafka(settings: GenPulseSett
                 received.extend(decode_event(r.value) for r in records if r.value is not None)
     finally:
         await consumer.stop()
-    assert received == sent
+    # several partitions: order is kept per session only
+    assert sorted(received, key=lambda e: e.event_id) == sorted(sent, key=lambda e: e.event_id)

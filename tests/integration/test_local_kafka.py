@@ -5,12 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from genpulse.devservices import start_kafka
 from genpulse.devservices.ports import port_open
 
 
 async def _produce(bootstrap: str, topic: str, value: bytes) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)  # the broker auto-creates none
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 1, 1)])
+    finally:
+        await admin.close()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:

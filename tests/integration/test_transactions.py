@@ -38,13 +38,13 @@ async def test_committed_transaction_is_visible_and_aborted_one_is_not(
     await producer.start()
     try:
         async with producer.transaction():
-            await producer.send(topic, b"committed-1")
-            await producer.send(topic, b"committed-2")
+            await producer.send(topic, b"committed-1", partition=0)
+            await producer.send(topic, b"committed-2", partition=0)
         await producer.begin_transaction()
-        await producer.send(topic, b"aborted")
+        await producer.send(topic, b"aborted", partition=0)
         await producer.abort_transaction()
         async with producer.transaction():
-            await producer.send(topic, b"committed-3")
+            await producer.send(topic, b"committed-3", partition=0)
     finally:
         await producer.stop()
 

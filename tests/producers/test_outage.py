@@ -11,6 +11,7 @@ from genpulse.devservices import KafkaServer, start_kafka
 from genpulse.devservices.ports import free_port
 from producers import GenPulse
 from tests.producers.kafka_read import duplicates, in_session_order, read_topic
+from tests.services import create_topology
 
 RATE_PER_S = 1000
 
@@ -32,6 +33,8 @@ def test_broker_stopped_20s_loses_nothing(
     # Kafka request timeout shorter than the outage: a batch the broker took while shutting
     # down must still not come back and be sent twice (see _never_expire_batches).
     monkeypatch.setattr("producers.sender.REQUEST_TIMEOUT_MS", 5_000)
+    for prefix in (f"steady-{unique}", f"tiny-{unique}"):
+        create_topology(private_kafka.bootstrap, prefix)
     steady = _client(private_kafka.bootstrap, f"steady-{unique}")
     tiny = _client(private_kafka.bootstrap, f"tiny-{unique}", max_buffer_events=100)
     tracked = 0
