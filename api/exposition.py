@@ -161,6 +161,11 @@ class SnapshotCollector(Collector):
         for reason, count in health.get("dead_letters_by_reason", {}).items():
             dead.add_metric([reason], float(count))
         yield dead
+        yield _gauge(
+            "genpulse_duplicates_5m",
+            "Repeated event ids dropped by the worker (resends counted once).",
+            health.get("duplicates"),
+        )
 
     def _quality(self) -> Iterator[Metric]:
         q = self.quality

@@ -197,6 +197,9 @@ class HealthMetrics(Ranged):
     recent_errors: list[RecentError]
     dead_letters: int
     dead_letters_by_reason: dict[str, int]
+    duplicates: int = Field(
+        0, description="Repeated event ids dropped (a resend of an event already counted)."
+    )
 
 
 class Summary(Ranged):

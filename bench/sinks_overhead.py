@@ -76,7 +76,7 @@ def workload(count: int) -> list[Event]:
         ),
         (EventType.GENERATION_COMPLETED, {"duration_ms": 4100.0}),
         (EventType.QUALITY_SCORED, {"score": 84.0}),
-        (EventType.USER_APPROVED, {"variant": "a"}),
+        (EventType.UVP_APPROVED, {"variant": "a"}),
     ]  # fmt: skip
     events = []
     for i in range(count):

@@ -68,10 +68,11 @@ async def run_worker(
     tmp: Path,
     total: int,
     on_first_commit: Callable[[], None] | None = None,
+    **env: str,
 ) -> dict[str, float]:
     """Events/s of one worker draining `total` events, timed from its first commit to its
-    last; `on_first_commit` runs once the worker is draining."""
-    worker = WorkerProcess(settings, tmp, "bench").start()
+    last; `on_first_commit` runs once the worker is draining; `env`: extra settings."""
+    worker = WorkerProcess(settings, tmp, "bench", **env).start()
     group = f"{settings.app_id}-aggregator"
     first_at = first_n = None
     deadline = time.monotonic() + 600

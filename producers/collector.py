@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from producers.events import EventType
+from producers.events import EVENT_ALIASES, EventType
 from producers.pipeline import Pipeline
 
-_EVENT_TYPES = frozenset(member.value for member in EventType) - {EventType.METRIC_BATCH.value}
+_EVENT_TYPES: dict[str, str] = {
+    member.value: member.value for member in EventType if member is not EventType.METRIC_BATCH
+}
+_EVENT_TYPES.update({alias: canonical.value for alias, canonical in EVENT_ALIASES.items()})
+"""Every name track() accepts, mapped to the canonical type it is sent as."""
 
 
 class EventCollector:
@@ -24,7 +28,8 @@ class EventCollector:
     ) -> None:
         """Queue one event; never blocks, never raises. `data` is copied."""
         try:
-            if event_type not in _EVENT_TYPES:
+            canonical = _EVENT_TYPES.get(event_type) if type(event_type) is str else None
+            if canonical is None:
                 self._pipeline.problems.report(
                     "unknown_event_type",
                     f"event type {event_type!r:.60} is not a producers.events.EventType",
@@ -35,7 +40,7 @@ class EventCollector:
                     "invalid_data", f"event data must be a dict, not {type(data).__name__}"
                 )
                 return
-            self._pipeline.emit(event_type, data, session_id, user_id)
+            self._pipeline.emit(canonical, data, session_id, user_id)
         except Exception as exc:  # the caller must never see our failure
             self._pipeline.problems.report(
                 "internal_error", f"track() failed inside the SDK: {exc}"

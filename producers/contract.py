@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from producers.events import EventType
+from producers.events import EVENT_ALIASES, EventType
 
 WIRE_VERSION = 1
 MAX_EVENT_BYTES = 64 * 1024
@@ -230,7 +230,7 @@ def event_from_object(obj: object) -> Event:
         )
     body = dict(obj)
     version = body.pop("v", WIRE_VERSION)
-    if version != WIRE_VERSION:
+    if type(version) is not int or version != WIRE_VERSION:  # not True, not 1.0
         raise EventDecodeError(
             DecodeReason.UNSUPPORTED_VERSION,
             f"wire version {version!r} is not supported; this decoder reads v{WIRE_VERSION}",
@@ -238,6 +238,8 @@ def event_from_object(obj: object) -> Event:
     kind = body.get("type")
     if kind is None:
         raise EventDecodeError(DecodeReason.MISSING_FIELD, "field 'type' is required")
+    if isinstance(kind, str) and kind in EVENT_ALIASES:
+        kind = body["type"] = EVENT_ALIASES[kind].value
     if not isinstance(kind, str) or kind not in EventType.__members__.values():
         raise EventDecodeError(
             DecodeReason.UNKNOWN_TYPE,

@@ -1,7 +1,7 @@
 """QualityTracker: output scores, user actions and ratings, each one event.
 
 Mapping (also in docs/sdk.md): record_quality_score -> quality_scored; record_approval
-(approved=True) -> user_approved, (approved=False) -> user_edited, both with data.edits_made;
+(approved=True) -> uvp_approved, (approved=False) -> uvp_edited, both with data.edits_made;
 record_user_action("approved"|"edited"|"regenerated"|"abandoned"|"upgraded"|"copied"|
 "exported") -> user_* / content_*; record_satisfaction -> satisfaction_rated; record_nps ->
 nps_rated.
@@ -17,11 +17,11 @@ from producers.events import EventType
 from producers.pipeline import Pipeline
 
 USER_ACTIONS: dict[str, str] = {
-    "approved": EventType.USER_APPROVED.value,
-    "edited": EventType.USER_EDITED.value,
-    "regenerated": EventType.USER_REGENERATED.value,
-    "abandoned": EventType.USER_ABANDONED.value,
-    "upgraded": EventType.USER_UPGRADED.value,
+    "approved": EventType.UVP_APPROVED.value,
+    "edited": EventType.UVP_EDITED.value,
+    "regenerated": EventType.UVP_REGENERATED.value,
+    "abandoned": EventType.GENERATION_CANCELED.value,
+    "upgraded": EventType.MODEL_UPGRADED.value,
     "copied": EventType.CONTENT_COPIED.value,
     "exported": EventType.CONTENT_EXPORTED.value,
 }
@@ -79,13 +79,13 @@ class QualityTracker:
         session_id: str | None = None,
         user_id: str | None = None,
     ) -> None:
-        """approved -> user_approved, else user_edited; both carry data.edits_made."""
+        """approved -> uvp_approved, else uvp_edited; both carry data.edits_made."""
         if type(edits_made) is not int or edits_made < 0:
             self._pipeline.problems.report(
                 "invalid_edits", f"edits_made {edits_made!r:.40} is not an integer >= 0"
             )
             return
-        event_type = EventType.USER_APPROVED if approved else EventType.USER_EDITED
+        event_type = EventType.UVP_APPROVED if approved else EventType.UVP_EDITED
         self._pipeline.emit(event_type.value, {"edits_made": edits_made}, session_id, user_id)
 
     def record_satisfaction(

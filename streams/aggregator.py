@@ -24,6 +24,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
 from streams import keys, memory, sketches
+from streams.dedup import BLOCK
 from streams.partial import Partial
 from streams.partition import BatchOutput, PartitionState, Rules
 from streams.settings import WorkerSettings
@@ -40,10 +41,10 @@ class SourcePartition:
 
     def __init__(self, tp: TopicPartition, kind: str, store: RowStore, rules: Rules) -> None:
         self.tp = tp
-        self.kind = kind  # "events" or "metrics"
+        self.kind = kind  # "events", "metrics" or "dlq"
         self.field = f"{kind}:{tp.partition}"
         self.store = store
-        self.state = PartitionState(self.field, rules, store)
+        self.state = PartitionState(self.field, rules, store, store if kind == "events" else None)
         self.rows: dict[str, Partial] = {}
         self.pruned_minute = 0
         self.dropped: list[str] = []  # session rows to delete in this poll
@@ -68,9 +69,14 @@ class Aggregator:
             in_flight_stale_ms=settings.in_flight_stale_s * 1000,
             max_future_ms=settings.max_future_skew_s * 1000,
             max_event_bytes=settings.max_event_bytes,
+            dedup_horizon_ms=settings.dedup_horizon_s * 1000,
         )
         self.group_id = f"{settings.app_id}-aggregator"
-        self.topics = {settings.topic("events"): "events", settings.topic("metrics"): "metrics"}
+        self.topics = {
+            settings.topic("events"): "events",
+            settings.topic("metrics"): "metrics",
+            settings.topic("dlq"): "dlq",  # counted by reason, whoever wrote them
+        }
         self.parts: dict[TopicPartition, SourcePartition] = {}
         self.lock = asyncio.Lock()
         self.records_in = 0
@@ -86,7 +92,7 @@ class Aggregator:
     async def requeue_all(self) -> None:
         """Queue every row of every owned partition for Redis (after Redis was down)."""
         for part in self.parts.values():
-            self._queue_snapshot(part, {k: v for k, v in part.store.items() if k != "live"})
+            self._queue_snapshot(part, dict(part.store.bucket_rows()))
 
     def changelog(self, kind: str) -> str:
         return self.settings.internal_topic(f"{kind}-changelog")
@@ -190,7 +196,7 @@ class Aggregator:
             raise
         self.parts[tp] = part
         # Redis may have missed the last commits before a crash: write every restored row
-        self._queue_snapshot(part, {k: v for k, v in store.items() if k != "live"})
+        self._queue_snapshot(part, dict(store.bucket_rows()))
 
     async def _restore_into(
         self, tp: TopicPartition, kind: str, store: RowStore
@@ -203,6 +209,10 @@ class Aggregator:
         if live:
             part.state.load(orjson.loads(live))
         part.state.sessions.load()
+        if part.state.seen is not None:
+            ids = part.state.seen.rebuild()
+            if ids:
+                log.info("%s: %d event ids remembered for de-duplication", tp, ids)
         if part.state.next_offset is not None:
             self._consumer.seek(tp, part.state.next_offset)
         else:
@@ -238,8 +248,10 @@ class Aggregator:
                 part = self.parts[tp]
                 if part.kind == "events":
                     out = part.state.fold_events(records, tp.topic, tp.partition)
-                else:
+                elif part.kind == "metrics":
                     out = part.state.fold_metric_batches(records, tp.topic, tp.partition)
+                else:
+                    out = part.state.fold_dead_letters(records, tp.topic, tp.partition)
                 rows = self._merge_rows(part, out)
                 gone = self._expired(part) + part.dropped
                 changelog = self.changelog(part.kind)
@@ -272,7 +284,12 @@ class Aggregator:
         for part, rows, gone in written:
             for key, blob in rows.items():
                 part.store.put(key, blob)
+            seen = part.state.seen
+            if seen is not None:
+                seen.committed()
             for key in gone:
+                if seen is not None and key.startswith(BLOCK):
+                    seen.forget_block(key)
                 part.store.delete(key)
                 part.rows.pop(key, None)
             part.state.sessions.trim()
@@ -297,6 +314,8 @@ class Aggregator:
                 or (kind == "d" and bucket < oldest_day)
             ):
                 gone.append(key)
+        if part.state.seen is not None:
+            gone += part.state.seen.expired_blocks(now)
         return gone
 
     def _merge_rows(self, part: SourcePartition, out: BatchOutput) -> dict[str, bytes]:
@@ -315,6 +334,10 @@ class Aggregator:
             rows[f"s:{sid}"] = orjson.dumps(session)
         part.dropped = [f"s:{sid}" for sid in dropped]
         rows["live"] = orjson.dumps(part.state.to_json())
+        if part.state.seen is not None:
+            block = part.state.seen.take_block()
+            if block is not None:
+                rows[block[0]] = block[1]
         return rows
 
     def _queue_snapshot(self, part: SourcePartition, rows: dict[str, bytes]) -> None:

@@ -81,7 +81,17 @@ def series_name(name: str, tags: dict[str, str]) -> str:
 class Partial:
     """Sums, counts and sketches of one bucket. Mutable; the worker owns one per row."""
 
-    __slots__ = ("count", "dlq", "errors_by_type", "models", "quality", "sketch", "users", "within")
+    __slots__ = (
+        "count",
+        "dlq",
+        "duplicates",
+        "errors_by_type",
+        "models",
+        "quality",
+        "sketch",
+        "users",
+        "within",
+    )
 
     def __init__(self) -> None:
         self.count: dict[str, int] = {}
@@ -92,6 +102,7 @@ class Partial:
         self.quality: dict[str, float] = dict.fromkeys(QUALITY_FIELDS, 0)
         self.errors_by_type: dict[str, int] = {}
         self.dlq: dict[str, int] = {}
+        self.duplicates = 0  # repeated event ids dropped (streams.dedup)
 
     # -- folding ------------------------------------------------------------------------
 
@@ -229,6 +240,7 @@ class Partial:
         _add_counts(self.within, other.within)
         _add_counts(self.errors_by_type, other.errors_by_type)
         _add_counts(self.dlq, other.dlq)
+        self.duplicates += other.duplicates
         for name, sketch in other.sketch.items():
             mine = self.sketch.get(name)
             if mine is None:
@@ -255,7 +267,7 @@ class Partial:
         return self
 
     def is_empty(self) -> bool:
-        return not (self.count or self.sketch or self.dlq)
+        return not (self.count or self.sketch or self.dlq or self.duplicates)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -268,6 +280,7 @@ class Partial:
             "quality": self.quality,
             "errors_by_type": self.errors_by_type,
             "dlq": self.dlq,
+            "duplicates": self.duplicates,
         }
 
     @classmethod
@@ -281,6 +294,7 @@ class Partial:
         p.quality.update(obj.get("quality", {}))
         p.errors_by_type = dict(obj.get("errors_by_type", {}))
         p.dlq = dict(obj.get("dlq", {}))
+        p.duplicates = int(obj.get("duplicates", 0))
         return p
 
 

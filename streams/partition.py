@@ -19,6 +19,7 @@ import orjson
 from producers.contract import EventDecodeError, decode_event
 from producers.metric_batch import decode_metric_batch
 from streams import sketches
+from streams.dedup import IdRows, SeenEvents
 from streams.keys import HOUR_MS, MINUTE_MS
 from streams.partial import Partial, Targets, series_name
 from streams.sessions import SessionRows, Sessions
@@ -45,6 +46,7 @@ class Rules:
     in_flight_stale_ms: int = 600_000
     max_future_ms: int = 3_600_000
     max_event_bytes: int = 64 * 1024
+    dedup_horizon_ms: int = 86_400_000  # 0: every copy of an event is counted
 
 
 @dataclass
@@ -61,9 +63,18 @@ class BatchOutput:
 class PartitionState:
     """Live state of one source partition: sessions, in-flight, breakers, queue, errors."""
 
-    def __init__(self, source: str, rules: Rules, session_rows: SessionRows | None = None) -> None:
+    def __init__(
+        self,
+        source: str,
+        rules: Rules,
+        session_rows: SessionRows | None = None,
+        id_rows: IdRows | None = None,
+    ) -> None:
         self.source = source  # e.g. "events:3"
         self.rules = rules
+        self.seen = (
+            SeenEvents(id_rows, rules.dedup_horizon_ms) if rules.dedup_horizon_ms > 0 else None
+        )
         self.next_offset: int | None = None
         self.watermark_ms = 0
         self.last_sweep_ms = 0
@@ -129,6 +140,7 @@ class PartitionState:
         minutes = out.minutes
         targets = self.rules.targets
         loads = orjson.loads
+        seen = self.seen
         for record in records:
             if self.next_offset is not None and record.offset < self.next_offset:
                 continue  # already in the state (replay after a crash)
@@ -154,6 +166,12 @@ class PartitionState:
             p = minutes.get(minute)
             if p is None:
                 p = minutes[minute] = Partial()
+            if seen is not None:
+                event_id = obj["event_id"]
+                if seen.seen(event_id):
+                    p.duplicates += 1  # a resend: counted once already
+                    continue
+                seen.add(event_id, ts, record.offset)
             kind = obj["type"]
             data = obj.get("data") or {}
             user = obj.get("user_id")
@@ -223,6 +241,32 @@ class PartitionState:
             out.good += 1
         return out
 
+    def fold_dead_letters(
+        self, records: Iterable[Record], topic: str, partition: int
+    ) -> BatchOutput:
+        """Count every record on the dlq topic by reason, whoever wrote it (this worker, the
+        API's /v1/collect), in the minute it was dead-lettered."""
+        out = BatchOutput()
+        for record in records:
+            if self.next_offset is not None and record.offset < self.next_offset:
+                continue
+            self.next_offset = record.offset + 1
+            try:
+                letter = orjson.loads(record.value or b"")
+                reason = str(letter["reason"])[:100]
+                ts = int(letter.get("time_ms") or record.timestamp)
+            except (ValueError, TypeError, KeyError):
+                reason, ts = "unreadable_dead_letter", record.timestamp
+            ts = ts if ts > 0 else self.watermark_ms
+            minute = ts - ts % MINUTE_MS
+            p = out.minutes.get(minute)
+            if p is None:
+                p = out.minutes[minute] = Partial()
+            p.add_dlq(reason)
+            self.watermark_ms = max(self.watermark_ms, ts)
+            out.good += 1
+        return out
+
     def _slow_decode(
         self, record: Record, topic: str, partition: int, out: BatchOutput
     ) -> dict[str, Any] | None:
@@ -262,12 +306,6 @@ class PartitionState:
                 },
             )
         )
-        ts = record.timestamp if record.timestamp > 0 else self.watermark_ms
-        minute = ts - ts % MINUTE_MS
-        p = out.minutes.get(minute)
-        if p is None:
-            p = out.minutes[minute] = Partial()
-        p.add_dlq(reason)
 
     def _spend(self, out: BatchOutput, minute: int, user: str | None, data: dict[str, Any]) -> None:
         cost = data.get("cost_nanousd")
@@ -297,21 +335,25 @@ class PartitionState:
         elif kind == "generation_completed":
             sessions.set_started(s, 0)
             s[1], s[2] = ts, 0
-        elif kind in ("generation_failed", "generation_cancelled"):
+        elif kind == "generation_failed":
             sessions.set_started(s, 0)
             if not s[1]:
                 sessions.drop(session_id)  # nothing left to wait for
-        elif kind == "user_edited":
+        elif kind == "generation_canceled":
+            sessions.set_started(s, 0)
+            sessions.drop(session_id)  # the generation's outcome is known: free the state
+            return
+        elif kind == "uvp_edited":
             if s[1] and not s[2] and ts >= s[1]:
                 p.observe("time_to_first_edit_ms", ts - s[1])
             s[2] = 1
-        elif kind == "user_approved" and s[1]:
+        elif kind == "uvp_approved" and s[1]:
             if ts >= s[1]:
                 p.observe("time_to_approval_ms", ts - s[1])
             edits = data.get("edits_made", 0)
             if not s[2] and not (isinstance(edits, int) and edits > 0):
                 p.quality["approved_without_edit"] += 1
-        if kind in ("user_approved", "user_abandoned") and not s[0]:
+        if kind == "uvp_approved" and not s[0]:
             sessions.drop(session_id)  # the generation's outcome is known: free the state
 
     def _sweep(self) -> None:
@@ -329,10 +371,9 @@ SESSION_KINDS = frozenset(
         "generation_started",
         "generation_completed",
         "generation_failed",
-        "generation_cancelled",
-        "user_edited",
-        "user_approved",
-        "user_abandoned",
+        "generation_canceled",
+        "uvp_edited",
+        "uvp_approved",
     }
 )
 BREAKER_STATES = {

@@ -41,6 +41,11 @@ class WorkerSettings(GenPulseSettings):
     target_tti_ms: float = Field(7000.0)
     target_complete_ms: float = Field(15000.0)
     max_future_skew_s: int = Field(3600, description="Events further ahead of Kafka time: DLQ.")
+    dedup_horizon_s: int = Field(
+        DAY_S,
+        ge=0,
+        description="A repeated event_id within this much event time is dropped; 0 turns it off.",
+    )
     transaction_timeout_ms: int = Field(15_000)
     session_timeout_ms: int = Field(
         10_000, description="Consumer-group session: how soon a killed worker's partitions move."

@@ -105,6 +105,28 @@ class RowStore:
     def delete(self, key: str) -> None:
         self.db.delete(key.encode())
 
+    def get_raw(self, key: bytes) -> bytes | None:
+        value = self.db.get(key)
+        return None if value is None else bytes(value)
+
+    def put_raw(self, key: bytes, value: bytes) -> None:
+        self.db.put(key, value)
+
+    def delete_raw(self, key: bytes) -> None:
+        self.db.delete(key)
+
+    def rows_between(self, low: str, high: str) -> Iterator[tuple[str, bytes]]:
+        """Rows with low <= key < high, bypassing the block cache (sweeps and rebuilds)."""
+        read = ReadOptions()
+        read.fill_cache(False)  # type: ignore[call-arg]  # the stub omits the flag
+        read.set_iterate_upper_bound(high.encode())
+        for key, value in self.db.items(from_key=low.encode(), read_opt=read):
+            yield bytes(key).decode(), bytes(value)  # type: ignore[arg-type]
+
+    def bucket_rows(self) -> Iterator[tuple[str, bytes]]:
+        """The time-bucket rows (d:, h:, m:): what Redis snapshots hold."""
+        return self.rows_between("d:", "s:")
+
     def row_keys(self) -> list[str]:
         keys = self.db.keys()  # Rdict's own iterator (iter() needs bytes indexes in raw mode)
         return [bytes(k).decode() for k in keys]  # type: ignore[arg-type]

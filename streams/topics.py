@@ -201,13 +201,14 @@ async def _repair(
 
 async def ensure_topics(settings: WorkerSettings) -> dict[str, int]:
     """The worker's start: create what is missing, then refuse any mismatch (one line).
-    Returns the partition count of events and metrics."""
+    Returns the partition count of events, metrics and dlq."""
     _, observed, found = await apply(settings, repair=False)
     bad = errors(found)
     if bad:
         more = f" (and {len(bad) - 1} more: `genpulse topics check`)" if len(bad) > 1 else ""
         raise TopologyError(f"{bad[0]}{more}")
-    return {kind: observed[settings.topic(kind)].partitions for kind in ("events", "metrics")}
+    sources = ("events", "metrics", "dlq")
+    return {kind: observed[settings.topic(kind)].partitions for kind in sources}
 
 
 async def inspect(

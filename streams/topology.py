@@ -126,6 +126,14 @@ def topology(settings: WorkerSettings) -> list[TopicSpec]:
             compact=True,
             follows=t("metrics"),
         ),
+        spec(
+            w("dlq-changelog"),
+            "worker-dlq-changelog",
+            n,
+            "aggregator rows of dead-letter counts",
+            compact=True,
+            follows=t("dlq"),
+        ),
     ]
 
 

@@ -178,17 +178,17 @@ def quality(p: Partial) -> dict[str, Any]:
         "average_score": rate(q["score_sum"], q["score_count"]),
         "distribution": {k: int(q[k]) for k in ("excellent", "good", "fair", "poor")},
         "generations_completed": completed,
-        "approvals": c.get("user_approved", 0),
+        "approvals": c.get("uvp_approved", 0),
         "approved_without_edit": int(q["approved_without_edit"]),
-        "edits": c.get("user_edited", 0),
-        "regenerations": c.get("user_regenerated", 0),
-        "abandonments": c.get("user_abandoned", 0),
-        "upgrades": c.get("user_upgraded", 0),
+        "edits": c.get("uvp_edited", 0),
+        "regenerations": c.get("uvp_regenerated", 0),
+        "abandonments": c.get("generation_canceled", 0),
+        "upgrades": c.get("model_upgraded", 0),
         "acceptance_rate": rate(q["approved_without_edit"], completed),
-        "edit_rate": rate(c.get("user_edited", 0), completed),
-        "regeneration_rate": rate(c.get("user_regenerated", 0), completed),
-        "abandonment_rate": rate(c.get("user_abandoned", 0), started),
-        "upgrade_rate": rate(c.get("user_upgraded", 0), completed),
+        "edit_rate": rate(c.get("uvp_edited", 0), completed),
+        "regeneration_rate": rate(c.get("uvp_regenerated", 0), completed),
+        "abandonment_rate": rate(c.get("generation_canceled", 0), started),
+        "upgrade_rate": rate(c.get("model_upgraded", 0), completed),
         "average_confidence": rate(q["confidence_sum"], q["confidence_count"]),
         "low_confidence_count": int(q["low_confidence"]),
         "median_time_to_approval_ms": sketches.quantile(approval, 0.5) if approval else None,
@@ -227,13 +227,14 @@ def health(p: Partial, live: dict[str, Any], recent: int = 20) -> dict[str, Any]
         "recent_errors": live["errors"][:recent],
         "dead_letters": sum(p.dlq.values()),
         "dead_letters_by_reason": dict(sorted(p.dlq.items())),
+        "duplicates": p.duplicates,
     }
 
 
 def summary(p: Partial) -> dict[str, Any]:
     c = p.count
     finished = sum(c.get(k, 0) for k in ("generation_completed", "generation_failed"))
-    finished += c.get("generation_cancelled", 0)
+    finished += c.get("generation_canceled", 0)
     duration = p.sketch.get("generation_duration_ms")
     money = costs(p, top_users=0)
     return {
@@ -272,7 +273,7 @@ def timeseries_value(metric: str, p: Partial, seconds: float) -> float | int | N
     if metric == "acceptance_rate":
         return rate(p.quality["approved_without_edit"], c.get("generation_completed", 0))
     if metric == "edit_rate":
-        return rate(c.get("user_edited", 0), c.get("generation_completed", 0))
+        return rate(c.get("uvp_edited", 0), c.get("generation_completed", 0))
     if metric == "dead_letters":
         return sum(p.dlq.values())
     for prefix, q in (("p50_", 0.5), ("p95_", 0.95), ("p99_", 0.99)):

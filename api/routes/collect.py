@@ -36,7 +36,7 @@ class CollectResult(BaseModel):
 _EXAMPLE_BATCH = {
     "events": [
         {
-            "type": "user_approved",
+            "type": "uvp_approved",
             "event_id": "b1f0c6a2e9d84c1f",
             "timestamp": 1764130000000,
             "session_id": "sess-42",

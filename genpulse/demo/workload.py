@@ -155,7 +155,7 @@ class Workload:
                 out.append(Track("generation_failed", sid, uid))
                 return out
             if index < 3 and rng.random() < 0.01:
-                out.append(Track("generation_cancelled", sid, uid))
+                out.append(Track("generation_canceled", sid, uid))
                 return out
         out.append(Measure("time_to_interactive_ms", elapsed * rng.uniform(0.6, 0.9)))
         out.append(Measure("time_to_complete_ms", elapsed))
@@ -228,16 +228,16 @@ class Workload:
         elif roll < 0.80:
             out.append(Approval(False, rng.randint(1, 8), sid, uid))
         elif roll < 0.92:
-            out.append(Track("user_regenerated", sid, uid))
+            out.append(Track("uvp_regenerated", sid, uid))
         else:
-            out.append(Track("user_abandoned", sid, uid))
+            out.append(Track("generation_canceled", sid, uid))
         if roll < 0.70:
             if rng.random() < 0.3:
                 out.append(Track("content_copied", sid, uid))
             if rng.random() < 0.1:
                 out.append(Track("content_exported", sid, uid))
         if rng.random() < 0.02:
-            out.append(Track("user_upgraded", sid, uid))
+            out.append(Track("model_upgraded", sid, uid))
         if rng.random() < 0.3:
             rating = min(5, max(1, round(rng.gauss(4.0, 1.0))))
             out.append(Rating("satisfaction", rating, sid, uid))
@@ -276,7 +276,7 @@ def event_type(action: Action) -> str | None:
         case Score():
             return "quality_scored"
         case Approval():
-            return "user_approved" if action.approved else "user_edited"
+            return "uvp_approved" if action.approved else "uvp_edited"
         case Rating():
             return "satisfaction_rated" if action.kind == "satisfaction" else "nps_rated"
     return None

@@ -47,7 +47,7 @@ GENERATION_STATUS: dict[EventType, str] = {
     EventType.GENERATION_STARTED: "started",
     EventType.GENERATION_COMPLETED: "completed",
     EventType.GENERATION_FAILED: "failed",
-    EventType.GENERATION_CANCELLED: "cancelled",
+    EventType.GENERATION_CANCELED: "cancelled",
 }
 
 

@@ -17,12 +17,11 @@ GA4_DEFAULT_EVENT_TYPES: tuple[str, ...] = (
     "generation_started",
     "generation_completed",
     "generation_failed",
-    "generation_cancelled",
-    "user_approved",
-    "user_edited",
-    "user_regenerated",
-    "user_abandoned",
-    "user_upgraded",
+    "generation_canceled",
+    "uvp_approved",
+    "uvp_edited",
+    "uvp_regenerated",
+    "model_upgraded",
     "content_copied",
     "content_exported",
     "satisfaction_rated",
@@ -77,7 +76,7 @@ class SinkSettings(GenPulseSettings):
     )
     ga4_event_names: dict[str, str] = Field(
         default_factory=dict,
-        description='GA4 name per event type, JSON, e.g. {"user_approved": "approve_content"}.',
+        description='GA4 name per event type, JSON, e.g. {"uvp_approved": "approve_content"}.',
     )
     # -- alert webhooks ---------------------------------------------------------------
     webhook_slack_urls: SecretList = Field(

@@ -14,7 +14,7 @@ from tests.api.conftest import ALLOWED_ORIGIN, INGEST_KEY, auth
 from tests.api.kafka_read import read_topic
 
 
-def event(session: str = "s-1", kind: str = "user_approved", **data: object) -> dict[str, object]:
+def event(session: str = "s-1", kind: str = "uvp_approved", **data: object) -> dict[str, object]:
     return {
         "type": kind,
         "event_id": new_event_id(),

@@ -103,7 +103,7 @@ async def test_a_hanging_endpoint_times_out_and_never_stalls_the_feed(
             sinks_queue_size=QUEUE,
             sinks_max_attempts=2,
         )
-        events = [make_event(EventType.USER_APPROVED, user_id=f"u-{i}") for i in range(100)]
+        events = [make_event(EventType.UVP_APPROVED, user_id=f"u-{i}") for i in range(100)]
         async with running(settings):
             await produce_events(settings, events)
 

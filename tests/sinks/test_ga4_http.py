@@ -23,17 +23,16 @@ async def test_ga4_bodies_split_and_validation(
         ga4_api_secret="mp-secret-1",
         ga4_endpoint=http.base_url,
         ga4_event_names={
-            "user_approved": "approve_content",
-            "user_edited": "firebase_edit",  # reserved prefix: never sent
+            "uvp_approved": "approve_content",
+            "uvp_edited": "firebase_edit",  # reserved prefix: never sent
             "content_copied": "c" * 41,  # too long: never sent
         },
     )
     regenerated = [
-        make_event(EventType.USER_REGENERATED, user_id="u-1", data={"attempt": i})
-        for i in range(30)
+        make_event(EventType.UVP_REGENERATED, user_id="u-1", data={"attempt": i}) for i in range(30)
     ]
     approved = make_event(
-        EventType.USER_APPROVED,
+        EventType.UVP_APPROVED,
         session_id="sess-42",
         user_id="u-2",
         event_id="ev-approved",
@@ -47,10 +46,10 @@ async def test_ga4_bodies_split_and_validation(
         },
     )
     others = [
-        make_event(EventType.USER_EDITED, user_id="u-2", data={}),
+        make_event(EventType.UVP_EDITED, user_id="u-2", data={}),
         make_event(EventType.CONTENT_COPIED, user_id="u-2", data={}),
         make_event(EventType.CACHE_HIT, user_id="u-2", data={}),  # not a GA4 type: ignored
-        make_event(EventType.USER_APPROVED, user_id="u-3", timestamp=NOW_MS - 73 * 3600_000),
+        make_event(EventType.UVP_APPROVED, user_id="u-3", timestamp=NOW_MS - 73 * 3600_000),
     ]
     async with running(settings):
         await produce_events(settings, [*regenerated, approved, *others])

@@ -86,7 +86,7 @@ json_values = st.recursive(
 
 @given(st.dictionaries(st.text(max_size=50), json_values, max_size=40))
 def test_any_event_data_maps_to_a_valid_ga4_event(data: dict[str, Any]) -> None:
-    mapped = to_ga4(make_event(EventType.USER_APPROVED, data=data), {})
+    mapped = to_ga4(make_event(EventType.UVP_APPROVED, data=data), {})
     assert mapped.event is not None
     params = mapped.event.params
     assert len(params) <= 25
@@ -99,14 +99,12 @@ def test_any_event_data_maps_to_a_valid_ga4_event(data: dict[str, Any]) -> None:
 
 
 def test_client_id_comes_from_data_then_user_then_session() -> None:
-    assert to_ga4(make_event(EventType.USER_APPROVED, data={"client_id": "c.1"}), {}).event
-    mapped = to_ga4(make_event(EventType.USER_APPROVED, data={"client_id": "c.1"}), {})
+    assert to_ga4(make_event(EventType.UVP_APPROVED, data={"client_id": "c.1"}), {}).event
+    mapped = to_ga4(make_event(EventType.UVP_APPROVED, data={"client_id": "c.1"}), {})
     assert mapped.event is not None and mapped.event.client_id == "c.1"
-    mapped = to_ga4(make_event(EventType.USER_APPROVED, user_id="u-9", data={}), {})
+    mapped = to_ga4(make_event(EventType.UVP_APPROVED, user_id="u-9", data={}), {})
     assert mapped.event is not None and mapped.event.client_id == "u-9"
-    mapped = to_ga4(
-        make_event(EventType.USER_APPROVED, user_id=None, session_id="s-7", data={}), {}
-    )
+    mapped = to_ga4(make_event(EventType.UVP_APPROVED, user_id=None, session_id="s-7", data={}), {})
     assert mapped.event is not None and (mapped.event.client_id, mapped.event.user_id) == (
         "s-7",
         None,
@@ -119,16 +117,16 @@ def test_generation_duration_is_the_engagement_time() -> None:
 
 
 def test_a_renamed_event_that_breaks_the_rules_is_refused() -> None:
-    mapped = to_ga4(make_event(EventType.USER_EDITED, data={}), {"user_edited": "google_edit"})
+    mapped = to_ga4(make_event(EventType.UVP_EDITED, data={}), {"uvp_edited": "google_edit"})
     assert (mapped.event, mapped.rejected) == (None, "event_name_reserved_prefix")
 
 
 def test_request_body_carries_one_client_and_at_most_25_events() -> None:
-    one = Ga4Event("c", None, "user_approved", {"session_id": 1, "engagement_time_msec": 1})
+    one = Ga4Event("c", None, "uvp_approved", {"session_id": 1, "engagement_time_msec": 1})
     assert request_body([one]) == {
         "client_id": "c",
         "events": [
-            {"name": "user_approved", "params": {"session_id": 1, "engagement_time_msec": 1}}
+            {"name": "uvp_approved", "params": {"session_id": 1, "engagement_time_msec": 1}}
         ],
     }
     with pytest.raises(ValueError, match=r"1\.\.25"):

@@ -21,7 +21,7 @@ async def assert_matches(
     assert summary["events"] == sum(o.count.values()) + metric_batches
     assert summary["total_generations"] == o.count["generation_started"]
     finished = sum(o.count[k] for k in ("generation_completed", "generation_failed"))
-    finished += o.count["generation_cancelled"]
+    finished += o.count["generation_canceled"]
     assert summary["success_rate"] == o.count["generation_completed"] / finished
 
     costs = await reader.costs(start, end)
@@ -80,10 +80,11 @@ async def assert_matches(
     }
     assert quality["approved_without_edit"] == o.approved_without_edit
     assert quality["acceptance_rate"] == o.approved_without_edit / completed
-    assert quality["edit_rate"] == o.count["user_edited"] / completed
-    assert quality["regeneration_rate"] == o.count["user_regenerated"] / completed
-    assert quality["abandonment_rate"] == o.count["user_abandoned"] / o.count["generation_started"]
-    assert quality["upgrade_rate"] == o.count["user_upgraded"] / completed
+    assert quality["edit_rate"] == o.count["uvp_edited"] / completed
+    assert quality["regeneration_rate"] == o.count["uvp_regenerated"] / completed
+    started = o.count["generation_started"]
+    assert quality["abandonment_rate"] == o.count["generation_canceled"] / started
+    assert quality["upgrade_rate"] == o.count["model_upgraded"] / completed
     assert quality["low_confidence_count"] == sum(c < 0.7 for c in o.confidences)
     assert quality["average_satisfaction"] == sum(o.satisfaction) / len(o.satisfaction)
     promoters = sum(s >= 9 for s in o.nps)

@@ -22,8 +22,8 @@ class FakeRecord:
         self.value = orjson.dumps(obj)
 
 
-KINDS = ["generation_started", "generation_completed", "generation_failed", "user_edited",
-         "user_approved", "user_abandoned", "generation_cancelled"]  # fmt: skip
+KINDS = ["generation_started", "generation_completed", "generation_failed", "uvp_edited",
+         "uvp_approved", "generation_canceled", "generation_canceled"]  # fmt: skip
 
 
 def workload(seed: int, n: int) -> list[FakeRecord]:
@@ -36,7 +36,7 @@ def workload(seed: int, n: int) -> list[FakeRecord]:
         data: dict[str, Any] = {}
         if kind == "generation_completed":
             data = {"duration_ms": 10.0}
-        elif kind == "user_approved":
+        elif kind == "uvp_approved":
             data = {"edits_made": rng.choice([0, 0, 2])}
         obj = {"v": 1, "type": kind, "event_id": f"e{i}", "timestamp": ts,
                "session_id": f"s{rng.randint(0, 400)}", "user_id": "u", "service": "t",

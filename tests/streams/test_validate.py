@@ -95,7 +95,7 @@ def test_quick_valid_accepts_ordinary_events() -> None:
             },
         },
         {"type": "first_byte", "data": {"elapsed_ms": 120}},
-        {"type": "user_approved", "data": {"edits_made": 0}},
+        {"type": "uvp_approved", "data": {"edits_made": 0}},
     ]
     for fields in good:
         assert quick_valid({**base, **fields})

@@ -112,16 +112,16 @@ def session_events(rng: random.Random, sid: str, user: str | None, t0: int) -> l
     )
     r = rng.random()
     if r < 0.15:
-        out.append(_event("user_edited", t + 2000, sid, user))
-        out.append(_event("user_approved", t + 9000, sid, user))
+        out.append(_event("uvp_edited", t + 2000, sid, user))
+        out.append(_event("uvp_approved", t + 9000, sid, user))
     elif r < 0.55:
-        out.append(_event("user_approved", t + rng.randint(1000, 60000), sid, user))
+        out.append(_event("uvp_approved", t + rng.randint(1000, 60000), sid, user))
     elif r < 0.65:
-        out.append(_event("user_regenerated", t + 3000, sid, user))
+        out.append(_event("uvp_regenerated", t + 3000, sid, user))
     elif r < 0.72:
-        out.append(_event("user_abandoned", t + 3000, sid, user))
+        out.append(_event("generation_canceled", t + 3000, sid, user))
     if rng.random() < 0.05:
-        out.append(_event("user_upgraded", t + 10000, sid, user))
+        out.append(_event("model_upgraded", t + 10000, sid, user))
     if rng.random() < 0.2:
         out.append(_event("satisfaction_rated", t + 11000, sid, user, rating=rng.randint(1, 5)))
     if rng.random() < 0.1:
@@ -245,9 +245,9 @@ class Oracle:
             self.nps.append(d["score"])
         elif kind == "error_occurred":
             self.errors_by_type[d["error_type"]] += 1
-        elif kind == "user_edited":
+        elif kind == "uvp_edited":
             s["edited"] = True
-        elif kind == "user_approved" and s["done"] is not None:
+        elif kind == "uvp_approved" and s["done"] is not None:
             self.approved_without_edit += not s["edited"] and not d.get("edits_made", 0)
             s["done"] = None  # one approval per generation counts
 

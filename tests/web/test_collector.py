@@ -126,7 +126,7 @@ def test_events_tracked_just_before_the_tab_closes_arrive(
     try:
         context.new_page()  # another tab keeps the window open
         page, _ = open_test_page(browser, api, context)
-        ids = track(page, 7, "user_abandoned")
+        ids = track(page, 7, "generation_canceled")
         page.close(run_before_unload=True)
         found = wait_for_delivery(settings, ids, 60)
     finally:
@@ -139,7 +139,7 @@ def test_events_buffered_while_the_api_is_down_arrive_after_it_returns(
 ) -> None:
     page, _ = open_test_page(browser, api)
     api.stop()
-    ids = track(page, 30, "user_edited")
+    ids = track(page, 30, "uvp_edited")
     page.evaluate("window.pulse.flush()")
     time.sleep(10)  # the outage the acceptance asks for: 10 s down
     failed = page.evaluate("window.pulse.getStats().failedSends")

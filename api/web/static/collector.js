@@ -4,7 +4,7 @@
  *   <script src="/v1/collector.js"></script>
  *   <script>
  *     const pulse = GenPulseCollector.init({ingestKey: "…", service: "uvp-web"});
- *     pulse.track("user_approved", {edits_made: 0});
+ *     pulse.track("uvp_approved", {edits_made: 0});
  *   </script>
  *
  * Events are buffered in memory and sent to /v1/collect when `flushAt` are buffered, every
