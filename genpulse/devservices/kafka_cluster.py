@@ -205,8 +205,9 @@ def wait_for_brokers(
                 raise KafkaStartError(
                     f"Kafka node {node.node_id} exited during start-up:\n{node.process.log_tail()}"
                 )
-        live = [n for n in via or cluster.nodes if port_open(n.port)]
-        if len(live) == len(via or live):
+        asked = via or cluster.nodes
+        live = [n for n in asked if port_open(n.port)]
+        if live and (via is None or len(live) == len(via)):
             try:
                 brokers = _in_own_loop(_broker_ids(",".join(f"127.0.0.1:{n.port}" for n in live)))
                 if len(brokers) >= count:

@@ -5,11 +5,14 @@ same MetricsReader the API uses) stood still while events kept being acknowledge
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+import redis.asyncio as aioredis
 
 from producers import GenPulse
 from producers.pipeline import Stats
@@ -64,13 +67,14 @@ class SdkLoad:
 
 @dataclass
 class Staleness:
-    """Samples the figures every `every_s`; stale = a gap longer than `grace_s` between two
-    changes of the event count while the load ran."""
+    """Samples the figures every `every_s` on a Redis connection of its own; stale = a gap
+    longer than `grace_s` between two changes of the event count."""
 
-    reader: MetricsReader
+    redis_url: str
+    prefix: str
     start_ms: int
     end_ms: int
-    every_s: float = 0.25
+    every_s: float = 0.5
     grace_s: float = 2.0
     changes: list[float] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
@@ -80,18 +84,24 @@ class Staleness:
         return self
 
     async def _sample(self) -> None:
+        client = aioredis.from_url(self.redis_url)
+        reader = MetricsReader(client, self.prefix)
         last = -1
-        while True:
-            seen = (await self.reader.summary(self.start_ms, self.end_ms))["events"]
-            if seen != last:
-                self.changes.append(time.monotonic())
-                last = seen
-            await asyncio.sleep(self.every_s)
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    summary = await asyncio.wait_for(reader.summary(self.start_ms, self.end_ms), 5)
+                    if summary["events"] != last:
+                        self.changes.append(time.monotonic())
+                        last = summary["events"]
+                await asyncio.sleep(self.every_s)
+        finally:
+            await client.aclose()
 
     async def stop(self) -> None:
         assert self._task is not None
         self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
+        await asyncio.wait([self._task], timeout=10)
 
     def stale_seconds(self, since: float, until: float) -> float:
         """Seconds in [since, until] beyond `grace_s` after each change without a next one."""

@@ -25,7 +25,7 @@ from genpulse.devservices import KafkaCluster
 from producers.budget import budget_control_record
 from streams.reader import MetricsReader
 from streams.settings import WorkerSettings
-from tests.cluster.conftest import create_topics
+from streams.topics import ensure_topics
 from tests.cluster.load import SdkLoad, Staleness
 from tests.streams.checks import assert_matches
 from tests.streams.helpers import WorkerProcess, produce, read_topic, wait_for
@@ -89,7 +89,9 @@ async def _scenario(
     replication: int = 3,
     seed: int = 7,
 ) -> dict:
-    await create_topics(s, replication, min(2, replication))
+    s = s.model_copy(update={"topic_replication": replication,
+                             "topic_min_insync": min(2, replication)})  # fmt: skip
+    await ensure_topics(s)  # what `genpulse topics create` does
     events, cost = _events(seed)
     now = int(time.time() * 1000)
     budget_usd = (Decimal(cost) / Decimal(1_000_000_000) / Decimal("1.02")).quantize(
@@ -101,13 +103,14 @@ async def _scenario(
         budget_control_record("global", budget_usd, [0.5, 0.8, 0.9, 1.0], now),
         (b"rule:breakers", orjson.dumps(rule))])  # fmt: skip
     for name in ("w0", "w1"):
-        workers.append(WorkerProcess(s, tmp, name, GENPULSE_BATCH_MAX_RECORDS="2000").start())
+        workers.append(WorkerProcess(s, tmp, name, **_topology_env(s)).start())
     start, end = now - 3_600_000, now + 3_600_000
     oracle = Oracle()
-    for e in events:  # the SDK must acknowledge all of them: checked below
-        oracle.feed(orjson.dumps({"v": 1, "event_id": "x", "timestamp": now, "service": "s", **e}))
+    for i, e in enumerate(events):  # the SDK must acknowledge all of them: checked below
+        stamped = {"v": 1, "event_id": f"e{i}", "timestamp": now, "service": "s", **e}
+        oracle.feed(orjson.dumps(stamped))
     expected = sum(oracle.count.values())
-    staleness = Staleness(reader, start, end).start()
+    staleness = Staleness(s.redis_url, s.key_prefix, start, end).start()
     load = SdkLoad(s.kafka_bootstrap, s.topic_prefix, events, RATE).start()
     run = Run(s, cluster, workers, load.began)
     what = await fault(run)
@@ -116,7 +119,8 @@ async def _scenario(
     _note(run, f"load done: {stats.as_dict()}")
 
     async def counted() -> bool | tuple[int, int]:
-        seen = (await reader.summary(start, end))["events"]
+        seen = (await asyncio.wait_for(reader.summary(start, end), 10))["events"]
+        _note(run, f"counted {seen} of {expected}")
         return seen == expected or (seen, expected)
 
     figures = {
@@ -140,6 +144,7 @@ async def _scenario(
     drained_at = time.monotonic()
     _note(run, "drained")
     await staleness.stop()
+    _note(run, "sampler stopped")
     assert (stats.dropped, stats.failed, stats.sent) == (0, 0, len(events)), stats
     records = await read_topic(s.kafka_bootstrap, s.topic("events"))
     assert len(records) == len(events)  # in Kafka exactly once each
@@ -179,6 +184,14 @@ async def _scenario(
     }
     print(json.dumps(figures))
     return figures
+
+
+def _topology_env(s: WorkerSettings) -> dict[str, str]:
+    return {
+        "GENPULSE_TOPIC_REPLICATION": str(s.topic_replication),
+        "GENPULSE_TOPIC_MIN_INSYNC": str(s.topic_min_insync),
+        "GENPULSE_BATCH_MAX_RECORDS": "2000",
+    }
 
 
 def _note(run: Run, what: str) -> None:
