@@ -107,7 +107,7 @@ async def _scenario(
     start, end = now - 3_600_000, now + 3_600_000
     oracle = Oracle()
     for i, e in enumerate(events):  # the SDK must acknowledge all of them: checked below
-        stamped = {"v": 1, "event_id": f"e{i}", "timestamp": now, "service": "s", **e}
+        stamped = {**e, "v": 1, "event_id": f"e{i}", "timestamp": now, "service": "s"}
         oracle.feed(orjson.dumps(stamped))
     expected = sum(oracle.count.values())
     staleness = Staleness(s.redis_url, s.key_prefix, start, end).start()
