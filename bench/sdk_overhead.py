@@ -17,6 +17,7 @@ Targets (issue 3): track() median <= 2 us, p99 <= 20 us, >= 5x cheaper than anal
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import queue
@@ -27,6 +28,8 @@ from collections.abc import Callable
 
 from genpulse.devservices.ports import free_port, port_open
 from producers import GenPulse
+from streams.settings import WorkerSettings
+from streams.topics import ensure_topics
 
 SINK = """
 import sys
@@ -69,10 +72,12 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    prefix = f"bench-{os.getpid()}"
+    asyncio.run(ensure_topics(WorkerSettings(kafka_bootstrap=args.bootstrap, topic_prefix=prefix)))
     pulse = GenPulse(
         service="bench-overhead",
         bootstrap_servers=args.bootstrap,
-        topic_prefix=f"bench-{os.getpid()}",
+        topic_prefix=prefix,
         follow_budget_state=False,
         local_view_size=0,
     )

@@ -28,16 +28,20 @@ from aiokafka import AIOKafkaProducer
 
 from genpulse.devservices.ports import free_port
 from producers import GenPulse
+from streams.settings import WorkerSettings
+from streams.topics import ensure_topics
 
 SESSIONS = [f"session-{i:05d}" for i in range(1000)]
 DATA = {"phase": "analysis"}
 
 
 def sdk_events_per_s(bootstrap: str, duration_s: float) -> tuple[float, int, int]:
+    prefix = f"bench-sdk-{uuid.uuid4().hex[:8]}"
+    asyncio.run(ensure_topics(WorkerSettings(kafka_bootstrap=bootstrap, topic_prefix=prefix)))
     pulse = GenPulse(
         service="bench-throughput",
         bootstrap_servers=bootstrap,
-        topic_prefix=f"bench-sdk-{uuid.uuid4().hex[:8]}",
+        topic_prefix=prefix,
         follow_budget_state=False,
         local_view_size=0,
         flush_at=500,

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import orjson
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import CoordinatorLoadInProgressError, GroupCoordinatorNotAvailableError
 
 from streams.settings import WorkerSettings
 from streams.topics import ensure_topics
@@ -41,13 +42,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 async def committed(bootstrap: str, group: str) -> int:
+    """Offsets the group committed on events; 0 until its coordinator exists (a brand-new
+    broker makes the offsets topic, and so the coordinator, on the first group's request)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)
-        return sum(o.offset for tp, o in offsets.items() if tp.topic.endswith(".events"))
+    except (GroupCoordinatorNotAvailableError, CoordinatorLoadInProgressError):
+        return 0  # asked again on the next poll
     finally:
         await admin.close()
+    return sum(o.offset for tp, o in offsets.items() if tp.topic.endswith(".events"))
 
 
 async def fill_topic(settings: WorkerSettings, events: int) -> int:

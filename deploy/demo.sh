@@ -3,13 +3,16 @@
 # the worker and the API in the background, sets a demo budget, prints the URLs and a token,
 # then runs synthetic traffic in the foreground. Ctrl-C (or the end of the traffic) stops the
 # worker and the API; Kafka and Redis keep running until `.venv/bin/genpulse dev down`.
-#   DEMO_RATE (events/s, default 200), DEMO_DURATION (s, default 3600), GENPULSE_API_PORT (8000)
+#   DEMO_RATE (events/s, default 200), DEMO_DURATION (s, default 3600), GENPULSE_API_PORT (8000),
+#   GENPULSE_KAFKA_PORT (9092), GENPULSE_REDIS_PORT (6379)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/bootstrap.sh
-.venv/bin/genpulse dev up
+.venv/bin/genpulse dev up --kafka-port "${GENPULSE_KAFKA_PORT:-9092}" \
+  --redis-port "${GENPULSE_REDIS_PORT:-6379}"
 # shellcheck disable=SC1091
 source .genpulse/env
+.venv/bin/genpulse topics create  # the worker would too; done first, the API never waits
 mkdir -p .genpulse/logs
 
 if [ ! -f .genpulse/demo.env ]; then  # demo tokens, made once and kept out of git

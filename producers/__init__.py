@@ -18,7 +18,7 @@ from producers.contract import (
 from producers.events import SEED_EVENT_TYPES, EventType
 from producers.metric_batch import MetricBatch, MetricSeries, decode_metric_batch
 from producers.pipeline import Stats
-from producers.pricing import PriceTable, PricingError
+from producers.pricing import PricedCall, PriceTable, PricingError
 from producers.sdk_settings import SdkSettings
 from producers.settings import GenPulseSettings
 
@@ -35,6 +35,7 @@ __all__ = [
     "MetricBatch",
     "MetricSeries",
     "PriceTable",
+    "PricedCall",
     "PricingError",
     "SdkSettings",
     "Stats",

@@ -50,7 +50,7 @@ class GenPulse:
             overrides["kafka_bootstrap"] = bootstrap_servers
         self.settings = SdkSettings.model_validate({**base.model_dump(), **overrides})
         _check_compression(self.settings.compression)
-        prices = PriceTable(self.settings.prices, self.settings.model_tiers)
+        prices = PriceTable.load(self.settings.price_overlay)
         self._pipeline = Pipeline(self.settings, self.settings.service)
         self.performance = PerformanceMonitor(self._pipeline)
         self.costs = CostTracker(self._pipeline, prices)

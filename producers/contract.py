@@ -63,10 +63,13 @@ class ModelCallData(_Data):
     tier: str | None = None
     input_tokens: NonNegInt
     output_tokens: NonNegInt
-    cache_write_tokens: NonNegInt = 0
+    cache_write_tokens: NonNegInt = 0  # 5-minute cache writes
+    cache_write_1h_tokens: NonNegInt = 0
     cache_read_tokens: NonNegInt = 0
     cost_nanousd: NonNegInt | None = None
     priced: bool = True
+    price_source: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    price_version: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     duration_ms: Millis | None = None
 
 

@@ -1,9 +1,9 @@
 """CostTracker: prices each model call locally and exactly, reports it, keeps budgets.
 
-record_model_call() computes the cost in integer nano-dollars from the price table and
-sends one `model_called` event carrying tokens, tier and `cost_nanousd`. A model of no known
-tier is still reported, with `priced: false` and no cost, so it shows up downstream as
-unpriced instead of as a silent $0.
+record_model_call() prices the call at its time in integer nano-dollars (producers/pricing.py)
+and sends one `model_called` event carrying tokens, tier, `cost_nanousd` and the price it
+used (`price_source`, `price_version`). A model of no known price is still reported, with
+`priced: false` and no cost, so it shows up downstream as unpriced instead of as a silent $0.
 """
 
 from __future__ import annotations
@@ -16,12 +16,21 @@ from decimal import Decimal
 from typing import Any
 
 from producers.budget import DEFAULT_THRESHOLDS, BudgetCallback, BudgetStatus, budget_control_record
+from producers.contract import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
 from producers.events import EventType
 from producers.pipeline import Pipeline
 from producers.pricing import PriceTable, nanos_to_usd
 
 _MODEL_CALLED = EventType.MODEL_CALLED.value
-_TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
+_TOKEN_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "cache_read_tokens",
+)
+_ROW_LEN = 2 + len(_TOKEN_FIELDS) + 1  # calls, tokens by kind, nano-dollars, unpriced calls
+_time = time.time
 
 
 class Budget:
@@ -61,34 +70,80 @@ class CostTracker:
         user_id: str | None = None,
         session_id: str | None = None,
         duration_ms: float | None = None,
+        *,
+        cache_write_1h_tokens: int = 0,
+        timestamp_ms: int | None = None,
     ) -> Decimal | None:
-        """Report one model call; returns its cost in USD (None when it could not be priced)."""
+        """Report one model call; returns its cost in USD (None when it could not be priced).
+
+        `input_tokens` excludes cache reads and writes; `cache_write_tokens` are 5-minute
+        cache writes, `cache_write_1h_tokens` 1-hour ones. The call is priced, and its event
+        stamped, at `timestamp_ms` (epoch ms; default now).
+        """
         problems = self._pipeline.problems
         if type(model) is not str or not 0 < len(model) <= 200:
             problems.report("invalid_model", f"model {model!r:.60} is not a 1..200 char string")
             return None
-        tokens = (input_tokens, output_tokens, cache_write_tokens, cache_read_tokens)
-        for name, count in zip(_TOKEN_FIELDS, tokens, strict=True):
-            if type(count) is not int or count < 0:
-                problems.report("invalid_tokens", f"{name}={count!r:.40} is not an integer >= 0")
-                return None
-        priced = self.prices.cost_nanousd(model, *tokens)
+        tokens = (
+            input_tokens,
+            output_tokens,
+            cache_write_tokens,
+            cache_write_1h_tokens,
+            cache_read_tokens,
+        )
+        if not (  # one chained test on the hot path; the loop below only names the culprit
+            type(input_tokens) is int
+            and input_tokens >= 0
+            and type(output_tokens) is int
+            and output_tokens >= 0
+            and type(cache_write_tokens) is int
+            and cache_write_tokens >= 0
+            and type(cache_write_1h_tokens) is int
+            and cache_write_1h_tokens >= 0
+            and type(cache_read_tokens) is int
+            and cache_read_tokens >= 0
+        ):
+            for name, count in zip(_TOKEN_FIELDS, tokens, strict=True):
+                if type(count) is not int or count < 0:
+                    problems.report(
+                        "invalid_tokens", f"{name}={count!r:.40} is not an integer >= 0"
+                    )
+                    break
+            return None
+        if timestamp_ms is None:
+            at = _time()
+            at_ms = int(at * 1000)
+        elif type(timestamp_ms) is int and MIN_TIMESTAMP_MS <= timestamp_ms < MAX_TIMESTAMP_MS:
+            at_ms = timestamp_ms
+            at = (at_ms + 0.5) / 1000  # mid-millisecond: the sender's int(at * 1000) is at_ms
+        else:
+            problems.report(
+                "invalid_timestamp", f"timestamp_ms={timestamp_ms!r:.40} is not epoch milliseconds"
+            )
+            return None
+        resolved = self.prices.model(model)
+        rates = resolved.rates_at(at_ms)
+        tier = resolved.tier
         data: dict[str, Any] = {
             "model": model,
             "input_tokens": input_tokens,
             "output_tokens": output_tokens,
             "cache_write_tokens": cache_write_tokens,
+            "cache_write_1h_tokens": cache_write_1h_tokens,
             "cache_read_tokens": cache_read_tokens,
         }
-        if priced is None:
-            problems.report("unknown_model", f"model {model!r:.60} matches no priced tier")
-            data["priced"] = False
-            tier, nanos = None, 0
-        else:
-            tier, nanos = priced
+        if tier is not None:
             data["tier"] = tier
+        if rates is None:
+            problems.report("unknown_model", f"model {model!r:.60} has no known price")
+            data["priced"] = False
+            nanos = 0
+        else:
+            nanos = rates.cost(*tokens)
             data["cost_nanousd"] = nanos
             data["priced"] = True
+            data["price_source"] = rates.source
+            data["price_version"] = rates.version
         if duration_ms is not None:
             if (
                 isinstance(duration_ms, int | float)
@@ -98,42 +153,46 @@ class CostTracker:
                 data["duration_ms"] = duration_ms
             else:
                 problems.report("invalid_duration", f"duration_ms {duration_ms!r:.40} dropped")
-        self._pipeline.emit(_MODEL_CALLED, data, session_id, user_id)
-        self._add(model, tier, user_id, tokens, nanos)
-        return None if priced is None else nanos_to_usd(nanos)
+        self._pipeline.emit(_MODEL_CALLED, data, session_id, user_id, at)
+        self._add(model, tier, user_id, tokens, nanos, rates is not None)
+        return None if rates is None else nanos_to_usd(nanos)
 
     def _add(
-        self, model: str, tier: str | None, user_id: str | None, tokens: tuple[int, ...], nanos: int
+        self,
+        model: str,
+        tier: str | None,
+        user_id: str | None,
+        tokens: tuple[int, ...],
+        nanos: int,
+        priced: bool,
     ) -> None:
         with self._lock:
             row = self._by_model.get((model, tier))
             if row is None:
-                row = self._by_model[(model, tier)] = [0, 0, 0, 0, 0, 0]
-            _accumulate(row, tokens, nanos)
+                row = self._by_model[(model, tier)] = [0] * _ROW_LEN
+            _accumulate(row, tokens, nanos, priced)
             if user_id is not None:
                 user = self._by_user.get(user_id)
                 if user is None:
                     if len(self._by_user) >= 100_000:
                         return
-                    user = self._by_user[user_id] = [0, 0, 0, 0, 0, 0]
-                _accumulate(user, tokens, nanos)
+                    user = self._by_user[user_id] = [0] * _ROW_LEN
+                _accumulate(user, tokens, nanos, priced)
 
     def get_costs(self) -> dict[str, Any]:
         """This process's calls and spend since start: totals, per model, per user."""
         with self._lock:
             models = {key: list(row) for key, row in self._by_model.items()}
             users = {key: list(row) for key, row in self._by_user.items()}
-        total = [0] * 6
-        unpriced = 0
-        for (_, tier), row in models.items():
+        total = [0] * _ROW_LEN
+        for row in models.values():
             total = [a + b for a, b in zip(total, row, strict=True)]
-            if tier is None:
-                unpriced += row[0]
         return {
             **_row_view(total),
-            "unpriced_calls": unpriced,
+            "unpriced_calls": total[-1],
             "by_model": {
-                model: {"tier": tier, **_row_view(row)} for (model, tier), row in models.items()
+                model: {"tier": tier, **_row_view(row), "unpriced_calls": row[-1]}
+                for (model, tier), row in models.items()
             },
             "by_user": {user: _row_view(row) for user, row in users.items()},
         }
@@ -164,22 +223,22 @@ class CostTracker:
         return {name: status.as_dict() for name, status in view.statuses().items()}
 
 
-def _accumulate(row: list[int], tokens: tuple[int, ...], nanos: int) -> None:
+def _accumulate(row: list[int], tokens: tuple[int, ...], nanos: int, priced: bool) -> None:
     row[0] += 1
     row[1] += tokens[0]
     row[2] += tokens[1]
     row[3] += tokens[2]
     row[4] += tokens[3]
-    row[5] += nanos
+    row[5] += tokens[4]
+    row[6] += nanos
+    if not priced:
+        row[7] += 1
 
 
 def _row_view(row: list[int]) -> dict[str, Any]:
     return {
         "calls": row[0],
-        "input_tokens": row[1],
-        "output_tokens": row[2],
-        "cache_write_tokens": row[3],
-        "cache_read_tokens": row[4],
-        "total_cost_nanousd": row[5],
-        "total_cost_usd": str(nanos_to_usd(row[5])),
+        **dict(zip(_TOKEN_FIELDS, row[1:-2], strict=True)),
+        "total_cost_nanousd": row[-2],
+        "total_cost_usd": str(nanos_to_usd(row[-2])),
     }

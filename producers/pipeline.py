@@ -78,14 +78,23 @@ class Pipeline:
         atexit.register(self.sender.close, self.settings.shutdown_timeout_s)
 
     def emit(
-        self, event_type: str, data: dict[str, Any] | None, session_id: Any, user_id: Any
+        self,
+        event_type: str,
+        data: dict[str, Any] | None,
+        session_id: Any,
+        user_id: Any,
+        at: float | None = None,
     ) -> None:
-        """Queue one event for the sender (the hot path); `data` is snapshotted, not kept."""
+        """Queue one event for the sender (the hot path); `data` is snapshotted, not kept.
+
+        `at` is the event's time in epoch seconds when it is not now.
+        """
         if self.closed:
             self.problems.report("client_closed", "an event was tracked after close()")
             return
         items = tuple(data.items()) if data else None
-        record = (event_type, _time(), session_id or self.default_session_id, user_id, items)
+        when = _time() if at is None else at
+        record = (event_type, when, session_id or self.default_session_id, user_id, items)
         if self.buffer.put(record) >= self.flush_at and not self.sender.wake_pending:
             self.sender.wake()
         recent = self.recent

@@ -1,182 +1,162 @@
 """Model prices and exact call costs in integer nano-dollars (1 USD = 10**9 nano-dollars).
 
-Prices are configured in USD per 1M tokens, the unit providers publish, and converted once
-into whole nano-dollars per token. A price that is not a whole number of nano-dollars per
-token (more than three decimals per 1M tokens) is refused at configuration time, so every
-cost after that is plain integer arithmetic: the sum of per-call costs always equals the
-cost of the summed tokens.
+A call is priced by the price in force at its timestamp, looked up in this order:
+  1. the operator's overlay (producers/price_overlay.py), from each price's effective time;
+  2. the specification's tiers, for the bare names "haiku", "sonnet", "opus";
+  3. the `genai-prices` package (producers/price_source.py), with its price history.
+A model none of them knows is unpriced: `price_call` returns None and the caller counts it.
 
-Full model ids ("claude-3-5-sonnet-20241022") map to a tier ("sonnet") through glob
-patterns, matched case-insensitively in order.
+Every model id is resolved once into its periods (start time, rates); a call then costs a
+dict read, a bisect when the model's price ever changed, and integer arithmetic.
+docs/pricing.md says where prices come from, how to override them and how they round.
 """
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from bisect import bisect_right
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import NamedTuple
 
-NANOS_PER_USD = 10**9
-TOKENS_PER_PRICE_UNIT = 1_000_000
-NANOS_PER_TOKEN_PER_USD_PER_MILLION = NANOS_PER_USD // TOKENS_PER_PRICE_UNIT  # 1000
+from producers import price_source
+from producers.price_overlay import PriceOverlay, load_overlay
+from producers.price_rates import PricingError, Rates
+from producers.price_source import EARLIEST_MS, Schedule, TimeOfDayPrices
 
-CACHE_WRITE_MULTIPLIER = Decimal("1.25")
-CACHE_READ_MULTIPLIER = Decimal("0.1")
+__all__ = ["PriceTable", "PricedCall", "PricingError", "nanos_to_usd", "usd_to_nanos"]
 
-DEFAULT_PRICES_PER_MILLION: dict[str, dict[str, str]] = {
-    "haiku": {"input": "0.80", "output": "4.00"},
-    "sonnet": {"input": "3.00", "output": "15.00"},
-    "opus": {"input": "15.00", "output": "75.00"},
+SPEC_SOURCE = "spec-tier"
+SPEC_VERSION = "1"
+SPEC_PRICES_PER_MTOK: dict[str, dict[str, Decimal]] = {
+    # The specification's table (USD per 1M tokens, input / output); the cache prices are
+    # Anthropic's multipliers of the input price: 5-minute write 1.25x, 1-hour 2x, read 0.1x.
+    tier: {
+        "input": Decimal(inp),
+        "output": Decimal(out),
+        "cache_write": Decimal(inp) * Decimal("1.25"),
+        "cache_write_1h": Decimal(inp) * 2,
+        "cache_read": Decimal(inp) * Decimal("0.1"),
+    }
+    for tier, inp, out in (
+        ("haiku", "0.80", "4.00"),
+        ("sonnet", "3.00", "15.00"),
+        ("opus", "15.00", "75.00"),
+    )
 }
-"""USD per 1M tokens; cache_write / cache_read default to 1.25x / 0.1x the input price."""
-
-DEFAULT_TIER_PATTERNS: dict[str, list[str]] = {
-    "haiku": ["haiku", "*haiku*"],
-    "sonnet": ["sonnet", "*sonnet*"],
-    "opus": ["opus", "*opus*"],
-}
+TIERS: tuple[str, ...] = tuple(SPEC_PRICES_PER_MTOK)
+"""Dashboard tiers; a model id belongs to the first whose name it contains."""
 
 _MAX_CACHED_MODELS = 10_000
 
 
-class PricingError(ValueError):
-    """The price table or tier patterns are misconfigured; the message says what to fix."""
+class PricedCall(NamedTuple):
+    tier: str | None
+    cost_nanousd: int
+    price_source: str  # "overlay", "spec-tier" or "genai-prices"
+    price_version: str  # overlay version@effective time, "1", or package version[@start date]
 
 
-@dataclass(frozen=True)
-class TierPrice:
-    """Whole nano-dollars per token, for each kind of token one tier bills."""
+class ModelPrices:
+    """One model id resolved: its dashboard tier and the price in force at any time."""
 
-    input: int
-    output: int
-    cache_write: int
-    cache_read: int
+    __slots__ = ("_prices", "_starts", "tier")
 
-    def cost_nanousd(
-        self, input_tokens: int, output_tokens: int, cache_write_tokens: int, cache_read_tokens: int
-    ) -> int:
-        return (
-            input_tokens * self.input
-            + output_tokens * self.output
-            + cache_write_tokens * self.cache_write
-            + cache_read_tokens * self.cache_read
-        )
+    def __init__(self, tier: str | None, periods: Schedule) -> None:
+        self.tier = tier
+        self._starts = [start for start, _ in periods]
+        self._prices = [price for _, price in periods]
 
-
-def nanos_per_token(usd_per_million: object, what: str) -> int:
-    """Convert a USD-per-1M-tokens price to whole nano-dollars per token, or explain why not."""
-    if isinstance(usd_per_million, bool) or not isinstance(
-        usd_per_million, int | float | str | Decimal
-    ):
-        raise PricingError(f"{what}: price {usd_per_million!r} is not a number")
-    try:
-        price = Decimal(str(usd_per_million))
-    except InvalidOperation:
-        raise PricingError(f"{what}: price {usd_per_million!r} is not a number") from None
-    if not price.is_finite() or price < 0:
-        raise PricingError(f"{what}: price {usd_per_million!r} must be a finite number >= 0")
-    nanos = price * NANOS_PER_TOKEN_PER_USD_PER_MILLION
-    if nanos != nanos.to_integral_value():
-        raise PricingError(
-            f"{what}: {price} USD per 1M tokens is {nanos} nano-dollars per token; prices must "
-            "be whole nano-dollars per token (at most 3 decimal places per 1M tokens)"
-        )
-    return int(nanos)
-
-
-def tier_price(tier: str, spec: Mapping[str, object]) -> TierPrice:
-    """Build one tier's prices from {"input", "output", ["cache_write"], ["cache_read"]}."""
-    unknown = set(spec) - {"input", "output", "cache_write", "cache_read"}
-    if unknown:
-        raise PricingError(
-            f"tier {tier!r}: unknown price keys {sorted(unknown)}; "
-            "use input, output, cache_write, cache_read (USD per 1M tokens)"
-        )
-    for required in ("input", "output"):
-        if required not in spec:
-            raise PricingError(f"tier {tier!r}: missing the {required!r} price (USD per 1M tokens)")
-    input_nanos = nanos_per_token(spec["input"], f"tier {tier!r} input")
-    derived = {
-        "cache_write": input_nanos * CACHE_WRITE_MULTIPLIER,
-        "cache_read": input_nanos * CACHE_READ_MULTIPLIER,
-    }
-    cache: dict[str, int] = {}
-    for kind, default_nanos in derived.items():
-        if kind in spec:
-            cache[kind] = nanos_per_token(spec[kind], f"tier {tier!r} {kind}")
-        elif default_nanos != default_nanos.to_integral_value():
-            raise PricingError(
-                f"tier {tier!r} {kind}: the default ({kind} = "
-                f"{derived[kind] / input_nanos}x input) is {default_nanos} nano-dollars per "
-                f"token, not a whole number; set {kind} explicitly (USD per 1M tokens)"
-            )
-        else:
-            cache[kind] = int(default_nanos)
-    return TierPrice(
-        input=input_nanos,
-        output=nanos_per_token(spec["output"], f"tier {tier!r} output"),
-        cache_write=cache["cache_write"],
-        cache_read=cache["cache_read"],
-    )
+    def rates_at(self, at_ms: int) -> Rates | None:
+        """The price in force at epoch-ms `at_ms`, None when none covers the model then."""
+        prices = self._prices
+        price = prices[0] if len(prices) == 1 else prices[bisect_right(self._starts, at_ms) - 1]
+        if isinstance(price, TimeOfDayPrices):
+            return price.rates_at(at_ms)
+        return price
 
 
 class PriceTable:
-    """Tier prices plus the patterns that map model ids to tiers; immutable once built."""
+    """Resolves model ids to the price in force at a time; safe to share between threads."""
 
-    def __init__(
-        self,
-        prices_per_million: Mapping[str, Mapping[str, object]] | None = None,
-        tier_patterns: Mapping[str, Sequence[str]] | None = None,
-    ) -> None:
-        prices = DEFAULT_PRICES_PER_MILLION if prices_per_million is None else prices_per_million
-        patterns = DEFAULT_TIER_PATTERNS if tier_patterns is None else tier_patterns
-        self.tiers: dict[str, TierPrice] = {
-            tier: tier_price(tier, spec) for tier, spec in prices.items()
+    def __init__(self, overlay: PriceOverlay | None = None) -> None:
+        self.overlay = overlay
+        self._spec: dict[str, Schedule] = {
+            tier: [(EARLIEST_MS, Rates([(-1, prices)], SPEC_SOURCE, SPEC_VERSION))]
+            for tier, prices in SPEC_PRICES_PER_MTOK.items()
         }
-        self._patterns: list[tuple[str, str]] = []
-        for tier, globs in patterns.items():
-            if tier not in self.tiers:
-                raise PricingError(
-                    f"tier pattern for {tier!r}, which has no price; known tiers: "
-                    f"{sorted(self.tiers)}"
-                )
-            if isinstance(globs, str):
-                raise PricingError(f"patterns of tier {tier!r} must be a list of globs")
-            self._patterns.extend((glob.lower(), tier) for glob in globs)
-        for tier in self.tiers:  # a tier's own name always maps to it
-            self._patterns.append((tier.lower(), tier))
-        self._model_tiers: dict[str, str | None] = {}
+        self._models: dict[str, ModelPrices] = {}
+        price_source.preload()
+
+    @classmethod
+    def load(cls, overlay_path: str | Path | None = None) -> PriceTable:
+        """The table with the overlay file at `overlay_path` (None: no overlay)."""
+        return cls(None if overlay_path is None else load_overlay(overlay_path))
 
     def tier_for(self, model: str) -> str | None:
-        """The tier a model id belongs to, or None when no pattern matches."""
-        if model in self._model_tiers:
-            return self._model_tiers[model]
-        lowered = model.lower()
-        tier = next(
-            (tier for glob, tier in self._patterns if fnmatch.fnmatchcase(lowered, glob)), None
-        )
-        if len(self._model_tiers) >= _MAX_CACHED_MODELS:
-            self._model_tiers.clear()
-        self._model_tiers[model] = tier
-        return tier
+        """The dashboard tier of a model id (overlay's `tier`, else its family), or None."""
+        return self.model(model).tier
 
-    def cost_nanousd(
+    def price_call(
         self,
         model: str,
+        *,
         input_tokens: int,
         output_tokens: int,
         cache_write_tokens: int = 0,
+        cache_write_1h_tokens: int = 0,
         cache_read_tokens: int = 0,
-    ) -> tuple[str, int] | None:
-        """(tier, cost in nano-dollars) for one call, or None for a model of no known tier."""
-        tier = self.tier_for(model)
-        if tier is None:
+        at_ms: int,
+    ) -> PricedCall | None:
+        """Price one call at epoch-ms `at_ms`; None when no price covers the model then.
+
+        `input_tokens` excludes cache reads and writes (as Anthropic's usage reports it);
+        `cache_write_tokens` are 5-minute cache writes. Counts are ints >= 0.
+        """
+        resolved = self.model(model)
+        rates = resolved.rates_at(at_ms)
+        if rates is None:
             return None
-        price = self.tiers[tier]
-        return tier, price.cost_nanousd(
-            input_tokens, output_tokens, cache_write_tokens, cache_read_tokens
+        cost = rates.cost(
+            input_tokens,
+            output_tokens,
+            cache_write_tokens,
+            cache_write_1h_tokens,
+            cache_read_tokens,
         )
+        return PricedCall(resolved.tier, cost, rates.source, rates.version)
+
+    def model(self, model: str) -> ModelPrices:
+        """`model` resolved (once: later calls are a dict read)."""
+        resolved = self._models.get(model)
+        if resolved is not None:
+            return resolved
+        lowered = model.lower()
+        base = self._spec.get(lowered) or price_source.schedule(model) or [(EARLIEST_MS, None)]
+        overlaid = self.overlay.lookup(model) if self.overlay is not None else None
+        tier = next((t for t in TIERS if t in lowered), None)
+        periods = list(base)
+        if overlaid is not None:
+            tier = overlaid.tier or tier
+            periods = _overlay_periods(base, overlaid.periods)
+        resolved = ModelPrices(tier, periods)
+        if len(self._models) >= _MAX_CACHED_MODELS:
+            self._models.clear()
+        self._models[model] = resolved
+        return resolved
+
+
+def _overlay_periods(base: Schedule, overlay: tuple[tuple[int, Rates], ...]) -> Schedule:
+    """Merge two step functions of time: from its first effective time, the overlay wins."""
+    base_starts = [start for start, _ in base]
+    overlay_starts = [start for start, _ in overlay]
+    merged: Schedule = []
+    for start in sorted(set(base_starts) | set(overlay_starts)):
+        i = bisect_right(overlay_starts, start) - 1
+        if i >= 0:
+            merged.append((start, overlay[i][1]))
+        else:
+            merged.append((start, base[bisect_right(base_starts, start) - 1][1]))
+    return merged
 
 
 def nanos_to_usd(nanos: int) -> Decimal:

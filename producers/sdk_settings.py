@@ -1,4 +1,4 @@
-"""The SDK client's settings: the shared `GENPULSE_*` ones plus batching, limits and prices.
+"""The SDK client's settings: the shared `GENPULSE_*` ones plus batching and limits.
 
 docs/configuration.md lists every variable; keep it in step with this file.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from producers.settings import GenPulseSettings
 
@@ -40,14 +40,11 @@ class SdkSettings(GenPulseSettings):
     local_view_size: int = Field(
         default=1000, ge=0, description="Recent events kept for get_events() (debugging view)."
     )
-    prices: dict[str, dict[str, str | float]] | None = Field(
-        default=None,
-        description="Price table, USD per 1M tokens per tier, e.g. "
-        '{"haiku": {"input": "0.80", "output": "4.00"}}; None keeps the defaults.',
+    prices: object = Field(
+        default=None, description="Removed: set price_overlay instead (docs/pricing.md)."
     )
-    model_tiers: dict[str, list[str]] | None = Field(
-        default=None,
-        description='Glob patterns mapping model ids to tiers, e.g. {"sonnet": ["*sonnet*"]}.',
+    model_tiers: object = Field(
+        default=None, description="Removed: an overlay model's `tier` (docs/pricing.md)."
     )
     cost_timezone: str = Field(
         default="UTC",
@@ -56,3 +53,15 @@ class SdkSettings(GenPulseSettings):
     follow_budget_state: bool = Field(
         default=True, description="Read the budget-state topic so budget.allows() answers locally."
     )
+
+    @field_validator("prices", "model_tiers")
+    @classmethod
+    def _removed(cls, value: object, info: ValidationInfo) -> None:
+        """A removed price setting fails loudly rather than being silently ignored."""
+        if value is not None:
+            raise ValueError(
+                f"GENPULSE_{str(info.field_name).upper()} is no longer read: model prices come "
+                "from genai-prices; put your own in a file named by GENPULSE_PRICE_OVERLAY "
+                "(docs/pricing.md)"
+            )
+        return None

@@ -22,6 +22,10 @@ class GenPulseSettings(BaseSettings):
     service: str = Field(default="unknown-service", description="Name of the reporting service.")
     env: str = Field(default="dev", description="Deployment environment tag.")
     max_event_bytes: int = Field(default=64 * 1024, description="Largest accepted encoded event.")
+    price_overlay: str | None = Field(
+        default=None,
+        description="JSON or TOML file of the operator's own model prices (docs/pricing.md).",
+    )
 
     def topic(self, name: str) -> str:
         """Full topic name for one of TOPIC_NAMES."""

@@ -38,6 +38,7 @@ MODEL_FIELDS: tuple[str, ...] = (
     "cache_read_tokens",
     "cost_nanousd",
     "unpriced_calls",
+    "cache_write_1h_tokens",
 )
 USER_FIELDS: tuple[str, ...] = ("calls", "tokens", "cost_nanousd", "generations")
 LOW_CONFIDENCE = 0.70
@@ -184,6 +185,7 @@ class Partial:
         row["input_tokens"] += input_tokens
         row["output_tokens"] += output_tokens
         row["cache_write_tokens"] += data.get("cache_write_tokens", 0)
+        row["cache_write_1h_tokens"] += data.get("cache_write_1h_tokens", 0)
         row["cache_read_tokens"] += data.get("cache_read_tokens", 0)
         if priced:
             row["cost_nanousd"] += cost
@@ -289,7 +291,10 @@ class Partial:
         p.count = dict(obj.get("count", {}))
         p.sketch = {k: sketches.from_wire(s) for k, s in obj.get("sketch", {}).items()}
         p.within = dict(obj.get("within", {}))
-        p.models = {k: dict(v) for k, v in obj.get("models", {}).items()}
+        # rows stored before a field was added read it as 0
+        p.models = {
+            k: {**dict.fromkeys(MODEL_FIELDS, 0), **v} for k, v in obj.get("models", {}).items()
+        }
         p.users = {k: dict(v) for k, v in obj.get("users", {}).items()}
         p.quality.update(obj.get("quality", {}))
         p.errors_by_type = dict(obj.get("errors_by_type", {}))

@@ -31,6 +31,7 @@ from streams.topology import (
     topology,
 )
 
+SOURCES = ("events", "metrics", "dlq")  # the aggregator's inputs, each with a changelog
 TOPIC_ALREADY_EXISTS = 36
 DYNAMIC_TOPIC_CONFIG = 1  # describe_configs' config_source of a per-topic override
 CHECKED_CONFIGS = ("cleanup.policy", "min.insync.replicas", "retention.ms")
@@ -201,14 +202,13 @@ async def _repair(
 
 async def ensure_topics(settings: WorkerSettings) -> dict[str, int]:
     """The worker's start: create what is missing, then refuse any mismatch (one line).
-    Returns the partition count of events, metrics and dlq."""
+    Returns the partition count of each source the aggregator reads."""
     _, observed, found = await apply(settings, repair=False)
     bad = errors(found)
     if bad:
         more = f" (and {len(bad) - 1} more: `genpulse topics check`)" if len(bad) > 1 else ""
         raise TopologyError(f"{bad[0]}{more}")
-    sources = ("events", "metrics", "dlq")
-    return {kind: observed[settings.topic(kind)].partitions for kind in sources}
+    return {kind: observed[settings.topic(kind)].partitions for kind in SOURCES}
 
 
 async def inspect(

@@ -130,7 +130,7 @@ def topology(settings: WorkerSettings) -> list[TopicSpec]:
             w("dlq-changelog"),
             "worker-dlq-changelog",
             n,
-            "aggregator rows of dead-letter counts",
+            "dead-letter counts by reason",
             compact=True,
             follows=t("dlq"),
         ),

@@ -71,15 +71,20 @@ def _data_valid(kind: str, d: dict[str, Any]) -> bool:
     if kind == "model_called":
         cost = d.get("cost_nanousd")
         tier = d.get("tier")
+        source = d.get("price_source")
+        version = d.get("price_version")
         return (
             _text(d.get("model"), 1, 200)
             and (tier is None or type(tier) is str)
             and _count(d.get("input_tokens"))
             and _count(d.get("output_tokens"))
             and _count(d.get("cache_write_tokens", 0))
+            and _count(d.get("cache_write_1h_tokens", 0))
             and _count(d.get("cache_read_tokens", 0))
             and (cost is None or _count(cost))
             and type(d.get("priced", True)) is bool
+            and (source is None or _text(source, 1, 64))
+            and (version is None or _text(version, 1, 128))
             and _opt_millis(d, "duration_ms")
         )
     if kind in ("phase_started", "phase_completed", "phase_failed"):
@@ -125,7 +130,8 @@ def absurd(obj: dict[str, Any], kafka_time_ms: int, max_future_ms: int) -> str |
     kind = obj["type"]
     if kind == "model_called":
         tokens = d["input_tokens"] + d["output_tokens"]
-        tokens += d.get("cache_write_tokens", 0) + d.get("cache_read_tokens", 0)
+        tokens += d.get("cache_write_tokens", 0) + d.get("cache_write_1h_tokens", 0)
+        tokens += d.get("cache_read_tokens", 0)
         if tokens > MAX_TOKENS:
             return f"{tokens} tokens in one call"
         if (d.get("cost_nanousd") or 0) > MAX_CALL_NANOUSD:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from genpulse.devservices import free_port
 from producers.settings import GenPulseSettings
@@ -21,7 +22,13 @@ EXPECTED = {"haiku": 120, "sonnet": 60, "opus": 20}
 async def test_faust_agent_counts_into_rocksdb_table(
     settings: GenPulseSettings, tmp_path: Path
 ) -> None:
-    topic = settings.topic("events")
+    topic = f"{settings.topic_prefix}.counter-input"  # the app's own: one partition, as its table
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:  # the broker auto-creates no topic (Faust declares its table's changelog itself)
+        await admin.create_topics([NewTopic(topic, 1, 1)])
+    finally:
+        await admin.close()
     out = tmp_path / "counts.json"
     env = {
         **os.environ,

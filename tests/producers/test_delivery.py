@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import threading
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
 
 import orjson
 
@@ -10,6 +15,8 @@ from producers.contract import decode_event
 from producers.settings import GenPulseSettings
 from tests.producers.conftest import ClientFactory, create_topic
 from tests.producers.kafka_read import duplicates, in_session_order, read_topic
+
+CALL_AT_MS = int(time.time() * 1000) - 3_600_001  # an hour ago, priced and stamped then
 
 
 def test_each_event_once_and_in_session_order(
@@ -71,7 +78,15 @@ def test_every_sdk_call_produces_contract_valid_events(
     client.events.track("generation_started", session_id=s, user_id=u)
     client.events.track("phase_completed", {"phase": "analysis"}, session_id=s, user_id=u)
     client.costs.record_model_call(
-        "claude-3-5-haiku-20241022", 10, 20, 5, 7, user_id=u, session_id=s
+        "claude-3-5-haiku-20241022",
+        10,
+        20,
+        5,
+        7,
+        user_id=u,
+        session_id=s,
+        cache_write_1h_tokens=3,
+        timestamp_ms=CALL_AT_MS,
     )
     client.costs.record_model_call("mystery-model", 10, 20, session_id=s)
     client.quality.record_quality_score(87.5, 0.9, session_id=s, user_id=u)
@@ -104,10 +119,46 @@ def test_every_sdk_call_produces_contract_valid_events(
     ]
     priced, unpriced = events[2].data, events[3].data
     assert priced["tier"] == "haiku" and priced["priced"] is True
-    assert priced["cost_nanousd"] == 10 * 800 + 20 * 4000 + 5 * 1000 + 7 * 80
+    # claude-3-5-haiku's list price: 0.80 input, 4 output, 1 / 1.60 cache write 5 min / 1 h,
+    # 0.08 cache read (USD per 1M tokens)
+    assert priced["cost_nanousd"] == 10 * 800 + 20 * 4000 + 5 * 1000 + 3 * 1600 + 7 * 80
+    assert priced["cache_write_1h_tokens"] == 3
+    assert priced["price_source"] == "genai-prices" and priced["price_version"]
+    assert events[2].timestamp == CALL_AT_MS
     assert unpriced["priced"] is False and "cost_nanousd" not in unpriced
     assert events[5].data == {"edits_made": 2} and events[6].data == {"edits_made": 5}
     assert all(e.service == "test-service" for e in events)
+
+
+def test_a_model_call_is_priced_and_stamped_at_its_timestamp(
+    make_client: ClientFactory, settings: GenPulseSettings, tmp_path: Path
+) -> None:
+    change = CALL_AT_MS + 1
+    overlay = tmp_path / "prices.json"
+    prices = [
+        {"effective": "2020-01-01", "input": "0.10", "output": "0.40"},
+        {
+            "effective": datetime.fromtimestamp(change / 1000, UTC).isoformat(),
+            "input": 1,
+            "output": 4,
+        },
+    ]
+    overlay.write_text(json.dumps({"version": "t", "models": {"acme-mini": {"prices": prices}}}))
+    client = make_client(price_overlay=str(overlay))
+    costs = client.costs
+    old = costs.record_model_call("acme-mini", 1000, 1000, session_id="s", timestamp_ms=change - 1)
+    new = costs.record_model_call("acme-mini", 1000, 1000, session_id="s", timestamp_ms=change)
+    assert (old, new) == (Decimal("0.0005"), Decimal("0.005"))
+    assert client.flush(timeout=30)
+    received = read_topic(settings.kafka_bootstrap, settings.topic("events"), expect=2)
+    events = [decode_event(orjson.dumps(r.value)) for r in received]
+    assert [(e.timestamp, e.data["cost_nanousd"]) for e in events] == [
+        (change - 1, 500_000),
+        (change, 5_000_000),
+    ]
+    assert [e.data["price_source"] for e in events] == ["overlay", "overlay"]
+    assert events[0].data["price_version"] == "t@2020-01-01T00:00:00Z"
+    assert costs.get_costs()["total_cost_nanousd"] == 5_500_000
 
 
 def test_measurements_arrive_as_one_metric_batch_per_flush(

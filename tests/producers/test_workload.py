@@ -88,12 +88,18 @@ def test_driven_workload_arrives_complete_with_exact_costs(
     received = read_topic(settings.kafka_bootstrap, settings.topic("events"), result.events)
     assert duplicates(received) == {} and len(received) == result.events
     events = [decode_event(orjson.dumps(r.value)) for r in received]
-    spent = sum(e.data["cost_nanousd"] for e in events if e.type.value == "model_called")
+    calls = [e for e in events if e.type.value == "model_called"]
+    spent = sum(e.data["cost_nanousd"] for e in calls)
     table = PriceTable()
     expected = sum(
-        table.cost_nanousd(  # type: ignore[misc]
-            a.model, a.input_tokens, a.output_tokens, a.cache_write_tokens, a.cache_read_tokens
-        )[1]
+        table.price_call(  # type: ignore[misc]
+            a.model,
+            input_tokens=a.input_tokens,
+            output_tokens=a.output_tokens,
+            cache_write_tokens=a.cache_write_tokens,
+            cache_read_tokens=a.cache_read_tokens,
+            at_ms=calls[0].timestamp,
+        ).cost_nanousd
         for a in actions
         if isinstance(a, ModelCall)
     )

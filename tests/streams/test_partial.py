@@ -25,7 +25,8 @@ def fold(seed: int, n: int) -> list[tuple[str, str | None, dict[str, object]]]:
         user = rng.choice(["a", "b", None])
         data: dict[str, object] = {
             "model_called": {"model": rng.choice("xy"), "input_tokens": rng.randint(0, 99),
-                             "output_tokens": 5, "cost_nanousd": rng.randint(0, 10**6)},
+                             "output_tokens": 5, "cost_nanousd": rng.randint(0, 10**6),
+                             "cache_write_1h_tokens": rng.randint(0, 9)},
             "first_byte": {"elapsed_ms": rng.uniform(0, 2000)},
             "quality_scored": {"score": rng.uniform(0, 100), "confidence": rng.random()},
             "nps_rated": {"score": rng.randint(0, 10)},
@@ -77,3 +78,18 @@ def test_money_strings_are_exact() -> None:
     assert usd(1) == "0.000000001"
     assert usd(0) == "0"
     assert ratio_usd(10, 3) == ("0.000000003", 3)
+
+
+def test_a_model_row_stored_before_cache_write_1h_tokens_merges_as_zero() -> None:
+    old = Partial()
+    old.add_event(
+        "model_called", "a", {"model": "x", "input_tokens": 1, "output_tokens": 1}, TARGETS
+    )
+    stored = old.to_json()
+    del stored["models"]["x"]["cache_write_1h_tokens"]  # as a row written by an older worker
+    new = Partial()
+    data = {"model": "x", "input_tokens": 1, "output_tokens": 1, "cache_write_1h_tokens": 7}
+    new.add_event("model_called", "a", data, TARGETS)
+    merged = Partial.from_json(orjson.loads(orjson.dumps(stored))).merge(new)
+    assert merged.models["x"]["cache_write_1h_tokens"] == 7
+    assert merged.models["x"]["calls"] == 2

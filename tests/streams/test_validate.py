@@ -25,7 +25,8 @@ scalars = st.one_of(
 data_keys = st.sampled_from(
     ["phase", "duration_ms", "elapsed_ms", "model", "tier", "input_tokens", "output_tokens",
      "cost_nanousd", "priced", "score", "confidence", "rating", "error_type", "message",
-     "name", "depth", "cache_read_tokens"]
+     "name", "depth", "cache_read_tokens", "cache_write_1h_tokens", "price_source",
+     "price_version"]
 )  # fmt: skip
 
 
