@@ -23,10 +23,11 @@ from api.errors import install_error_handlers
 from api.kafka_writer import TransactionalWriter
 from api.live import UpdateFeed
 from api.observability import AccessLog, ApiMetrics
-from api.routes import budgets, collect, exports, health, metrics, prometheus, stream
+from api.routes import budgets, collect, exports, health, metrics, otlp, prometheus, stream
 from api.settings import ApiSettings
 from api.snapshot_cache import ReaderThread, SnapshotCache
 from api.web import routes as web
+from producers.pricing import PriceTable
 from streams.partial import Targets
 from streams.reader import MetricsReader
 
@@ -104,8 +105,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         }
     )
     app.state.api_metrics = api_metrics = ApiMetrics()
+    app.state.prices = PriceTable.load(settings.price_overlay)
     install_error_handlers(app)
-    for module in (health, metrics, budgets, exports, collect, stream, prometheus, web):
+    for module in (health, metrics, budgets, exports, collect, otlp, stream, prometheus, web):
         app.include_router(module.router)
     app.add_middleware(
         CORSMiddleware,

@@ -2,7 +2,8 @@
 
 Tokens are kept only as SHA-256 digests and every configured digest is compared on every
 request (no early exit), so neither timing nor logs reveal a token. `admin` includes `read`;
-`ingest` keys only reach POST /v1/collect (they live in browsers, so they must not read).
+`ingest` keys only reach the ingest routes, /v1/collect and /v1/otlp/... (they live in
+browsers, so they must not read).
 """
 
 from __future__ import annotations
@@ -11,13 +12,17 @@ import hashlib
 import hmac
 from collections.abc import Awaitable, Callable, Iterable
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Request, Security
 from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
 from api.errors import ApiError
+
+if TYPE_CHECKING:
+    from api.settings import ApiSettings
 
 
 class Role(StrEnum):
@@ -110,3 +115,16 @@ async def require_ingest(
     """Ingest keys come as a bearer token, an X-GenPulse-Key header or (beacons) `?key=`."""
     presented = (credentials.credentials if credentials else None) or header_key or query_key
     return _check(request, presented, Role.INGEST)
+
+
+def check_origin(request: Request, settings: ApiSettings) -> None:
+    """Browsers name the page's origin; only allow-listed ones (or this API's own) may ingest."""
+    origin = request.headers.get("origin")
+    if origin is None or origin in settings.api_cors_origins:
+        return
+    if urlsplit(origin).netloc != request.headers.get("host"):
+        raise ApiError(
+            403,
+            "origin_not_allowed",
+            "this page's origin is not in GENPULSE_API_CORS_ORIGINS",
+        )

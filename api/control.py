@@ -10,18 +10,23 @@ import itertools
 import time
 from decimal import Decimal
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from api.kafka_writer import OutRecord
 
-SCOPE_PATTERN = r"^(global|user:[^\s/]{1,128}|model:[A-Za-z0-9_.-]{1,64})$"
+SCOPE_PATTERN = (
+    r"^(global|user:[^\s/]{1,128}|service:[^\s/]{1,128}|environment:[^\s/]{1,64}"
+    r"|(model|tier):[A-Za-z0-9_.:@-]{1,200}|tag:[a-z0-9_.-]{1,40}=[^\s/]{1,100})$"
+)
 RULE_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 DEFAULT_THRESHOLDS = (0.5, 0.8, 0.9, 1.0)
 
 Scope = Annotated[str, Field(pattern=SCOPE_PATTERN, examples=["global", "user:alice"])]
 Fraction = Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)]
+Usd = Annotated[Decimal, Field(gt=0, le=Decimal(10**9), decimal_places=9, allow_inf_nan=False)]
 
 
 class BudgetUpdate(BaseModel):
@@ -30,13 +35,33 @@ class BudgetUpdate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"daily_budget_usd": "25.00", "thresholds": [0.5, 0.8, 0.9, 1.0]}]
+            "examples": [
+                {"daily_budget_usd": "25.00", "thresholds": [0.5, 0.8, 0.9, 1.0]},
+                {"amount_usd": "500", "period": "month", "timezone": "Europe/Berlin"},
+                {"amount_usd": "5", "period": "rolling", "hours": 24},
+            ]
         },
     )
 
-    daily_budget_usd: Annotated[
-        Decimal, Field(gt=0, le=Decimal(10**9), decimal_places=9, allow_inf_nan=False)
-    ] = Field(description="Budget per calendar day in US dollars, exact (a string keeps it so).")
+    daily_budget_usd: Usd | None = Field(
+        None,
+        description="Budget per calendar day in US dollars, exact (a string keeps it so); "
+        "the specification's field, same as amount_usd with period day.",
+    )
+    amount_usd: Usd | None = Field(None, description="Budget per period in US dollars, exact.")
+    period: Literal["day", "week", "month", "rolling"] = Field(
+        "day", description="Calendar day, ISO week, calendar month, or a rolling window."
+    )
+    timezone: str | None = Field(
+        None,
+        max_length=64,
+        examples=["America/New_York"],
+        description="IANA zone the period's days start in (default: the worker's cost zone).",
+    )
+    hours: int | None = Field(None, ge=1, le=744, description="Length of a rolling window.")
+    forecast_window_minutes: int = Field(
+        60, ge=1, le=1440, description="The spend rate of the forecast is over this window."
+    )
     thresholds: list[Fraction] = Field(
         default_factory=lambda: list(DEFAULT_THRESHOLDS),
         min_length=1,
@@ -50,6 +75,32 @@ class BudgetUpdate(BaseModel):
         if any(b <= a for a, b in itertools.pairwise(value)):
             raise ValueError("thresholds must be strictly ascending, e.g. [0.5, 0.8, 0.9, 1.0]")
         return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"time zone {value!r} is unknown; use an IANA name") from None
+        return value
+
+    @model_validator(mode="after")
+    def _amount_and_period(self) -> BudgetUpdate:
+        if (self.amount_usd is None) == (self.daily_budget_usd is None):
+            raise ValueError("give exactly one of amount_usd and daily_budget_usd")
+        if self.daily_budget_usd is not None and self.period != "day":
+            raise ValueError("daily_budget_usd is for period day; use amount_usd")
+        if (self.period == "rolling") != (self.hours is not None):
+            raise ValueError("hours is required for period rolling and only for it")
+        return self
+
+    @property
+    def amount(self) -> Decimal:
+        amount = self.amount_usd if self.amount_usd is not None else self.daily_budget_usd
+        assert amount is not None
+        return amount
 
 
 class BudgetConfig(BudgetUpdate):
@@ -128,14 +179,22 @@ def now_ms() -> int:
 
 def budget_record(topic: str, scope: str, update: BudgetUpdate) -> tuple[BudgetConfig, OutRecord]:
     config = BudgetConfig(scope=scope, updated_ms=now_ms(), **update.model_dump())
-    value = {
+    value: dict[str, object] = {
         "v": 1,
         "kind": "budget",
         "scope": scope,
-        "daily_budget_usd": str(update.daily_budget_usd),
+        "amount_usd": str(update.amount),
+        "period": update.period,
         "thresholds": update.thresholds,
+        "forecast_window_minutes": update.forecast_window_minutes,
         "updated_ms": config.updated_ms,
     }
+    if update.period == "day":
+        value["daily_budget_usd"] = str(update.amount)
+    if update.timezone is not None:
+        value["timezone"] = update.timezone
+    if update.hours is not None:
+        value["hours"] = update.hours
     return config, OutRecord(topic, f"budget:{scope}".encode(), orjson.dumps(value))
 
 

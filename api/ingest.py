@@ -80,7 +80,7 @@ def sort_events(events: list[Any], settings: GenPulseSettings, origin: str, now_
         except EventDecodeError as exc:
             result.rejected.append(Rejection(index, exc.reason.value, exc.message))
             result.records.append(
-                _dead_letter(settings, raw, exc.reason.value, exc.message, origin, now_ms)
+                dead_letter(settings, raw, exc.reason.value, exc.message, origin, now_ms)
             )
             continue
         result.accepted += 1
@@ -88,7 +88,7 @@ def sort_events(events: list[Any], settings: GenPulseSettings, origin: str, now_
     return result
 
 
-def _dead_letter(
+def dead_letter(
     settings: GenPulseSettings, raw: Any, reason: str, message: str, origin: str, now_ms: int
 ) -> OutRecord:
     original = orjson.dumps(raw)

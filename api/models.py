@@ -258,6 +258,21 @@ class DailyCostSummary(Snapshot):
     generations: int
 
 
+class BudgetForecast(Snapshot):
+    """Where the spend is heading at the rate of the last `window_minutes` (docs/metrics.md)."""
+
+    window_minutes: int
+    rate_nanousd_per_hour: int
+    rate_usd_per_hour: str
+    projected_spend_nanousd: int = Field(description="At the period's end (rolling: per window).")
+    projected_spend_usd: str
+    projected_full_ms: int | None = Field(
+        None, description="When 100 % is reached, if before the end."
+    )
+    over_budget: bool = Field(description="The projection reaches the budget within the period.")
+    alert: bool = Field(description="The forecast alert is firing.")
+
+
 class BudgetStatus(Snapshot):
     """The seed's BudgetStatus: one scope's spend in the current period."""
 
@@ -265,12 +280,18 @@ class BudgetStatus(Snapshot):
     period: str = Field(examples=["2026-11-26"])
     budget_nanousd: int
     spend_nanousd: int
-    budget_usd: str = Field(examples=["100"], description="The daily budget.")
+    budget_usd: str = Field(examples=["100"], description="The budget per period.")
     spend_usd: str = Field(examples=["51.2"])
     remaining_usd: str = Field(examples=["48.8"])
     percent_used: float = Field(examples=[51.2])
     state: Literal["ok", "warning", "alert", "critical", "stopped"]
     updated_ms: int
+    period_kind: str = Field("day", examples=["day", "week", "month", "rolling-24h"])
+    timezone: str = Field("UTC", examples=["Europe/Berlin"])
+    period_start_ms: int | None = None
+    period_end_ms: int | None = Field(None, description="None for a rolling window.")
+    thresholds: list[float] = Field(default_factory=list)
+    forecast: BudgetForecast | None = None
 
 
 class Alert(Snapshot):

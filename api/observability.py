@@ -24,6 +24,21 @@ class ApiMetrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.otlp_spans = Counter(
+            "genpulse_api_otlp_spans",
+            "Spans received on /v1/otlp/v1/traces, by outcome: accepted (model calls turned "
+            "into events), rejected (model calls that could not be), not_a_model_call (GenAI "
+            "agent/tool/workflow spans), not_genai.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.otlp_metric_points = Counter(
+            "genpulse_api_otlp_metric_points",
+            "Data points received on /v1/otlp/v1/metrics (counted, not turned into events), "
+            "by metric: the gen_ai.client.* names, else other.",
+            ["metric"],
+            registry=self.registry,
+        )
         self.requests = Counter(
             "genpulse_api_requests",
             "HTTP requests answered, by route template and status code.",

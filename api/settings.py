@@ -45,6 +45,12 @@ class ApiSettings(GenPulseSettings):
     )
     api_max_body_bytes: int = Field(1024 * 1024, gt=0, description="Largest /v1/collect body.")
     api_max_batch_events: int = Field(500, gt=0, description="Most events per /v1/collect body.")
+    api_otlp_max_body_bytes: int = Field(
+        20 * 1024 * 1024, gt=0, description="Largest OTLP body as received (compressed or not)."
+    )
+    api_otlp_max_decoded_bytes: int = Field(
+        20 * 1024 * 1024, gt=0, description="Largest OTLP body after gunzip (OTLP's 20 MiB)."
+    )
     api_kafka_timeout_s: float = Field(
         5.0, gt=0, description="How long a Kafka write may take before the API answers 503."
     )

@@ -40,6 +40,15 @@ class BudgetStatus:
     spend_nanousd: int
     percent_used: float
     updated_ms: int
+    period_end_ms: int | None = None  # None: a rolling window, or a record of an older worker
+    period_kind: str = "day"
+    forecast: dict[str, Any] | None = None
+
+    def current(self, now_ms: int, today: str) -> bool:
+        """Whether this record still speaks for the period `now_ms` is in."""
+        if self.period_end_ms is not None:
+            return now_ms < self.period_end_ms
+        return self.period_kind.startswith("rolling") or self.period == today
 
     @property
     def budget_usd(self) -> Decimal:
@@ -65,44 +74,85 @@ class BudgetStatus:
             "budget_nanousd": self.budget_nanousd,
             "spend_nanousd": self.spend_nanousd,
             "updated_ms": self.updated_ms,
+            "period_kind": self.period_kind,
+            "period_end_ms": self.period_end_ms,
+            "forecast": self.forecast,
         }
 
 
 BudgetCallback = Callable[[BudgetStatus], object]
 
 
+SCOPE_KINDS = ("user", "service", "tier", "model", "tag", "environment")
+PERIODS = ("day", "week", "month", "rolling")
+
+
 def check_scope(scope: str) -> str:
     if scope == "global":
         return scope
     kind, _, rest = scope.partition(":")
-    if kind in ("user", "model") and rest:
+    if kind in SCOPE_KINDS and rest and (kind != "tag" or "=" in rest[1:-1]):
         return scope
-    raise ValueError(f"budget scope {scope!r} must be 'global', 'user:<user_id>' or 'model:<tier>'")
+    raise ValueError(
+        f"budget scope {scope!r} must be 'global' or one of user:<id>, service:<name>, "
+        "tier:<tier>, model:<id or tier>, tag:<key>=<value>, environment:<name>"
+    )
 
 
 def budget_control_record(
-    scope: str, daily_budget_usd: object, thresholds: Sequence[float], now_ms: int
+    scope: str,
+    amount_usd: object,
+    thresholds: Sequence[float],
+    now_ms: int,
+    period: str = "day",
+    timezone: str | None = None,
+    hours: int | None = None,
 ) -> tuple[bytes, bytes]:
-    """(key, value) of the control record that sets a daily budget (docs/topics.md)."""
+    """(key, value) of the control record that sets a budget (docs/topics.md)."""
     check_scope(scope)
-    nanos = usd_to_nanos(daily_budget_usd, "daily budget")
+    nanos = usd_to_nanos(amount_usd, "budget")
     if nanos <= 0:
-        raise ValueError(f"daily budget {daily_budget_usd!r} must be more than 0 USD")
+        raise ValueError(f"budget {amount_usd!r} must be more than 0 USD")
     levels = [float(t) for t in thresholds]
-    if len(levels) != 4 or any(not 0 < t <= 10 for t in levels) or levels != sorted(set(levels)):
+    if not 1 <= len(levels) <= 10 or any(not 0 < t <= 10 for t in levels):
+        levels = []
+    if not levels or levels != sorted(set(levels)):
         raise ValueError(
-            f"thresholds {list(thresholds)!r} must be 4 ascending fractions of the budget "
-            "(warning, alert, critical, stop), e.g. [0.5, 0.8, 0.9, 1.0]"
+            f"thresholds {list(thresholds)!r} must be 1..10 ascending fractions of the budget "
+            "(the last one stops), e.g. [0.5, 0.8, 0.9, 1.0]"
         )
-    value = {
+    if period not in PERIODS:
+        raise ValueError(f"period {period!r} must be one of {', '.join(PERIODS)}")
+    if (period == "rolling") != (hours is not None):
+        raise ValueError("hours= is required for a rolling window and only for it")
+    if hours is not None and (type(hours) is not int or not 1 <= hours <= 744):
+        raise ValueError(f"hours {hours!r} must be a whole number of hours, 1..744")
+    if timezone is not None:
+        _zone(timezone)
+    amount = format(nanos_to_usd(nanos).normalize(), "f")
+    value: dict[str, Any] = {
         "v": 1,
         "kind": "budget",
         "scope": scope,
-        "daily_budget_usd": format(nanos_to_usd(nanos).normalize(), "f"),
+        "amount_usd": amount,
+        "period": period,
         "thresholds": levels,
         "updated_ms": now_ms,
     }
+    if period == "day":
+        value["daily_budget_usd"] = amount  # the specification's field, for older readers
+    if timezone is not None:
+        value["timezone"] = timezone
+    if hours is not None:
+        value["hours"] = hours
     return f"budget:{scope}".encode(), orjson.dumps(value)
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"time zone {name!r} is unknown; use an IANA name like 'UTC'") from None
 
 
 def parse_budget_state(value: bytes) -> BudgetStatus:
@@ -121,6 +171,9 @@ def parse_budget_state(value: bytes) -> BudgetStatus:
         spend_nanousd=int(obj.get("spend_nanousd", 0)),
         percent_used=float(obj.get("percent_used", 0.0)),
         updated_ms=int(obj.get("updated_ms", 0)),
+        period_end_ms=None if obj.get("period_end_ms") is None else int(obj["period_end_ms"]),
+        period_kind=str(obj.get("period_kind", "day")),
+        forecast=obj.get("forecast") if isinstance(obj.get("forecast"), dict) else None,
     )
 
 
@@ -128,12 +181,7 @@ class Periods:
     """Today's period name ("YYYY-MM-DD") in the configured time zone, recomputed at midnight."""
 
     def __init__(self, timezone: str) -> None:
-        try:
-            self._tz = ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"time zone {timezone!r} is unknown; use an IANA name like 'UTC'"
-            ) from None
+        self._tz = _zone(timezone)
         self._period = ""
         self._until = 0.0
 
@@ -158,11 +206,15 @@ class BudgetView:
         self.invalid_records = 0
 
     def allows(self, scope: str = "global") -> bool:
-        """False when `scope` or "global" is stopped in the current period."""
-        period = self._periods.current()
+        """False when `scope` or "global" is stopped in the current period (a calendar
+        period's stop ends at its end even before the worker says so)."""
         for key in (scope, "global"):
             status = self._states.get(key)
-            if status is not None and status.state == "stopped" and status.period == period:
+            if (
+                status is not None
+                and status.state == "stopped"
+                and status.current(int(time.time() * 1000), self._periods.current())
+            ):
                 return False
         return True
 
@@ -196,7 +248,7 @@ class BudgetView:
             not quiet
             and self._callbacks
             and _RANK[status.state] > _RANK[was]
-            and status.period == self._periods.current()
+            and status.current(int(time.time() * 1000), self._periods.current())
         ):
             self._runner.submit(list(self._callbacks), status)
 

@@ -12,8 +12,10 @@ import threading
 from collections import deque
 from typing import Any
 
-Record = tuple[str, float, Any, Any, "tuple[tuple[str, Any], ...] | None"]
-"""(event_type, time.time(), session_id, user_id, data as a tuple of items or None).
+Items = tuple[tuple[str, Any], ...] | None
+Record = tuple[str, float, Any, Any, Items] | tuple[str, float, Any, Any, Items, dict[str, str]]
+"""(event_type, time.time(), session_id, user_id, data as a tuple of items or None), plus
+the event's tags when the call gave its own (else the client's apply).
 
 Data is held as a tuple of (key, value) pairs: a shallow snapshot that is about half the
 size of a dict, which is what keeps a buffered event near 250 bytes.

@@ -15,8 +15,10 @@ budget arguments) raise ValueError at once, with what to fix.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from producers import attribution
 from producers.collector import EventCollector
 from producers.costs import Budget, CostTracker
 from producers.performance import PerformanceMonitor
@@ -24,6 +26,11 @@ from producers.pipeline import Pipeline, Stats
 from producers.pricing import PriceTable
 from producers.quality import QualityTracker
 from producers.sdk_settings import SdkSettings
+
+if TYPE_CHECKING:
+    import anthropic
+
+AnthropicClientT = TypeVar("AnthropicClientT", "anthropic.Anthropic", "anthropic.AsyncAnthropic")
 
 
 class GenPulse:
@@ -66,6 +73,25 @@ class GenPulse:
     @property
     def service(self) -> str:
         return self.settings.service
+
+    def session(
+        self, session_id: str | None = None, user_id: str | None = None
+    ) -> AbstractContextManager[None]:
+        """`with pulse.session(sid, uid):` reports inside the block default to that session
+        and user (per thread and asyncio task; explicit arguments still win)."""
+        return attribution.session(session_id, user_id)
+
+    def instrument_anthropic(self, client: AnthropicClientT) -> AnthropicClientT:
+        """Report every `messages.create` / `messages.stream` of an anthropic client: model
+        calls with their tokens, streams, API errors and the client's retries
+        (docs/integrations.md). Returns the same client; needs `pip install genpulse[anthropic]`.
+        """
+        from producers.integrations.anthropic import Reporter, instrument
+
+        reporter = Reporter(
+            self.events.track, self.costs.record_model_call, self._pipeline.problems.report
+        )
+        return instrument(client, reporter)
 
     def stats(self) -> Stats:
         return self._pipeline.stats()

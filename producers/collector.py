@@ -25,8 +25,10 @@ class EventCollector:
         data: dict[str, Any] | None = None,
         session_id: str | None = None,
         user_id: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> None:
-        """Queue one event; never blocks, never raises. `data` is copied."""
+        """Queue one event; never blocks, never raises. `data` is copied; `tags` add to (and
+        override) the client's tags for this event."""
         try:
             canonical = _EVENT_TYPES.get(event_type) if type(event_type) is str else None
             if canonical is None:
@@ -40,7 +42,7 @@ class EventCollector:
                     "invalid_data", f"event data must be a dict, not {type(data).__name__}"
                 )
                 return
-            self._pipeline.emit(canonical, data, session_id, user_id)
+            self._pipeline.emit(canonical, data, session_id, user_id, tags=tags)
         except Exception as exc:  # the caller must never see our failure
             self._pipeline.problems.report(
                 "internal_error", f"track() failed inside the SDK: {exc}"
@@ -67,7 +69,7 @@ class EventCollector:
                 "user_id": user_id,
                 "data": dict(items) if items else {},
             }
-            for event_type, ts, session_id, user_id, items in list(recent)
+            for event_type, ts, session_id, user_id, items, *_ in list(recent)
         ]
 
     def clear_events(self) -> None:

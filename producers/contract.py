@@ -5,6 +5,9 @@ Wire format, version 1 (one JSON object per Kafka record, UTF-8)::
     {"v": 1, "event_id": "…", "type": "phase_completed", "timestamp": 1764130000000,
      "session_id": "…", "user_id": "…" | null, "service": "uvp-generator", "data": {…}}
 
+Optional top-level dimensions (additive, still v1): `"environment": "prod"` and
+`"tags": {"feature": "uvp"}` (limits in producers.dimensions); absent when unset.
+
 `timestamp` is epoch milliseconds, UTC. `event_id` is unique per event and is what
 consumers de-duplicate on. Decoding either returns a fully valid `Event` or raises one
 `EventDecodeError` whose `reason` is a short stable code and whose message says what to fix.
@@ -19,6 +22,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from producers.dimensions import environment_problem, tags_problem
 from producers.events import EVENT_ALIASES, EventType
 
 WIRE_VERSION = 1
@@ -149,7 +153,25 @@ class Event(BaseModel):
     session_id: Annotated[str, Field(min_length=1, max_length=128)]
     user_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     service: Annotated[str, Field(min_length=1, max_length=128)]
+    environment: str | None = None
+    tags: dict[str, str] | None = None
     data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, value: str | None) -> str | None:
+        problem = None if value is None else environment_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        problem = None if value is None else tags_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @field_validator("timestamp")
     @classmethod
@@ -164,7 +186,11 @@ class Event(BaseModel):
         return schema.model_validate(self.data) if schema else None
 
     def to_wire(self) -> dict[str, Any]:
-        return {"v": WIRE_VERSION, **self.model_dump(mode="json")}
+        wire = {"v": WIRE_VERSION, **self.model_dump(mode="json")}
+        for optional in ("environment", "tags"):
+            if wire[optional] is None:
+                del wire[optional]
+        return wire
 
 
 def _timestamp_hint(value: int) -> str:
@@ -191,20 +217,25 @@ def encode_fields(
     user_id: str | None,
     service: str,
     data: dict[str, Any],
+    environment: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> bytes:
     """Serialise without building a model: the SDK's hot path (inputs already checked)."""
-    return orjson.dumps(
-        {
-            "v": WIRE_VERSION,
-            "type": event_type,
-            "event_id": event_id,
-            "timestamp": timestamp_ms,
-            "session_id": session_id,
-            "user_id": user_id,
-            "service": service,
-            "data": data,
-        }
-    )
+    wire: dict[str, Any] = {
+        "v": WIRE_VERSION,
+        "type": event_type,
+        "event_id": event_id,
+        "timestamp": timestamp_ms,
+        "session_id": session_id,
+        "user_id": user_id,
+        "service": service,
+        "data": data,
+    }
+    if environment is not None:
+        wire["environment"] = environment
+    if tags:
+        wire["tags"] = tags
+    return orjson.dumps(wire)
 
 
 def decode_event(raw: bytes | str, max_bytes: int = MAX_EVENT_BYTES) -> Event:

@@ -73,12 +73,14 @@ class CostTracker:
         *,
         cache_write_1h_tokens: int = 0,
         timestamp_ms: int | None = None,
+        tags: dict[str, str] | None = None,
     ) -> Decimal | None:
         """Report one model call; returns its cost in USD (None when it could not be priced).
 
         `input_tokens` excludes cache reads and writes; `cache_write_tokens` are 5-minute
         cache writes, `cache_write_1h_tokens` 1-hour ones. The call is priced, and its event
-        stamped, at `timestamp_ms` (epoch ms; default now).
+        stamped, at `timestamp_ms` (epoch ms; default now). `tags` add to the client's tags
+        for this call's event.
         """
         problems = self._pipeline.problems
         if type(model) is not str or not 0 < len(model) <= 200:
@@ -153,7 +155,8 @@ class CostTracker:
                 data["duration_ms"] = duration_ms
             else:
                 problems.report("invalid_duration", f"duration_ms {duration_ms!r:.40} dropped")
-        self._pipeline.emit(_MODEL_CALLED, data, session_id, user_id, at)
+        if not self._pipeline.emit(_MODEL_CALLED, data, session_id, user_id, at, tags):
+            return None  # refused (e.g. tags over the limits): not in the local costs either
         self._add(model, tier, user_id, tokens, nanos, rates is not None)
         return None if rates is None else nanos_to_usd(nanos)
 
@@ -203,11 +206,30 @@ class CostTracker:
         scope: str = "global",
         thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
     ) -> None:
-        """Set a daily budget for a scope (global, user:<id>, model:<tier>) via the control topic.
+        """Set a daily budget for a scope via the control topic (set_budget with period="day").
 
         Raises ValueError for a bad scope, amount or thresholds (configuration, not traffic).
         """
-        key, value = budget_control_record(scope, amount_usd, thresholds, int(time.time() * 1000))
+        self.set_budget(amount_usd, scope, thresholds=thresholds)
+
+    def set_budget(
+        self,
+        amount_usd: Decimal | int | str | float,
+        scope: str = "global",
+        *,
+        period: str = "day",
+        timezone: str | None = None,
+        hours: int | None = None,
+        thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    ) -> None:
+        """Set a scope's budget per period: "day", "week" (ISO), "month" in an IANA
+        `timezone` (default: the worker's cost time zone), or "rolling" over the last
+        `hours`. Scopes: global, user:<id>, service:<name>, tier:<tier>, model:<id or
+        tier>, tag:<key>=<value>, environment:<name>. Raises ValueError for bad arguments.
+        """
+        key, value = budget_control_record(
+            scope, amount_usd, thresholds, int(time.time() * 1000), period, timezone, hours
+        )
         self._pipeline.sender.send_control(key, value)
 
     def on_budget_threshold(self, callback: BudgetCallback) -> None:

@@ -17,8 +17,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from producers.attribution import current as current_attribution
 from producers.budget import BudgetView
 from producers.buffer import EventBuffer, Record
+from producers.dimensions import tags_problem
 from producers.local_metrics import MetricAggregator, SeriesKey
 from producers.problems import InputProblems
 from producers.sdk_settings import SdkSettings
@@ -84,22 +86,40 @@ class Pipeline:
         session_id: Any,
         user_id: Any,
         at: float | None = None,
-    ) -> None:
+        tags: dict[str, str] | None = None,
+    ) -> bool:
         """Queue one event for the sender (the hot path); `data` is snapshotted, not kept.
 
-        `at` is the event's time in epoch seconds when it is not now.
+        `at` is the event's time in epoch seconds when it is not now. Per-call `tags` (over
+        the client's) make a 6-tuple; without them the record stays the 5-tuple and the
+        sender adds the client's tags. False when the event was refused.
         """
         if self.closed:
             self.problems.report("client_closed", "an event was tracked after close()")
-            return
+            return False
         items = tuple(data.items()) if data else None
+        if session_id is None or user_id is None:  # fill in from an enclosing pulse.session()
+            context_session, context_user = current_attribution()
+            session_id = session_id or context_session
+            user_id = user_id or context_user
         when = _time() if at is None else at
-        record = (event_type, when, session_id or self.default_session_id, user_id, items)
+        record: Record
+        if tags is None:
+            record = (event_type, when, session_id or self.default_session_id, user_id, items)
+        else:
+            merged = {**self.settings.tags, **tags} if type(tags) is dict else tags
+            problem = tags_problem(merged)
+            if problem is not None:
+                self.problems.report("invalid_tags", f"a {event_type} event was dropped: {problem}")
+                return False
+            sid = session_id or self.default_session_id
+            record = (event_type, when, sid, user_id, items, merged)
         if self.buffer.put(record) >= self.flush_at and not self.sender.wake_pending:
             self.sender.wake()
         recent = self.recent
         if recent is not None:
             recent.append(record)
+        return True
 
     def fold(self, key: SeriesKey, value: float, unit: str) -> None:
         self.metrics.add(key, value, unit)

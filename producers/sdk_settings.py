@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from producers.dimensions import environment_problem, tags_problem
 from producers.settings import GenPulseSettings
 
 Compression = Literal["lz4", "zstd", "snappy", "gzip", "none"]
@@ -50,9 +51,33 @@ class SdkSettings(GenPulseSettings):
         default="UTC",
         description="IANA time zone of the cost and budget day (as the worker's setting).",
     )
+    environment: str | None = Field(
+        default=None, description="Environment every event of this client carries, e.g. prod."
+    )
+    tags: dict[str, str] = Field(
+        default_factory=dict,
+        description='Tags every event of this client carries, e.g. {"team": "growth"} '
+        "(at most 10; keys [a-z0-9_.-] up to 40 chars, values up to 100).",
+    )
     follow_budget_state: bool = Field(
         default=True, description="Read the budget-state topic so budget.allows() answers locally."
     )
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, value: str | None) -> str | None:
+        problem = None if value is None else environment_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: dict[str, str]) -> dict[str, str]:
+        problem = tags_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @field_validator("prices", "model_tiers")
     @classmethod

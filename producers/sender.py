@@ -345,8 +345,10 @@ class Sender:
         out: list[OutRecord] = []
         topic, service, prefix = self._events_topic, self._service, self._id_prefix
         max_bytes = self._settings.max_event_bytes
+        environment, client_tags = self._settings.environment, self._settings.tags
         for record in taken:
-            event_type, ts, session_id, user_id, items = record
+            event_type, ts, session_id, user_id, items = record[:5]
+            tags = record[5] if len(record) == 6 else client_tags
             self._id_counter += 1
             problem = _identity_problem(session_id, user_id)
             value = b""
@@ -360,6 +362,8 @@ class Sender:
                         user_id,
                         service,
                         dict(items) if items else {},
+                        environment,
+                        tags,
                     )
                 except TypeError as exc:
                     problem = ("unserialisable_data", f"event data is not JSON-serialisable: {exc}")

@@ -394,7 +394,7 @@ def _rollup(source: str, out: BatchOutput) -> bytes | None:
         {
             "v": 1,
             "source": source,
-            "spend": [[scope, day, nanos] for (scope, day), nanos in sorted(out.spend.items())],
+            "spend": [[scope, minute, n] for (scope, minute), n in sorted(out.spend.items())],
             "minutes": minutes,
             "breakers": out.breakers,
             "time_ms": int(time.time() * 1000),

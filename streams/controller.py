@@ -1,10 +1,11 @@
 """The controller: one owner (the single partition of `<prefix>.worker-rollup`) for budgets
 and alert rules, fed by the aggregators' per-batch roll-ups and the compacted control topic.
 
-State (spend rows per scope, the global per-minute window for rules, breaker states, open
-episodes) lives in memory and in a compacted changelog; each poll's state changes, alerts,
-budget-state records and input offset are one Kafka transaction, so an alert is published
-exactly once per threshold per scope per period, across restarts and rebalances.
+State (one ledger row per budget, a day total per scope, the global per-minute window for
+rules, breaker states, open episodes) lives in memory and in a compacted changelog; each
+poll's state changes, alerts, budget-state records and input offset are one Kafka
+transaction, so an alert is published exactly once per threshold per scope per period,
+across restarts and rebalances.
 """
 
 from __future__ import annotations
@@ -12,21 +13,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
+from streams import budget_ledger as ledger
 from streams import budgets as budget_rules
 from streams import keys, sketches
 from streams import rules as alert_rules
+from streams.budget_periods import Period, period_of
 from streams.settings import WorkerSettings
 from streams.snapshots import SnapshotWriter
 
 log = logging.getLogger("genpulse.worker")
 KEEP_MINUTES = 120
+REPUBLISH_MS = 5_000  # budget-state is re-sent this often so forecasts stay current
 
 
 class Controller:
@@ -36,13 +38,18 @@ class Controller:
         self.group_id = f"{settings.app_id}-controller"
         self.rollup = TopicPartition(settings.internal_topic("rollup"), 0)
         self.changelog = TopicPartition(settings.internal_topic("controller-changelog"), 0)
-        self.zone = ZoneInfo(settings.cost_timezone)
+        self.cost_day = Period("day", settings.cost_timezone)
         self.budgets: dict[str, budget_rules.Budget] = {}
         self.rules: dict[str, alert_rules.Rule] = {}
         self.owner = False
-        self.spend: dict[str, dict[str, Any]] = {}  # scope -> {period, spend_nanousd, fired}
+        self.spend: dict[str, dict[str, Any]] = {}  # scope -> {period, spend_nanousd}: cost day
+        self.rows: dict[str, ledger.Row] = {}  # scope -> its budget's ledger row
+        self.clock_ms = 0  # the later of the newest event time and the wall clock
         self.window: dict[str, Any] = {"minutes": {}, "breakers": {}, "episodes": {}, "newest": 0}
-        self._published: dict[str, tuple[str, int, str, int]] = {}
+        self._published: dict[str, tuple[Any, ...]] = {}
+        self._published_at: dict[str, int] = {}
+        self._written: dict[str, bytes] = {}
+        self._dropped: set[str] = set()  # budget rows to tombstone in the changelog
         self._recheck: set[str] = set()
         self._stopping = False
         self._lock = asyncio.Lock()
@@ -128,6 +135,7 @@ class Controller:
 
     async def _restore(self) -> None:
         self.spend, self.window = {}, {"minutes": {}, "breakers": {}, "episodes": {}, "newest": 0}
+        self.rows, self._written = {}, {}
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap,
             enable_auto_commit=False,
@@ -150,6 +158,12 @@ class Controller:
                             self.spend.pop(key[6:], None)
                         else:
                             self.spend[key[6:]] = value
+                    elif key.startswith("budget:"):
+                        if value is None:
+                            self.rows.pop(key[7:], None)
+                        else:
+                            self.rows[key[7:]] = value
+                            self._written[key[7:]] = record.value
         finally:
             await consumer.stop()
         next_offset = self.window.get("next_offset")
@@ -184,10 +198,16 @@ class Controller:
             obj = None if value is None else orjson.loads(value)
             if name.startswith("budget:"):
                 scope = name[len("budget:") :]
+                before = self.budgets.get(scope)
                 if obj is None:
                     self.budgets.pop(scope, None)
                 else:
-                    self.budgets[scope] = budget_rules.parse_budget(obj)
+                    self.budgets[scope] = budget_rules.parse_budget(obj, self.cost_day.timezone)
+                after = self.budgets.get(scope)
+                moved = before is None or after is None or before.period != after.period
+                if moved and self.rows.pop(scope, None) is not None:  # another period: clean
+                    self._written.pop(scope, None)
+                    self._dropped.add(scope)
                 self._recheck.add(scope)
             elif name.startswith("rule:"):
                 if obj is None:
@@ -200,67 +220,81 @@ class Controller:
 
     # -- one poll ----------------------------------------------------------------------------
 
-    def today(self) -> str:
-        return datetime.now(self.zone).date().isoformat()
-
     async def _step(self, records: list[Any]) -> None:
         now_ms = int(time.time() * 1000)
-        changed: set[str] = set(self._recheck)
+        rolls = [orjson.loads(record.value) for record in records]
+        newest = max((int(m) for roll in rolls for _, m, _ in _spend_of(roll)), default=0)
+        self.clock_ms = max(self.clock_ms, now_ms, newest)
+        clock = self.clock_ms
+        changed: set[str] = set(self._recheck)  # scopes whose budget-state must be re-sent
         self._recheck.clear()
+        days: set[str] = set()
         window_changed = False
         alerts: list[dict[str, Any]] = []
-        for record in records:
-            roll = orjson.loads(record.value)
-            for scope, day, nanos in roll["spend"]:
-                if self._add_spend(scope, day, nanos):
+        for budget in self.budgets.values():  # to the clock's period first
+            alerts.extend(ledger.advance(self._row(budget, clock), budget, clock))
+        for record, roll in zip(records, rolls, strict=True):
+            for scope, minute, nanos in _spend_of(roll):
+                if self._add_day(scope, minute, nanos):
+                    days.add(scope)
+                spent = self.budgets.get(scope)
+                if spent is not None:
+                    ledger.add(self._row(spent, clock), spent, minute, nanos, clock)
                     changed.add(scope)
             window_changed |= self._add_window(roll)
             alerts.extend(self._breaker_transitions(roll["breakers"], now_ms))
             self.window["next_offset"] = record.offset + 1
-        today = self.today()
-        for scope in self.budgets:
-            row = self.spend.get(scope)
-            if row is None or row["period"] < today:
-                self.spend[scope] = {"period": today, "spend_nanousd": 0, "fired": []}
-                changed.add(scope)
         states: list[dict[str, Any]] = []
-        for scope in sorted(changed):
-            budget = self.budgets.get(scope)
-            row = self.spend.get(scope)
-            if budget is None or row is None:
-                continue
-            for threshold in budget_rules.crossed(budget, row["spend_nanousd"]):
-                if threshold not in row["fired"]:
-                    row["fired"].append(threshold)
-                    alerts.append(
-                        budget_rules.alert_record(
-                            budget, row["period"], threshold, row["spend_nanousd"], now_ms
-                        )
-                    )
-            record = budget_rules.state_record(budget, row["period"], row["spend_nanousd"], now_ms)
+        rows: list[str] = []
+        for scope in sorted(self.budgets):
+            budget = self.budgets[scope]
+            row = self._row(budget, clock)
+            alerts.extend(ledger.evaluate(row, budget, clock, now_ms))
+            stored = orjson.dumps(row)
+            if self._written.get(scope) != stored:
+                self._written[scope] = stored
+                rows.append(scope)
+            state = ledger.record(row, budget, clock, now_ms)
             signature = (
-                row["period"],
-                row["spend_nanousd"],
-                record["state"],
-                budget.budget_nanousd,
+                state["period"],
+                state["spend_nanousd"],
+                state["state"],
+                budget,
+                state["forecast"]["alert"],
             )
-            if self._published.get(scope) != signature:
+            stale = now_ms - self._published_at.get(scope, 0) >= REPUBLISH_MS
+            if scope in changed or stale or self._published.get(scope) != signature:
                 self._published[scope] = signature
-                states.append(record)
+                self._published_at[scope] = now_ms
+                states.append(state)
         if self.rules or self.window["episodes"]:
             rule_alerts = self._evaluate_rules(now_ms)
             window_changed |= bool(rule_alerts)
             alerts.extend(rule_alerts)
-        if not (records or changed or alerts or states or window_changed):
+        if not (records or rows or days or alerts or states or window_changed or self._dropped):
             return
-        await self._commit(records, changed, window_changed, alerts, states)
+        await self._commit(records, days, rows, window_changed, alerts, states)
 
-    def _add_spend(self, scope: str, day: str, nanos: int) -> bool:
+    def _row(self, budget: budget_rules.Budget, clock_ms: int) -> ledger.Row:
+        """The budget's row; a new day budget in the cost zone starts from the day's spend."""
+        row = self.rows.get(budget.scope)
+        if row is None or row.get("kind") != ledger.kind_of(budget):
+            day = self.spend.get(budget.scope)
+            seed, fired = 0, ()
+            today = period_of(self.cost_day, clock_ms)[0]
+            if day is not None and budget.period == self.cost_day and day["period"] == today:
+                seed, fired = day["spend_nanousd"], day.get("fired", ())
+            row = self.rows[budget.scope] = ledger.new_row(budget, clock_ms, seed, fired)
+        return row
+
+    def _add_day(self, scope: str, minute: int, nanos: int) -> bool:
+        """The scope's spend in the cost time zone's day (what a new day budget starts from)."""
+        day = period_of(self.cost_day, minute)[0]
         row = self.spend.get(scope)
         if row is None or row["period"] < day:
-            row = self.spend[scope] = {"period": day, "spend_nanousd": 0, "fired": []}
+            row = self.spend[scope] = {"period": day, "spend_nanousd": 0}
         if row["period"] != day:
-            return False  # a late call of an earlier period: in daily costs, not the budget
+            return False  # a late call of an earlier day
         row["spend_nanousd"] += nanos
         return True
 
@@ -351,7 +385,8 @@ class Controller:
     async def _commit(
         self,
         records: list[Any],
-        changed: set[str],
+        days: set[str],
+        rows: list[str],
         window_changed: bool,
         alerts: list[dict[str, Any]],
         states: list[dict[str, Any]],
@@ -362,13 +397,19 @@ class Controller:
         await producer.begin_transaction()
         futures = []
         changelog = self.changelog.topic
-        for scope in sorted(changed):
-            if scope in self.spend:
-                futures.append(
-                    await producer.send(
-                        changelog, orjson.dumps(self.spend[scope]), key=f"spend:{scope}".encode()
-                    )
+        for scope in sorted(days):
+            futures.append(
+                await producer.send(
+                    changelog, orjson.dumps(self.spend[scope]), key=f"spend:{scope}".encode()
                 )
+            )
+        for scope in sorted(self._dropped):
+            futures.append(await producer.send(changelog, None, key=f"budget:{scope}".encode()))
+        self._dropped.clear()
+        for scope in rows:
+            futures.append(
+                await producer.send(changelog, self._written[scope], key=f"budget:{scope}".encode())
+            )
         if window_changed or records:
             futures.append(await producer.send(changelog, orjson.dumps(self.window), key=b"window"))
         for alert in alerts:
@@ -405,3 +446,9 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         await self.controller.assign(set(assigned))
+
+
+def _spend_of(roll: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """A roll-up's (scope, minute_ms, nanousd); entries of the older (scope, day) form,
+    written before an upgrade, are skipped: their calls are in the costs, not the budget."""
+    return [(scope, minute, nanos) for scope, minute, nanos in roll["spend"] if type(minute) is int]

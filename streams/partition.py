@@ -19,6 +19,7 @@ import orjson
 from producers.contract import EventDecodeError, decode_event
 from producers.metric_batch import decode_metric_batch
 from streams import sketches
+from streams.budget_scopes import budget_scopes
 from streams.dedup import IdRows, SeenEvents
 from streams.keys import HOUR_MS, MINUTE_MS
 from streams.partial import Partial, Targets, series_name
@@ -51,11 +52,11 @@ class Rules:
 
 @dataclass
 class BatchOutput:
-    """What one batch changed: buckets touched, dead letters, spend per scope and day."""
+    """What one batch changed: buckets touched, dead letters, spend per scope and minute."""
 
     minutes: dict[int, Partial] = field(default_factory=dict)
     dead_letters: list[tuple[bytes | None, dict[str, Any]]] = field(default_factory=list)
-    spend: dict[tuple[str, str], int] = field(default_factory=dict)  # (scope, day) -> nanousd
+    spend: dict[tuple[str, int], int] = field(default_factory=dict)  # (scope, minute) -> nanousd
     breakers: list[tuple[str, str, int]] = field(default_factory=list)
     good: int = 0
 
@@ -181,7 +182,7 @@ class PartitionState:
             if kind in SESSION_KINDS:
                 self._session(kind, obj["session_id"], ts, p, data)
             elif kind == "model_called":
-                self._spend(out, minute, user, data)
+                self._spend(out, minute, obj, data)
             elif kind == "error_occurred":
                 self.errors.append(
                     {
@@ -307,19 +308,18 @@ class PartitionState:
             )
         )
 
-    def _spend(self, out: BatchOutput, minute: int, user: str | None, data: dict[str, Any]) -> None:
+    def _spend(
+        self, out: BatchOutput, minute: int, obj: dict[str, Any], data: dict[str, Any]
+    ) -> None:
+        """A priced call's cost under every budget scope it belongs to, by event minute (the
+        controller maps minutes to each budget's period and time zone)."""
         cost = data.get("cost_nanousd")
         if not data.get("priced", True) or cost is None:
             return
-        day = self.day_of(minute)
         spend = out.spend
-        scopes = ["global"]
-        if user is not None:
-            scopes.append(f"user:{user}")
-        if data.get("tier"):
-            scopes.append(f"model:{data['tier']}")
-        for scope in scopes:
-            spend[(scope, day)] = spend.get((scope, day), 0) + cost
+        for scope in budget_scopes(obj, data):
+            key = (scope, minute)
+            spend[key] = spend.get(key, 0) + cost
 
     def _session(
         self, kind: str, session_id: str, ts: int, p: Partial, data: dict[str, Any]

@@ -12,11 +12,23 @@ import math
 from typing import Any
 
 from producers.contract import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, PHASES
+from producers.dimensions import MAX_ENVIRONMENT, tags_problem
 from producers.events import EventType
 
 EVENT_TYPES = frozenset(t.value for t in EventType)
 TOP_LEVEL = frozenset(
-    {"v", "type", "event_id", "timestamp", "session_id", "user_id", "service", "data"}
+    {
+        "v",
+        "type",
+        "event_id",
+        "timestamp",
+        "session_id",
+        "user_id",
+        "service",
+        "environment",
+        "tags",
+        "data",
+    }
 )
 _PHASES = frozenset(PHASES)
 MAX_DURATION_MS = 86_400_000.0  # a day
@@ -64,6 +76,13 @@ def quick_valid(obj: Any) -> bool:
         and type(data) is dict
     ):
         return False
+    if "environment" in obj or "tags" in obj:
+        env = obj.get("environment")
+        tags = obj.get("tags")
+        if env is not None and not _text(env, 1, MAX_ENVIRONMENT):
+            return False
+        if tags is not None and tags_problem(tags) is not None:
+            return False
     return _data_valid(kind, data)
 
 

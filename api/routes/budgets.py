@@ -30,7 +30,8 @@ ScopePath = Annotated[
     str,
     Path(
         pattern=SCOPE_PATTERN,
-        description="`global`, `user:<user_id>` or `model:<tier>`.",
+        description="`global`, `user:<id>`, `service:<name>`, `tier:<tier>`, "
+        "`model:<id or tier>`, `tag:<key>=<value>` or `environment:<name>`.",
         examples=["global"],
     ),
 ]
@@ -56,7 +57,7 @@ async def _write(request: Request, records: list[OutRecord]) -> None:
     "/v1/budgets",
     response_model=list[BudgetStatus],
     dependencies=[Reader],
-    summary="Budget status per scope (today's spend against the daily budget)",
+    summary="Budget status per scope: the period's spend, thresholds and forecast",
     responses={**AUTHED, **REDIS_DOWN},
 )
 async def list_budgets(request: Request) -> list[BudgetStatus]:
@@ -67,7 +68,7 @@ async def list_budgets(request: Request) -> list[BudgetStatus]:
     "/v1/budgets/{scope}",
     response_model=BudgetConfig,
     dependencies=[Admin],
-    summary="Set the daily budget and thresholds of a scope",
+    summary="Set the budget (amount per period, time zone, thresholds) of a scope",
     description="Written to the compacted control topic; the worker applies it within seconds.",
     responses={**AUTHED, **KAFKA_DOWN},
 )

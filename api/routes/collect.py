@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.auth import Role, require_ingest
+from api.auth import Role, check_origin, require_ingest
 from api.control import now_ms
 from api.errors import AUTHED, KAFKA_DOWN, ApiError, ErrorBody
 from api.ingest import BodyError, parse_batch, sort_events
@@ -83,7 +82,7 @@ async def collect(
     request: Request, _: Annotated[frozenset[Role], Depends(require_ingest)]
 ) -> JSONResponse:
     settings: ApiSettings = request.app.state.settings
-    _check_origin(request, settings)
+    check_origin(request, settings)
     _check_content_type(request)
     body = await _read_limited(request, settings.api_max_body_bytes)
     try:
@@ -114,19 +113,6 @@ async def collect(
         errors=[RejectedEvent(**vars(r)) for r in outcome.rejected],
     )
     return JSONResponse(result.model_dump(), status_code=202)
-
-
-def _check_origin(request: Request, settings: ApiSettings) -> None:
-    """Browsers name the page's origin; only allow-listed ones (or this API's own) may ingest."""
-    origin = request.headers.get("origin")
-    if origin is None or origin in settings.api_cors_origins:
-        return
-    if urlsplit(origin).netloc != request.headers.get("host"):
-        raise ApiError(
-            403,
-            "origin_not_allowed",
-            "this page's origin is not in GENPULSE_API_CORS_ORIGINS",
-        )
 
 
 def _check_content_type(request: Request) -> None:

@@ -42,6 +42,8 @@ ROUTES: dict[tuple[str, str], tuple[str, str, object]] = {
     ("GET", "/v1/alert-rules"): ("admin", "/v1/alert-rules", None),
     ("PUT", "/v1/alert-rules"): ("admin", "/v1/alert-rules", {"rules": [RULE]}),
     ("POST", "/v1/collect"): ("ingest", "/v1/collect", [event()]),
+    ("POST", "/v1/otlp/v1/traces"): ("ingest", "/v1/otlp/v1/traces", {"resourceSpans": []}),
+    ("POST", "/v1/otlp/v1/metrics"): ("ingest", "/v1/otlp/v1/metrics", {"resourceMetrics": []}),
 }
 
 ALLOWED = {"read": {"read", "admin"}, "admin": {"admin"}, "ingest": {"ingest"}}

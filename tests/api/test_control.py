@@ -30,19 +30,39 @@ async def test_budget_put_writes_the_control_record(
     assert response.status_code == 200, response.text
     assert response.json()["daily_budget_usd"] == "25.10"
     assert (await client.delete("/v1/budgets/user:alice", headers=auth("admin"))).status_code == 204
+    month = {"amount_usd": "500", "period": "month", "timezone": "Europe/Berlin"}
+    response = await client.put("/v1/budgets/tag:team=growth", json=month, headers=auth("admin"))
+    assert response.status_code == 200, response.text
+    rolling = {"amount_usd": "5", "period": "rolling", "hours": 24, "thresholds": [0.8, 1]}
+    response = await client.put("/v1/budgets/service:gen", json=rolling, headers=auth("admin"))
+    assert response.status_code == 200, response.text
 
-    records = await read_topic(api_settings.kafka_bootstrap, api_settings.topic("control"), 2)
-    assert [r.key for r in records] == [b"budget:user:alice", b"budget:user:alice"]
+    records = await read_topic(api_settings.kafka_bootstrap, api_settings.topic("control"), 4)
+    assert [r.key for r in records] == [
+        b"budget:user:alice", b"budget:user:alice", b"budget:tag:team=growth",
+        b"budget:service:gen",
+    ]  # fmt: skip
     value = orjson.loads(records[0].value)
     assert value == {
         "v": 1,
         "kind": "budget",
         "scope": "user:alice",
+        "amount_usd": "25.10",
+        "period": "day",
         "daily_budget_usd": "25.10",
         "thresholds": [0.5, 0.8, 0.9, 1.0],
+        "forecast_window_minutes": 60,
         "updated_ms": value["updated_ms"],
     }
     assert records[1].value is None  # the tombstone
+    team, service = (orjson.loads(r.value) for r in records[2:])
+    assert (team["period"], team["timezone"], team["amount_usd"]) == (
+        "month",
+        "Europe/Berlin",
+        "500",
+    )
+    assert "daily_budget_usd" not in team
+    assert (service["period"], service["hours"], service["thresholds"]) == ("rolling", 24, [0.8, 1])
 
 
 async def test_invalid_budgets_are_422_with_the_reason(client: httpx.AsyncClient) -> None:
@@ -52,6 +72,13 @@ async def test_invalid_budgets_are_422_with_the_reason(client: httpx.AsyncClient
         ("global", {"daily_budget_usd": "NaN"}),
         ("global", {"daily_budget_usd": "1", "extra": 1}),
         ("team:x", {"daily_budget_usd": "1"}),
+        ("global", {"amount_usd": "1", "daily_budget_usd": "1"}),
+        ("global", {"daily_budget_usd": "1", "period": "week"}),
+        ("global", {"amount_usd": "1", "period": "rolling"}),
+        ("global", {"amount_usd": "1", "period": "day", "hours": 3}),
+        ("global", {"amount_usd": "1", "period": "month", "timezone": "Mars/Olympus"}),
+        ("global", {"amount_usd": "1", "period": "year"}),
+        ("tag:Team=x", {"amount_usd": "1"}),
     ]
     for scope, body in cases:
         response = await client.put(f"/v1/budgets/{scope}", json=body, headers=auth("admin"))

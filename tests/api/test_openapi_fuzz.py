@@ -31,7 +31,7 @@ EXAMPLES_PER_OPERATION = 50
 
 
 def fuzz(operation: schemathesis.APIOperation) -> None:
-    who = "ingest" if operation.path == "/v1/collect" else "admin"
+    who = "ingest" if operation.path.startswith(("/v1/collect", "/v1/otlp/")) else "admin"
 
     @given(case=operation.as_strategy())
     @settings(

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import orjson
+import pytest
 from aiokafka import AIOKafkaProducer
 
 from producers import BudgetStatus
@@ -112,16 +113,32 @@ def test_set_daily_budget_writes_the_control_record(
     client = make_client()
     client.costs.set_daily_budget("25.00", scope="user:alice")
     client.costs.set_daily_budget(100, thresholds=(0.25, 0.5, 0.75, 1.0))
+    client.costs.set_budget("500", "tag:team=growth", period="month", timezone="Europe/Berlin")
+    client.costs.set_budget("5", "service:api", period="rolling", hours=24, thresholds=(0.9, 1))
+    with pytest.raises(ValueError, match="hours"):
+        client.costs.set_budget("5", period="rolling")
+    with pytest.raises(ValueError, match="time zone"):
+        client.costs.set_budget("5", period="week", timezone="Mars/Olympus")
+    with pytest.raises(ValueError, match="scope"):
+        client.costs.set_budget("5", "team:growth")
     assert client.flush(timeout=30)
-    received = read_topic(settings.kafka_bootstrap, settings.topic("control"), expect=2)
-    assert [r.key for r in received] == [b"budget:user:alice", b"budget:global"]
-    alice, everyone = (r.value for r in received)
+    received = read_topic(settings.kafka_bootstrap, settings.topic("control"), expect=4)
+    assert [r.key for r in received] == [
+        b"budget:user:alice", b"budget:global", b"budget:tag:team=growth", b"budget:service:api"
+    ]  # fmt: skip
+    alice, everyone, team, service = (r.value for r in received)
     assert {k: v for k, v in alice.items() if k != "updated_ms"} == {
         "v": 1,
         "kind": "budget",
         "scope": "user:alice",
+        "amount_usd": "25",
+        "period": "day",
         "daily_budget_usd": "25",
         "thresholds": [0.5, 0.8, 0.9, 1.0],
     }
     assert everyone["daily_budget_usd"] == "100" and everyone["thresholds"] == [0.25, 0.5, 0.75, 1]
-    assert client.stats().control_sent == 2
+    assert team["period"] == "month" and team["timezone"] == "Europe/Berlin"
+    assert "daily_budget_usd" not in team and team["amount_usd"] == "500"
+    assert service["period"] == "rolling" and service["hours"] == 24
+    assert service["thresholds"] == [0.9, 1.0]
+    assert client.stats().control_sent == 4

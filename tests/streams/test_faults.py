@@ -120,6 +120,7 @@ async def test_three_sigkills_mid_stream_change_nothing(
     day = time.strftime("%Y-%m-%d", time.gmtime(now / 1000))
     expected = sorted(
         [(f"budget:global:{day}:{t}", "fired") for t in ("0.5", "0.8", "0.9", "1")]
+        + [(f"budget:global:{day}:forecast", "fired")]  # over 100 %: projected over, once
         + [
             (f"rule:breakers:breaker:anthropic:{breaker[0]}", "fired"),
             (f"rule:breakers:breaker:anthropic:{breaker[0]}", "resolved"),

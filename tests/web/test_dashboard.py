@@ -145,6 +145,13 @@ def test_every_section_renders_and_the_cards_equal_the_api(page: Page, stack: St
     rows = "document.querySelectorAll('{} tr').length > 1"
     page.wait_for_function(rows.format("#recent-errors"), timeout=60_000)
     page.wait_for_function(rows.format("#alert-list"), timeout=60_000)  # the $5 budget fired
+    # the gauge shows the budget's forecast as GET /v1/budgets has it
+    page.wait_for_function(
+        "document.getElementById('chart-budget').textContent.includes('forecast')",
+        timeout=30_000,
+    )
+    budget = next(b for b in stack.get("/v1/budgets") if b["scope"] == "global")
+    assert "forecast" in budget and "projected_spend_usd" in budget["forecast"]
 
     page.wait_for_function("document.getElementById('exporters').textContent !== ''")
     assert page.inner_text("#exporters") == "no exporters running"

@@ -161,6 +161,14 @@
     } else empty("chart-marks");
   }
 
+  function forecastLine(b) {  // the budget's forecast (docs/metrics.md): projected at period end
+    var f = b.forecast;
+    if (!f) return "";
+    return "<br>forecast " + fmtUsd(f.projected_spend_usd) + " by " + (b.period_end_ms ? "period end" : "window") +
+      (f.projected_full_ms ? " · 100 % at " + new Date(f.projected_full_ms).toLocaleString() : "") +
+      (f.alert ? " · over budget" : "");
+  }
+
   function renderCosts(costs, budgets, daily) {
     var today = daily.length ? daily[daily.length - 1] : null;
     var users = costs.by_user.slice(0, 10);
@@ -192,11 +200,11 @@
         type: "indicator", mode: "gauge+number", value: global.percent_used,
         number: {suffix: "%", valueformat: ".1f"},
         title: {text: global.scope + " · " + fmtUsd(global.spend_usd) + " of " + fmtUsd(global.budget_usd) +
-                " · " + global.state, font: {size: 12}},
+                " · " + global.state + forecastLine(global), font: {size: 12}},
         gauge: {axis: {range: [0, Math.max(100, global.percent_used || 0)]}, bar: {color: "#e6e9f2"},
                 steps: BUDGET_BANDS.map(function (b) { return {range: [b[0], b[1]], color: b[2]}; }),
                 threshold: {line: {color: "#e5484d", width: 3}, value: 100}}
-      }], {margin: {l: 24, r: 24, t: 40, b: 8}});
+      }], {margin: {l: 24, r: 24, t: 60, b: 8}});
     } else empty("chart-budget", "no budget set");
 
     if (daily.some(function (d) { return d.total_calls; })) {
