@@ -165,6 +165,7 @@ async def _scenario(
     day = time.strftime("%Y-%m-%d", time.gmtime(now / 1000))
     want = sorted(
         [(f"budget:global:{day}:{t}", "fired") for t in ("0.5", "0.8", "0.9", "1")]
+        + [(f"budget:global:{day}:forecast", "fired")]  # over 100 %: projected over, once
         + [(f"rule:breakers:breaker:anthropic:{breakers[0]}", "fired"),
            (f"rule:breakers:breaker:anthropic:{breakers[0]}", "resolved"),
            (f"rule:breakers:breaker:anthropic:{breakers[2]}", "fired")]
