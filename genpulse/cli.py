@@ -38,12 +38,15 @@ app.add_typer(demo_app, name="demo")
 def dev_up(
     kafka_port: int = typer.Option(9092, help="Kafka client port on 127.0.0.1."),
     redis_port: int = typer.Option(6379, help="Redis port on 127.0.0.1."),
+    brokers: int = typer.Option(
+        1, min=1, help="Kafka nodes; 3 makes a cluster on kafka-port, +1, +2 (replication 3)."
+    ),
 ) -> None:
     """Start Kafka and Redis in the background (state under .genpulse/)."""
     from genpulse import devstack
 
     began = time.monotonic()
-    stack, started = devstack.up(kafka_port, redis_port)
+    stack, started = devstack.up(kafka_port, redis_port, brokers)
     verb = f"started in {time.monotonic() - began:.1f}s" if started else "already running"
     typer.echo(f"Kafka {stack.kafka_bootstrap} and Redis {stack.redis_url}: {verb}")
     typer.echo("Environment for other shells: source .genpulse/env")

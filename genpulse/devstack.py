@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from genpulse.devservices import start_kafka, start_redis
+from genpulse.devservices import start_kafka, start_kafka_cluster, start_redis
 from genpulse.devservices.ports import port_open
 from genpulse.devservices.process import ServerProcess
 
@@ -28,6 +28,7 @@ class DevStack:
     kafka_pid: int
     redis_url: str
     redis_pid: int
+    kafka_pids: list[int] = field(default_factory=list)  # every node when --brokers > 1
 
     @property
     def env(self) -> dict[str, str]:
@@ -48,20 +49,28 @@ def load() -> DevStack | None:
         return None
 
 
-def up(kafka_port: int, redis_port: int) -> tuple[DevStack, bool]:
-    """Start both servers unless they already run; returns (stack, started_now)."""
+def up(kafka_port: int, redis_port: int, brokers: int = 1) -> tuple[DevStack, bool]:
+    """Start the servers unless they already run; returns (stack, started_now). With
+    `brokers` > 1 Kafka is a cluster on kafka_port, kafka_port+1, ... (replication 3)."""
     current = load()
     if current and _running(current):
         return current, False
-    if port_open(kafka_port) or port_open(redis_port):
-        taken = kafka_port if port_open(kafka_port) else redis_port
+    kafka_ports = [kafka_port + i for i in range(brokers)]
+    taken = [p for p in [*kafka_ports, redis_port] if port_open(p)]
+    if taken:
         raise DevStackError(
-            f"port {taken} is taken by another process; pick free ones with "
+            f"port {taken[0]} is taken by another process; pick free ones with "
             "--kafka-port/--redis-port (or stop what listens there)"
         )
-    kafka = start_kafka(STATE_DIR / "kafka", port=kafka_port)
+    if brokers > 1:
+        cluster = start_kafka_cluster(STATE_DIR / "kafka-cluster", brokers, kafka_ports)
+        bootstrap = cluster.bootstrap
+        pids = [n.process.pid for n in cluster.nodes if n.process is not None]
+    else:
+        kafka = start_kafka(STATE_DIR / "kafka", port=kafka_port)
+        bootstrap, pids = kafka.bootstrap, [kafka.process.pid]
     redis = start_redis(STATE_DIR / "redis", port=redis_port)
-    stack = DevStack(kafka.bootstrap, kafka.process.pid, redis.url, redis.process.pid)
+    stack = DevStack(bootstrap, pids[0], redis.url, redis.process.pid, pids)
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     _state_file().write_text(json.dumps(asdict(stack)))
     (STATE_DIR / "env").write_text("".join(f"export {k}={v}\n" for k, v in stack.env.items()))
@@ -72,14 +81,20 @@ def down() -> bool:
     stack = load()
     if stack is None:
         return False
-    for pid, log in ((stack.kafka_pid, "kafka/kafka.out"), (stack.redis_pid, "redis/redis.log")):
-        ServerProcess(pid=pid, log_path=STATE_DIR / log).stop()
+    for pid in _kafka_pids(stack):
+        ServerProcess(pid=pid, log_path=STATE_DIR / "kafka").stop()
+    ServerProcess(pid=stack.redis_pid, log_path=STATE_DIR / "redis/redis.log").stop()
     _state_file().unlink(missing_ok=True)
     return True
 
 
+def _kafka_pids(stack: DevStack) -> list[int]:
+    return stack.kafka_pids or [stack.kafka_pid]
+
+
 def _running(stack: DevStack) -> bool:
-    procs = [ServerProcess(pid=p, log_path=STATE_DIR) for p in (stack.kafka_pid, stack.redis_pid)]
+    pids = [*_kafka_pids(stack), stack.redis_pid]
+    procs = [ServerProcess(pid=p, log_path=STATE_DIR) for p in pids]
     return all(p.alive() for p in procs)
 
 

@@ -9,9 +9,29 @@ from pathlib import Path
 
 import pytest
 
-from genpulse.devservices import KafkaServer, start_kafka
+from genpulse.devservices import KafkaCluster, KafkaServer, start_kafka, start_kafka_cluster
 from producers.settings import GenPulseSettings
 from tests.services import create_topology, kafka_service, redis_service
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Cluster tests (minutes, three brokers) run only when asked for; CI's suite stays short."""
+    if os.environ.get("GENPULSE_CLUSTER_TESTS") == "1" or "cluster" in config.option.markexpr:
+        return
+    skip = pytest.mark.skip(reason="cluster test: run with -m cluster or GENPULSE_CLUSTER_TESTS=1")
+    for item in items:
+        if item.get_closest_marker("cluster") is not None:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
+    """A real 3-broker KRaft cluster shared by the session's cluster tests."""
+    cluster = start_kafka_cluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")

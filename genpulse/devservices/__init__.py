@@ -4,7 +4,16 @@ These start genuine servers as child processes on 127.0.0.1; nothing here is a f
 """
 
 from genpulse.devservices.kafka import KafkaServer, start_kafka
+from genpulse.devservices.kafka_cluster import KafkaCluster, start_kafka_cluster
 from genpulse.devservices.ports import free_port
 from genpulse.devservices.redis import RedisServer, start_redis
 
-__all__ = ["KafkaServer", "RedisServer", "free_port", "start_kafka", "start_redis"]
+__all__ = [
+    "KafkaCluster",
+    "KafkaServer",
+    "RedisServer",
+    "free_port",
+    "start_kafka",
+    "start_kafka_cluster",
+    "start_redis",
+]

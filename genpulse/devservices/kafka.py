@@ -1,7 +1,8 @@
-"""Run a real single-node Apache Kafka (KRaft, broker+controller) from Maven Central jars.
+"""Run real Apache Kafka (KRaft) from Maven Central jars: one node, or a 3-node cluster.
 
 The jars are fetched once by Maven (deploy/kafka/pom.xml) into a cache directory keyed by
-the pom's content; later starts only format a log dir and launch the JVM.
+the pom's content; later starts only format a log dir and launch the JVM. Topics are never
+auto-created: every topic is made on purpose (streams/topics.py, `genpulse topics`).
 """
 
 from __future__ import annotations
@@ -103,34 +104,41 @@ class KafkaServer:
         self.process.kill()
 
 
-def _java() -> str:
+def java_path() -> str:
     java = shutil.which("java")
     if java is None:
         raise KafkaStartError("Java is not on PATH; Kafka 4.x needs Java 17+.")
     return java
 
 
-def _format(libs: Path, props: Path, data_dir: Path) -> None:
-    id_file = data_dir / "cluster.id"
+def cluster_id(libs: Path, id_file: Path) -> str:
+    """The cluster id kept in `id_file`, made on first use (a restart must reuse it)."""
     if not id_file.exists():
         out = subprocess.run(
-            [_java(), "-cp", f"{libs}/*", "kafka.tools.StorageTool", "random-uuid"],
+            [java_path(), "-cp", f"{libs}/*", "kafka.tools.StorageTool", "random-uuid"],
             capture_output=True,
             text=True,
             check=True,
         )
+        id_file.parent.mkdir(parents=True, exist_ok=True)
         id_file.write_text(out.stdout.strip().splitlines()[-1])
-    cluster_id = id_file.read_text().strip()
+    return id_file.read_text().strip()
+
+
+def format_storage(libs: Path, props: Path, data_dir: Path) -> None:
+    """Format the dirs `props` names with the id in <data_dir>/cluster.id; formatted dirs
+    are left alone (`-g`), so this is also how a node gets a lost data dir back."""
+    cid = cluster_id(libs, data_dir / "cluster.id")
     done = subprocess.run(
         [
-            _java(),
+            java_path(),
             "-cp",
             f"{libs}/*",
             f"-Dlog4j2.configurationFile={LOG4J2_CONFIG}",
             "kafka.tools.StorageTool",
             "format",
             "-t",
-            cluster_id,
+            cid,
             "-c",
             str(props),
             "-g",
@@ -183,25 +191,12 @@ def wait_until_ready(
     )
 
 
-def start_kafka(
-    data_dir: Path,
-    port: int | None = None,
-    controller_port: int | None = None,
-    heap: str = "512m",
-) -> KafkaServer:
-    """Format `data_dir` (idempotent), start a broker on 127.0.0.1, wait until it serves."""
-    libs = ensure_jars()
-    port = port or free_port()
-    controller_port = controller_port or free_port()
-    data_dir = data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    props = data_dir / "server.properties"
-    props.write_text(server_properties(data_dir, port, controller_port))
-    _format(libs, props, data_dir)
+def launch_node(libs: Path, props: Path, data_dir: Path, heap: str) -> ServerProcess:
+    """Start `kafka.Kafka` on a formatted dir; logs go to <data_dir>/server.log and kafka.out."""
     log_path = data_dir / "kafka.out"
     env = {**os.environ, "KAFKA_LOG_DIR": str(data_dir)}
     cmd = [
-        _java(),
+        java_path(),
         f"-Xmx{heap}",
         f"-Xms{heap}",
         "-XX:+UseG1GC",
@@ -217,7 +212,25 @@ def start_kafka(
         popen = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
-    proc = ServerProcess(pid=popen.pid, log_path=log_path, popen=popen)
+    return ServerProcess(pid=popen.pid, log_path=log_path, popen=popen)
+
+
+def start_kafka(
+    data_dir: Path,
+    port: int | None = None,
+    controller_port: int | None = None,
+    heap: str = "512m",
+) -> KafkaServer:
+    """Format `data_dir` (idempotent), start a broker on 127.0.0.1, wait until it serves."""
+    libs = ensure_jars()
+    port = port or free_port()
+    controller_port = controller_port or free_port()
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    props = data_dir / "server.properties"
+    props.write_text(server_properties(data_dir, port, controller_port))
+    format_storage(libs, props, data_dir)
+    proc = launch_node(libs, props, data_dir, heap)
     bootstrap = f"127.0.0.1:{port}"
     try:
         wait_until_ready(bootstrap, proc=proc)
