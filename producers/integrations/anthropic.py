@@ -177,7 +177,7 @@ class _Call:
             return  # not an API answer (a bad argument, a cancellation): nothing to report
         self.attempt_raised(exc)  # unless seen already (clients without _should_retry_exception)
         if self.attempts > 1:
-            data: dict[str, Any] = {"attempt": self.attempts - 1}
+            data: dict[str, Any] = {"attempt": self.attempts - 1, "attempts": self.attempts}
             data["error_type"] = self.last_error_type or "api_error"
             self.reporter.event(self, "retry_failed", data)
 

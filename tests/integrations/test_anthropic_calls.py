@@ -242,6 +242,7 @@ def test_500_exhausting_the_retries_reports_retry_failed(
     assert len(sent(pulse, "retry_attempted")) == 2
     assert only(pulse, "retry_failed")["data"] == {
         "attempt": 2,
+        "attempts": 3,
         "error_type": "api_error",
         "provider": "anthropic",
         "model": MODEL,

@@ -150,4 +150,5 @@ async def test_instrumented_calls_reach_the_api_costs_and_health(
     assert costs["unpriced_calls"] == 0
     assert [row["user_id"] for row in costs["by_user"]] == ["user-e2e"]
     assert health["errors_by_type"] == {"api_error": 3, "overloaded": 1, "rate_limit": 1}
-    assert health["retries"] == {"attempted": 3, "succeeded": 1, "failed": 1}
+    # the failed call made 3 attempts (the client's default of 2 retries)
+    assert health["retries"] == {"attempted": 3, "succeeded": 1, "failed": 1, "failed_attempts": 3}
