@@ -38,6 +38,8 @@ class IdRows(Protocol):
 
     def delete_raw(self, key: bytes) -> None: ...
 
+    def put_many_raw(self, keys: Iterator[bytes] | list[bytes], value: bytes) -> None: ...
+
     def rows_between(self, low: str, high: str) -> Iterator[tuple[str, bytes]]: ...
 
 
@@ -83,8 +85,7 @@ class SeenEvents:
         if self.rows is None:
             self.memory.update(self.pending)
         else:
-            for event_id in self.pending:
-                self.rows.put_raw(SEEN + event_id.encode(), b"")
+            self.rows.put_many_raw([SEEN + event_id.encode() for event_id in self.pending], b"")
         self.pending = {}
         self.pending_newest = 0
 
