@@ -61,14 +61,17 @@ def ensure_jars(pom: Path = POM) -> Path:
     return libs
 
 
-def server_properties(data_dir: Path, port: int, controller_port: int) -> str:
-    """Single-node combined KRaft config; replication 1 everywhere so transactions work."""
+def server_properties(
+    data_dir: Path, port: int, controller_port: int, advertised_port: int | None = None
+) -> str:
+    """Single-node combined KRaft config; replication 1 everywhere so transactions work.
+    `advertised_port`: where clients are told to connect (a proxy in front of `port`)."""
     return f"""\
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:{controller_port}
 listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{advertised_port or port}
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
@@ -220,18 +223,20 @@ def start_kafka(
     port: int | None = None,
     controller_port: int | None = None,
     heap: str = "512m",
+    advertised_port: int | None = None,
 ) -> KafkaServer:
-    """Format `data_dir` (idempotent), start a broker on 127.0.0.1, wait until it serves."""
+    """Format `data_dir` (idempotent), start a broker on 127.0.0.1, wait until it serves.
+    With `advertised_port`, clients are sent there (something must forward it to `port`)."""
     libs = ensure_jars()
     port = port or free_port()
     controller_port = controller_port or free_port()
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     props = data_dir / "server.properties"
-    props.write_text(server_properties(data_dir, port, controller_port))
+    props.write_text(server_properties(data_dir, port, controller_port, advertised_port))
     format_storage(libs, props, data_dir)
     proc = launch_node(libs, props, data_dir, heap)
-    bootstrap = f"127.0.0.1:{port}"
+    bootstrap = f"127.0.0.1:{advertised_port or port}"
     try:
         wait_until_ready(bootstrap, proc=proc)
     except BaseException:
