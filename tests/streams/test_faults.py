@@ -16,7 +16,7 @@ from producers.budget import budget_control_record
 from streams.reader import MetricsReader
 from streams.settings import WorkerSettings
 from streams.topics import ensure_topics
-from tests.streams.checks import assert_matches
+from tests.streams.checks import WorkloadBreaker, assert_matches
 from tests.streams.helpers import WorkerProcess, event, produce, read_topic, wait_for
 from tests.streams.workload import Oracle, malformed, workload
 
@@ -128,28 +128,15 @@ async def test_three_sigkills_mid_stream_change_nothing(
         ]
     )
 
-    # the workload's own "sonnet" breaker opens many times and never closes: one episode,
-    # named after whichever of its opens the controller saw first (partitions interleave)
-    sonnet = "rule:breakers:breaker:sonnet:"
-    sonnet_opens = {
-        str(e["timestamp"])
-        for e in (orjson.loads(v) for k, v in records if k != b"junk")
-        if e["type"] == "circuit_breaker_opened" and e["data"]["name"] == "sonnet"
-    }
-
-    def split(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        theirs = [p for p in pairs if p[0].startswith(sonnet)]
-        assert len(theirs) == (1 if sonnet_opens else 0), theirs
-        assert all(p[1] == "fired" and p[0][len(sonnet) :] in sonnet_opens for p in theirs)
-        return [p for p in pairs if not p[0].startswith(sonnet)]
+    sonnet = WorkloadBreaker(orjson.loads(v) for k, v in records if k != b"junk")
 
     async def all_alerts() -> list[tuple[str, str]] | None:
         got = [
             orjson.loads(r.value) for r in await read_topic(s.kafka_bootstrap, s.topic("alerts"))
         ]
         pairs = sorted((a["id"], a["status"]) for a in got)
-        return pairs if len(pairs) >= len(expected) + bool(sonnet_opens) else None
+        return pairs if len(pairs) >= len(expected) + sonnet.alerts else None
 
-    assert split(await wait_for(all_alerts, 60, "alerts", [worker])) == expected
+    assert sonnet.split(await wait_for(all_alerts, 60, "alerts", [worker])) == expected
     stored = sorted((a["id"], a["status"]) for a in await reader.alerts(limit=1000))
-    assert split(stored) == expected
+    assert sonnet.split(stored) == expected
