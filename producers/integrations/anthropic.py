@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -33,31 +33,62 @@ from anthropic.types import Message
 from producers.attribution import current as current_attribution
 from producers.integrations.anthropic_streams import StreamWatch
 
-Track = Callable[..., None]
+Emit = Callable[..., Any]
+"""(event_type, data, session_id, user_id, at) -> queued; `Pipeline.emit`."""
 RecordCall = Callable[..., Any]
 Report = Callable[[str, str], None]
+Defer = Callable[[tuple[Any, ...]], None]
+"""Takes `(function, *args)` and runs it later, in order (`DeferredReports.add`)."""
 ClientT = TypeVar("ClientT", anthropic.Anthropic, anthropic.AsyncAnthropic)
 
 _now = time.perf_counter
+_time = time.time
 _CALL: ContextVar[_Call | None] = ContextVar("genpulse_anthropic_call", default=None)
 _MESSAGES_PATH = "/v1/messages"
 _PROVIDER = "anthropic"
 
 
-class Reporter:
-    """What one GenPulse client does with an observed call: the events it sends."""
+def _run_now(job: tuple[Any, ...]) -> None:
+    job[0](*job[1:])
 
-    def __init__(self, track: Track, record_call: RecordCall, report: Report) -> None:
-        self.track = track
+
+class Reporter:
+    """What one GenPulse client does with an observed call: the events it sends.
+
+    The caller's thread only hands `defer` a tuple of raw references; the methods named
+    `_report_*` / `_emit` run later (on the SDK's sender thread) and build, price and
+    queue the events. Without a `defer` they run at once.
+    """
+
+    def __init__(
+        self, emit: Emit, record_call: RecordCall, report: Report, defer: Defer | None = None
+    ) -> None:
+        self.emit = emit
         self.record_call = record_call
         self.report = report
+        self.defer: Defer = defer if defer is not None else _run_now
         self.splits_1h = _accepts_1h(record_call)
 
     def internal_error(self, where: str, exc: BaseException) -> None:
         with contextlib.suppress(Exception):  # reporting must not fail the caller either
             self.report("internal_error", f"anthropic instrumentation {where}: {exc!r:.200}")
 
-    def charge(self, call: _Call, model: str, usage: dict[str, int]) -> None:
+    def event(self, call: _Call, event_type: str, data: dict[str, Any]) -> None:
+        """Queue one event of `call` stamped now (the rare paths: errors, retries)."""
+        self.defer((self.emit_at, call, event_type, data, _time()))
+
+    def emit_at(self, call: _Call, event_type: str, data: dict[str, Any], at: float) -> None:
+        try:
+            data["provider"] = _PROVIDER
+            data["model"] = call.model
+            self.emit(event_type, data, call.session_id, call.user_id, at)
+        except Exception as exc:
+            self.internal_error(f"reporting {event_type}", exc)
+
+    def charge(
+        self, call: _Call, model: str, usage: dict[str, int], ended: float, at: float
+    ) -> None:
+        """One model_called for `usage` (deferred work: it prices the call)."""
         write_1h = usage["cache_write_1h_tokens"]
         extra: dict[str, Any] = {}
         if self.splits_1h:
@@ -73,14 +104,21 @@ class Reporter:
             cache_read_tokens=usage["cache_read_tokens"],
             user_id=call.user_id,
             session_id=call.session_id,
-            duration_ms=(_now() - call.started) * 1000.0,
+            duration_ms=(ended - call.started) * 1000.0,
+            timestamp_ms=int(at * 1000),
             **extra,
         )
 
-    def event(self, call: _Call, event_type: str, data: dict[str, Any]) -> None:
-        data["provider"] = _PROVIDER
-        data["model"] = call.model
-        self.track(event_type, data, session_id=call.session_id, user_id=call.user_id)
+    def report_returned(
+        self, call: _Call, message: Message | None, ended: float, at: float
+    ) -> None:
+        try:
+            if call.attempts > 1:
+                self.emit_at(call, "retry_succeeded", {"attempt": call.attempts - 1}, at)
+            if message is not None:
+                self.charge(call, message.model or call.model, _message_usage(message), ended, at)
+        except Exception as exc:
+            self.internal_error("reading a result", exc)
 
 
 class _Call:
@@ -104,15 +142,15 @@ class _Call:
         self.started = _now()
         self.reporter = reporter
         body = kwargs.get("body")
-        model = body.get("model") if isinstance(body, dict) else None
-        self.model: str = model if isinstance(model, str) else "unknown"
-        self.stream = bool(kwargs.get("stream"))
+        model = body.get("model") if type(body) is dict else None
+        self.model: str = model if type(model) is str else "unknown"
+        self.stream = kwargs.get("stream") is True
         self.session_id, self.user_id = current_attribution()
         self.attempts = 0
         self.last_error_type: str | None = None
         self.last_status: int | None = None
         self.redirected = False
-        self.seen_exceptions: list[BaseException] = []
+        self.seen_exceptions: list[BaseException] | None = None
 
     # -- each HTTP attempt (httpx event hooks) ----------------------------------------
 
@@ -133,7 +171,7 @@ class _Call:
         status = response.status_code
         if status < 300:
             if self.stream:
-                self._watch_stream(response)
+                StreamWatch(self, _now()).wrap(response)
             return
         if status < 400:
             self.redirected = response.has_redirect_location
@@ -142,9 +180,14 @@ class _Call:
         self._attempt_failed(_status_error_type(status), f"HTTP {status} from the Messages API")
 
     def attempt_raised(self, exc: BaseException) -> None:
-        if isinstance(exc, anthropic.APIStatusError) or exc in self.seen_exceptions:
+        if isinstance(exc, anthropic.APIStatusError):
             return  # a status answer: its response was seen by the hook
-        self.seen_exceptions.append(exc)
+        seen = self.seen_exceptions
+        if seen is None:
+            seen = self.seen_exceptions = []
+        elif exc in seen:
+            return
+        seen.append(exc)
         error_type = "timeout" if isinstance(exc, anthropic.APITimeoutError) else "api_error"
         self._attempt_failed(error_type, f"{type(exc).__name__}: no response")
 
@@ -156,21 +199,7 @@ class _Call:
             data["status_code"] = self.last_status
         self.reporter.event(self, "error_occurred", data)
 
-    def _watch_stream(self, response: httpx.Response) -> None:
-        watch = StreamWatch(self, _now())
-        if not watch.wrap(response):
-            return
-        self.reporter.event(
-            self, "stream_started", {"time_to_first_byte_ms": watch.first_byte_ms()}
-        )
-
     # -- the outcome the caller gets (the wrapped _post) ------------------------------
-
-    def returned(self, result: Any) -> None:
-        if self.attempts > 1:
-            self.reporter.event(self, "retry_succeeded", {"attempt": self.attempts - 1})
-        if isinstance(result, Message):
-            self.reporter.charge(self, result.model or self.model, _message_usage(result))
 
     def raised(self, exc: BaseException) -> None:
         if not isinstance(exc, anthropic.APIError):
@@ -245,10 +274,17 @@ def instrument(client: ClientT, reporter: Reporter) -> ClientT:
 
 
 def _sync_post(post: Callable[..., Any], reporter: Reporter) -> Callable[..., Any]:
+    report_returned = reporter.report_returned
+    defer = reporter.defer
+
     def observed_post(path: str, *args: Any, **kwargs: Any) -> Any:
         if path != _MESSAGES_PATH:
             return post(path, *args, **kwargs)
-        call = _begin(reporter, kwargs)
+        try:
+            call: _Call | None = _Call(reporter, kwargs)
+        except Exception as exc:
+            reporter.internal_error("starting a call", exc)
+            call = None
         token = _CALL.set(call)
         try:
             result = post(path, *args, **kwargs)
@@ -257,17 +293,26 @@ def _sync_post(post: Callable[..., Any], reporter: Reporter) -> Callable[..., An
             _end_raised(call, exc)
             raise
         _CALL.reset(token)
-        _end_returned(call, result)
+        if call is not None:  # the rest is the sender thread's (Reporter.report_returned)
+            message = result if isinstance(result, Message) else None  # never hold a stream
+            defer((report_returned, call, message, _now(), _time()))
         return result
 
     return observed_post
 
 
 def _async_post(post: Callable[..., Any], reporter: Reporter) -> Callable[..., Any]:
+    report_returned = reporter.report_returned
+    defer = reporter.defer
+
     async def observed_post(path: str, *args: Any, **kwargs: Any) -> Any:
         if path != _MESSAGES_PATH:
             return await post(path, *args, **kwargs)
-        call = _begin(reporter, kwargs)
+        try:
+            call: _Call | None = _Call(reporter, kwargs)
+        except Exception as exc:
+            reporter.internal_error("starting a call", exc)
+            call = None
         token = _CALL.set(call)
         try:
             result = await post(path, *args, **kwargs)
@@ -276,26 +321,12 @@ def _async_post(post: Callable[..., Any], reporter: Reporter) -> Callable[..., A
             _end_raised(call, exc)
             raise
         _CALL.reset(token)
-        _end_returned(call, result)
+        if call is not None:
+            message = result if isinstance(result, Message) else None  # never hold a stream
+            defer((report_returned, call, message, _now(), _time()))
         return result
 
     return observed_post
-
-
-def _begin(reporter: Reporter, kwargs: dict[str, Any]) -> _Call | None:
-    try:
-        return _Call(reporter, kwargs)
-    except Exception as exc:
-        reporter.internal_error("starting a call", exc)
-        return None
-
-
-def _end_returned(call: _Call | None, result: Any) -> None:
-    if call is not None:
-        try:
-            call.returned(result)
-        except Exception as exc:
-            call.reporter.internal_error("reading a result", exc)
 
 
 def _end_raised(call: _Call | None, exc: BaseException) -> None:
@@ -342,12 +373,26 @@ def _on_response(response: httpx.Response) -> None:
             call.reporter.internal_error("seeing an answer", exc)
 
 
-async def _on_request_async(request: httpx.Request) -> None:
+class _Done:
+    """An awaitable that is already done: the async hooks need no coroutine per call."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Iterator[None]:
+        return iter(())
+
+
+_DONE = _Done()
+
+
+def _on_request_async(request: httpx.Request) -> _Done:
     _on_request(request)
+    return _DONE
 
 
-async def _on_response_async(response: httpx.Response) -> None:
+def _on_response_async(response: httpx.Response) -> _Done:
     _on_response(response)
+    return _DONE
 
 
 def _install_hooks(http: httpx.Client | httpx.AsyncClient, is_async: bool) -> None:
