@@ -23,7 +23,7 @@ Job = tuple[Any, ...]
 class DeferredReports:
     """FIFO of jobs; `add` is the caller's whole cost, `run` executes them in order."""
 
-    __slots__ = ("_jobs", "_lock", "_problems", "_wake", "_wake_at")
+    __slots__ = ("_jobs", "_lock", "_problems", "_wake", "_wake_at", "_woken")
 
     def __init__(self, problems: InputProblems, wake_at: int) -> None:
         self._jobs: deque[Job] = deque()
@@ -31,6 +31,7 @@ class DeferredReports:
         self._problems = problems
         self._wake_at = wake_at
         self._wake: Callable[[], None] | None = None
+        self._woken = False  # asked once; the next run() answers it
 
     def wake_with(self, wake: Callable[[], None]) -> None:
         """Who to wake once `wake_at` jobs wait (the sender), as emit() does for events."""
@@ -39,7 +40,8 @@ class DeferredReports:
     def add(self, job: Job) -> None:
         jobs = self._jobs
         jobs.append(job)
-        if len(jobs) >= self._wake_at and self._wake is not None:
+        if len(jobs) >= self._wake_at and not self._woken and self._wake is not None:
+            self._woken = True
             self._wake()
 
     def __len__(self) -> int:
@@ -51,6 +53,7 @@ class DeferredReports:
         if not jobs:
             return
         with self._lock:
+            self._woken = False
             while jobs:
                 job = jobs.popleft()
                 try:
@@ -65,3 +68,4 @@ class DeferredReports:
         """In a forked child: the parent's jobs are the parent's to send."""
         self._jobs.clear()
         self._lock = threading.Lock()
+        self._woken = False
