@@ -28,10 +28,10 @@ from typing import Any, TypeVar
 
 import anthropic
 import httpx
-from anthropic.types import Message
+from anthropic.types import Message, Usage
 
 from producers.attribution import current as current_attribution
-from producers.integrations.anthropic_streams import StreamWatch
+from producers.integrations.anthropic_streams import watch_stream
 
 Emit = Callable[..., Any]
 """(event_type, data, session_id, user_id, at) -> queued; `Pipeline.emit`."""
@@ -110,33 +110,28 @@ class Reporter:
         )
 
     def report_returned(
-        self, call: _Call, message: Message | None, ended: float, at: float
+        self, call: _Call, model: str | None, usage: Usage | None, ended: float, at: float
     ) -> None:
         try:
             if call.attempts > 1:
                 self.emit_at(call, "retry_succeeded", {"attempt": call.attempts - 1}, at)
-            if message is not None:
-                self.charge(call, message.model or call.model, _message_usage(message), ended, at)
+            if usage is not None:
+                self.charge(call, model or call.model, _message_usage(usage), ended, at)
         except Exception as exc:
             self.internal_error("reading a result", exc)
 
 
 class _Call:
-    """One `/v1/messages` call: all its HTTP attempts, from the caller's call to its outcome."""
+    """One `/v1/messages` call: all its HTTP attempts, from the caller's call to its outcome.
 
-    __slots__ = (
-        "attempts",
-        "last_error_type",
-        "last_status",
-        "model",
-        "redirected",
-        "reporter",
-        "seen_exceptions",
-        "session_id",
-        "started",
-        "stream",
-        "user_id",
-    )
+    The counters start as class attributes, so a call that succeeds at once stores only
+    what it was made with."""
+
+    attempts = 0
+    last_error_type: str | None = None
+    last_status: int | None = None
+    redirected = False
+    seen_exceptions: list[BaseException] | None = None
 
     def __init__(self, reporter: Reporter, kwargs: dict[str, Any]) -> None:
         self.started = _now()
@@ -146,32 +141,29 @@ class _Call:
         self.model: str = model if type(model) is str else "unknown"
         self.stream = kwargs.get("stream") is True
         self.session_id, self.user_id = current_attribution()
-        self.attempts = 0
-        self.last_error_type: str | None = None
-        self.last_status: int | None = None
-        self.redirected = False
-        self.seen_exceptions: list[BaseException] | None = None
 
-    # -- each HTTP attempt (httpx event hooks) ----------------------------------------
+    # -- each HTTP attempt (the httpx response hook, the retry loop's exception check) ----
 
-    def attempt_started(self) -> None:
-        if self.redirected:  # httpx following a redirect: the same attempt
-            self.redirected = False
-            return
-        self.attempts += 1
-        if self.attempts > 1:
-            data: dict[str, Any] = {"attempt": self.attempts - 1}
+    def _attempt_began(self) -> None:
+        """Seen at its outcome (an answer, or an exception without one): one hook per call."""
+        self.attempts = attempts = self.attempts + 1
+        if attempts > 1:
+            data: dict[str, Any] = {"attempt": attempts - 1}
             data["reason"] = self.last_error_type or "api_error"
             if self.last_status is not None:
                 data["status_code"] = self.last_status
             self.reporter.event(self, "retry_attempted", data)
-        self.last_status = None
+            self.last_status = None
 
     def attempt_answered(self, response: httpx.Response) -> None:
+        if self.redirected:  # httpx following a redirect: the same attempt
+            self.redirected = False
+        else:
+            self._attempt_began()
         status = response.status_code
         if status < 300:
             if self.stream:
-                StreamWatch(self, _now()).wrap(response)
+                watch_stream(self, response)
             return
         if status < 400:
             self.redirected = response.has_redirect_location
@@ -188,6 +180,10 @@ class _Call:
         elif exc in seen:
             return
         seen.append(exc)
+        if self.redirected:  # the request httpx made to follow a redirect: the same attempt
+            self.redirected = False
+        else:
+            self._attempt_began()
         error_type = "timeout" if isinstance(exc, anthropic.APITimeoutError) else "api_error"
         self._attempt_failed(error_type, f"{type(exc).__name__}: no response")
 
@@ -221,8 +217,7 @@ def _status_error_type(status: int) -> str:
     return "api_error"
 
 
-def _message_usage(message: Message) -> dict[str, int]:
-    usage = message.usage
+def _message_usage(usage: Usage) -> dict[str, int]:
     written = usage.cache_creation_input_tokens or 0
     split = usage.cache_creation
     if split is not None:
@@ -294,8 +289,10 @@ def _sync_post(post: Callable[..., Any], reporter: Reporter) -> Callable[..., An
             raise
         _CALL.reset(token)
         if call is not None:  # the rest is the sender thread's (Reporter.report_returned)
-            message = result if isinstance(result, Message) else None  # never hold a stream
-            defer((report_returned, call, message, _now(), _time()))
+            if isinstance(result, Message):  # hold its usage, never a whole response
+                defer((report_returned, call, result.model, result.usage, _now(), _time()))
+            elif call.attempts > 1:
+                defer((report_returned, call, None, None, _now(), _time()))
         return result
 
     return observed_post
@@ -322,8 +319,10 @@ def _async_post(post: Callable[..., Any], reporter: Reporter) -> Callable[..., A
             raise
         _CALL.reset(token)
         if call is not None:
-            message = result if isinstance(result, Message) else None  # never hold a stream
-            defer((report_returned, call, message, _now(), _time()))
+            if isinstance(result, Message):  # hold its usage, never a whole response
+                defer((report_returned, call, result.model, result.usage, _now(), _time()))
+            elif call.attempts > 1:
+                defer((report_returned, call, None, None, _now(), _time()))
         return result
 
     return observed_post
@@ -355,15 +354,6 @@ def _observe_exceptions(client: anthropic.Anthropic | anthropic.AsyncAnthropic) 
     client._should_retry_exception = observed  # type: ignore[method-assign]
 
 
-def _on_request(request: httpx.Request) -> None:
-    call = _CALL.get()
-    if call is not None:
-        try:
-            call.attempt_started()
-        except Exception as exc:
-            call.reporter.internal_error("seeing an attempt", exc)
-
-
 def _on_response(response: httpx.Response) -> None:
     call = _CALL.get()
     if call is not None:
@@ -385,11 +375,6 @@ class _Done:
 _DONE = _Done()
 
 
-def _on_request_async(request: httpx.Request) -> _Done:
-    _on_request(request)
-    return _DONE
-
-
 def _on_response_async(response: httpx.Response) -> _Done:
     _on_response(response)
     return _DONE
@@ -397,15 +382,11 @@ def _on_response_async(response: httpx.Response) -> _Done:
 
 def _install_hooks(http: httpx.Client | httpx.AsyncClient, is_async: bool) -> None:
     """Once per httpx client (copies of an anthropic client share theirs)."""
-    on_request = _on_request_async if is_async else _on_request
     on_response = _on_response_async if is_async else _on_response
     hooks = http.event_hooks
-    if on_request in hooks.get("request", []):
+    if on_response in hooks.get("response", []):
         return
-    http.event_hooks = {
-        "request": [*hooks.get("request", []), on_request],
-        "response": [*hooks.get("response", []), on_response],
-    }
+    http.event_hooks = {**hooks, "response": [*hooks.get("response", []), on_response]}
 
 
 def _accepts_1h(record_call: RecordCall) -> bool:

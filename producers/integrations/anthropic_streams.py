@@ -67,56 +67,50 @@ def stream_usage(usage: dict[str, Any]) -> dict[str, int]:
 
 # -- streams ------------------------------------------------------------------------------
 
-_TAIL_PRUNE_AT = 16
-"""Chunks the tail may hold before it is cut back to its last _TAIL_KEEP_BYTES (and at least
-_TAIL_KEEP_CHUNKS chunks): the stream's last events (message_delta, message_stop, an error)
-are always within them, and a long stream holds a bounded number of chunks."""
+_TAIL_PRUNE_AT = 32
+"""Chunks appended to the tail between two cuts back to its last _TAIL_KEEP_BYTES (and at
+least _TAIL_KEEP_CHUNKS chunks): the stream's last events (message_delta, message_stop, an
+error) are within them, and a long stream holds a bounded number of chunks."""
 _TAIL_KEEP_BYTES = 4096
 _TAIL_KEEP_CHUNKS = 4
-_HEAD_MAX_CHUNKS = 64  # a stream with no content: its start is in the first chunks
+_HEAD_MAX_CHUNKS = 64  # a stream with no content yet: its start is in the first chunks
+_CONTENT = b"content_block_delta"
+_CONTENT_EVENT = b"event: " + _CONTENT  # a chunk that starts with it ends the head
 
 
 class StreamWatch:
     """Keeps references to one stream's first and last chunks; reports once, when it closes.
 
-    On the caller's thread each chunk costs a comparison and a list append: the chunks up
-    to the first content delta (`head`: message_start, the first content time) and the last
-    few (`tail`: message_delta's final usage, message_stop, an error event) are kept as the
-    bytes objects httpx made, uncopied. Parsing them and building the three events are
-    deferred work (`_report`, on the SDK's sender thread).
+    On the caller's thread a chunk costs a list append (until the first content delta, two
+    and a time stamp): the chunks up to the first content delta (`head`: message_start, the
+    first content time) and the last ones (`tail`: message_delta's final usage, message_stop,
+    an error event) are kept as the bytes objects httpx made, uncopied. Parsing them and
+    building the events are deferred work (`_report`, on the SDK's sender thread). The body
+    wrappers below are the watch itself.
     """
 
-    __slots__ = ("broken", "call", "first_content_at", "head", "headers_at", "reported", "tail")
+    __slots__ = (
+        "_inner",
+        "broken",
+        "call",
+        "first_content_at",
+        "head",
+        "headers_at",
+        "reported",
+        "stamps",
+        "tail",
+    )
 
-    def __init__(self, call: StreamCall, headers_at: float) -> None:
+    def __init__(self, call: StreamCall, headers_at: float, inner: Any) -> None:
+        self._inner = inner
         self.call = call
         self.headers_at = headers_at
         self.head: list[bytes] = []
+        self.stamps: list[float] = []  # when each head chunk arrived
         self.tail: list[bytes] = []
         self.first_content_at: float | None = None
         self.broken: BaseException | None = None
         self.reported = False
-
-    def wrap(self, response: httpx.Response) -> None:
-        """Put the watch between httpx and the response's body (when it is a byte stream)."""
-        inner = response.stream
-        if isinstance(inner, httpx.AsyncByteStream):
-            response.stream = _WatchedAsyncStream(inner, self)
-        elif isinstance(inner, httpx.SyncByteStream):
-            response.stream = _WatchedSyncStream(inner, self)
-        else:
-            return
-        self.call.reporter.defer((_report_started, self, _time()))
-
-    def before_content(self, chunk: bytes) -> None:
-        """A chunk before the first content delta (the per-chunk path until then)."""
-        self.head.append(chunk)
-        if b"content_block_delta" in chunk:
-            self.first_content_at = _now()
-            self.tail.append(chunk)
-        elif len(self.head) >= _HEAD_MAX_CHUNKS:
-            self.first_content_at = -1.0  # no content yet: the rest is the tail's
-            self.tail.append(chunk)
 
     def closed(self) -> None:
         if not self.reported:
@@ -125,6 +119,20 @@ class StreamWatch:
 
     def first_byte_ms(self) -> float:
         return (self.headers_at - self.call.started) * 1000.0
+
+
+def watch_stream(call: StreamCall, response: httpx.Response) -> None:
+    """Put a watch between httpx and the response's body (when it is a byte stream)."""
+    inner = response.stream
+    watch: StreamWatch
+    if isinstance(inner, httpx.SyncByteStream):
+        watch = _WatchedSyncStream(call, _now(), inner)
+    elif isinstance(inner, httpx.AsyncByteStream):
+        watch = _WatchedAsyncStream(call, _now(), inner)
+    else:
+        return
+    response.stream = watch
+    call.reporter.defer((_report_started, watch, _time()))
 
 
 def _prune(tail: list[bytes]) -> None:
@@ -235,14 +243,29 @@ def _report(watch: StreamWatch, closed_at: float, at: float) -> None:
             "time_to_first_byte_ms": watch.first_byte_ms(),
             "duration_ms": (closed_at - call.started) * 1000.0,
         }
-        first_content_at = watch.first_content_at
-        if first_content_at is not None and first_content_at > 0:
+        first_content_at = watch.first_content_at = _first_content_at(watch)
+        if first_content_at is not None:
             data["time_to_first_content_ms"] = (first_content_at - call.started) * 1000.0
         if seen.stop_reason is not None:
             data["stop_reason"] = seen.stop_reason
         reporter.emit_at(call, "stream_completed", data, at)
     except Exception as exc:
         reporter.internal_error("closing a stream", exc)
+
+
+def _first_content_at(watch: StreamWatch) -> float | None:
+    """When the head chunk that completes the first content delta's name arrived."""
+    head = watch.head
+    joined = b"".join(head)
+    found = joined.find(_CONTENT)
+    if found < 0:
+        return None
+    end, offset = found + len(_CONTENT), 0
+    for chunk, stamp in zip(head, watch.stamps, strict=True):
+        offset += len(chunk)
+        if offset >= end:
+            return stamp
+    return None
 
 
 def _event_data(block: bytes, at: int) -> Any:
@@ -257,61 +280,67 @@ def _event_data(block: bytes, at: int) -> Any:
 # -- the body wrappers (the caller's thread, per chunk) --------------------------------------
 
 
-class _WatchedSyncStream(httpx.SyncByteStream):
-    __slots__ = ("_inner", "_watch")
-
-    def __init__(self, inner: httpx.SyncByteStream, watch: StreamWatch) -> None:
-        self._inner = inner
-        self._watch = watch
+class _WatchedSyncStream(StreamWatch, httpx.SyncByteStream):
+    __slots__ = ()
 
     def __iter__(self) -> Iterator[bytes]:
-        watch = self._watch
-        tail = watch.tail
+        head, tail, stamps = self.head, self.tail, self.stamps
+        keep = tail.append
+        looking, appended = True, 0
         try:
             for chunk in self._inner:
-                if watch.first_content_at is None:
-                    watch.before_content(chunk)
-                else:
-                    tail.append(chunk)
-                    if len(tail) > _TAIL_PRUNE_AT:
+                if not looking:
+                    keep(chunk)
+                    appended += 1
+                    if appended > _TAIL_PRUNE_AT:
+                        appended = 0
                         _prune(tail)
+                else:  # the head: until a chunk starts with a content delta
+                    head.append(chunk)
+                    stamps.append(_now())
+                    if chunk.startswith(_CONTENT_EVENT) or len(head) >= _HEAD_MAX_CHUNKS:
+                        looking = False
+                        keep(chunk)
                 yield chunk
         except Exception as exc:
-            watch.broken = exc
+            self.broken = exc
             raise
 
     def close(self) -> None:
         try:
             self._inner.close()
         finally:
-            self._watch.closed()
+            self.closed()
 
 
-class _WatchedAsyncStream(httpx.AsyncByteStream):
-    __slots__ = ("_inner", "_watch")
-
-    def __init__(self, inner: httpx.AsyncByteStream, watch: StreamWatch) -> None:
-        self._inner = inner
-        self._watch = watch
+class _WatchedAsyncStream(StreamWatch, httpx.AsyncByteStream):
+    __slots__ = ()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        watch = self._watch
-        tail = watch.tail
+        head, tail, stamps = self.head, self.tail, self.stamps
+        keep = tail.append
+        looking, appended = True, 0
         try:
             async for chunk in self._inner:
-                if watch.first_content_at is None:
-                    watch.before_content(chunk)
-                else:
-                    tail.append(chunk)
-                    if len(tail) > _TAIL_PRUNE_AT:
+                if not looking:
+                    keep(chunk)
+                    appended += 1
+                    if appended > _TAIL_PRUNE_AT:
+                        appended = 0
                         _prune(tail)
+                else:  # the head: until a chunk starts with a content delta
+                    head.append(chunk)
+                    stamps.append(_now())
+                    if chunk.startswith(_CONTENT_EVENT) or len(head) >= _HEAD_MAX_CHUNKS:
+                        looking = False
+                        keep(chunk)
                 yield chunk
         except Exception as exc:
-            watch.broken = exc
+            self.broken = exc
             raise
 
     async def aclose(self) -> None:
         try:
             await self._inner.aclose()
         finally:
-            self._watch.closed()
+            self.closed()
