@@ -26,7 +26,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
+import math
 import os
 import sys
 import tempfile
@@ -136,27 +138,27 @@ async def async_create(client: anthropic.AsyncAnthropic) -> None:
     await client.messages.create(**ASK)
 
 
-def alternate(
-    step: Callable[[int, int], int], rounds: int, calls: int
-) -> tuple[list[int], list[int], list[float]]:
-    """`step(variant, i)` -> ns of one call; variant 0 bare, 1 instrumented, call by call."""
-    bare: list[int] = []
-    watched: list[int] = []
-    per_round: list[float] = []
-    for _ in range(3):  # warm up: pools, pydantic caches, the sender's connection
-        for i in range(calls):
-            step(0, i)
-            step(1, i)
-    for r in range(rounds):
-        these: tuple[list[int], list[int]] = ([], [])
-        order = (0, 1) if r % 2 == 0 else (1, 0)
-        for i in range(calls):
-            for variant in order:
-                these[variant].append(step(variant, i))
-        bare += these[0]
-        watched += these[1]
-        per_round.append((_median(these[1]) - _median(these[0])) / 1000.0)
-    return bare, watched, per_round
+CLIENTS = ("bare", "control", "instrumented", "reports_dropped")
+"""Per mode: a bare client, a second bare one (the control: what noise alone reads), one
+instrumented for a GenPulse, and one instrumented whose reports are dropped unbuilt (the
+hook on the caller's path without the sender thread's work beside it)."""
+ORDERS = list(itertools.permutations(range(len(CLIENTS))))
+"""Each sample runs the clients in one of the 24 orders, in turn, so none is favoured by
+going first or last."""
+
+
+def alternate(step: Callable[[int], int], rounds: int, calls: int) -> list[list[int]]:
+    """`step(client)` -> ns of one call; per round, `calls` samples of every client."""
+    samples: list[list[int]] = []
+    for i in range(len(ORDERS)):  # warm up: pools, pydantic caches, the sender's connection
+        for client in ORDERS[i % len(ORDERS)]:
+            step(client)
+    for _ in range(rounds * calls):
+        sample = [0] * len(CLIENTS)
+        for client in ORDERS[len(samples) % len(ORDERS)]:
+            sample[client] = step(client)
+        samples.append(sample)
+    return samples
 
 
 def _median(values: list[Any]) -> Any:
@@ -164,23 +166,36 @@ def _median(values: list[Any]) -> Any:
     return ordered[len(ordered) // 2]
 
 
-def measure_sync(
-    mode: str, bare: anthropic.Anthropic, watched: anthropic.Anthropic, rounds: int, calls: int
-) -> dict[str, Any]:
-    call, clients, clock = sync_call(mode), (bare, watched), time.thread_time_ns
+def _median_ci(values: list[float]) -> tuple[float, float, float]:
+    """The median and its 95 % confidence interval (order statistics: no normality assumed)."""
+    ordered, n = sorted(values), len(values)
+    half = 0.98 * math.sqrt(n)  # 1.96 * sqrt(n) / 2
+    low, high = max(0, math.floor(n / 2 - half)), min(n - 1, math.ceil(n / 2 + half))
+    return ordered[n // 2], ordered[low], ordered[high]
 
-    def step(variant: int, i: int) -> int:
+
+def measure_sync(
+    mode: str,
+    clients: tuple[anthropic.Anthropic, ...],
+    rounds: int,
+    calls: int,
+) -> dict[str, Any]:
+    call, clock = sync_call(mode), time.thread_time_ns
+
+    def step(client: int) -> int:
         began = clock()
-        call(clients[variant])
+        call(clients[client])
         return clock() - began
 
-    return figures(*alternate(step, rounds, calls))
+    return figures(alternate(step, rounds, calls), calls)
 
 
 def measure_async(
-    bare: anthropic.AsyncAnthropic, watched: anthropic.AsyncAnthropic, rounds: int, calls: int
+    clients: tuple[anthropic.AsyncAnthropic, ...],
+    rounds: int,
+    calls: int,
 ) -> dict[str, Any]:
-    clients, clock = (bare, watched), time.thread_time_ns
+    clock = time.thread_time_ns
     loop = asyncio.new_event_loop()
 
     async def timed(client: anthropic.AsyncAnthropic) -> int:
@@ -188,25 +203,38 @@ def measure_async(
         await async_create(client)
         return clock() - began
 
-    def step(variant: int, i: int) -> int:
-        return loop.run_until_complete(timed(clients[variant]))
+    def step(client: int) -> int:
+        return loop.run_until_complete(timed(clients[client]))
 
     try:
-        return figures(*alternate(step, rounds, calls))
+        return figures(alternate(step, rounds, calls), calls)
     finally:
         loop.close()
 
 
-def figures(bare: list[int], watched: list[int], per_round: list[float]) -> dict[str, Any]:
-    b, w = _median(bare) / 1000.0, _median(watched) / 1000.0
+def figures(samples: list[list[int]], calls: int) -> dict[str, Any]:
+    """Overhead = the median of the paired differences (instrumented - bare, same sample);
+    the control (second bare - bare) shows what the machine's noise alone gives."""
+    us = [[ns / 1000.0 for ns in sample] for sample in samples]
+    overhead, low, high = _median_ci([s[2] - s[0] for s in us])
+    control, control_low, control_high = _median_ci([s[1] - s[0] for s in us])
+    dropped, dropped_low, dropped_high = _median_ci([s[3] - s[0] for s in us])
+    rounds = [us[i : i + calls] for i in range(0, len(us), calls)]
+    bare, watched = _median([s[0] for s in us]), _median([s[2] for s in us])
     return {
-        "bare_median_us": round(b, 2),
-        "instrumented_median_us": round(w, 2),
-        "overhead_median_us": round(w - b, 2),
-        "overhead_round_median_us": round(_median(per_round), 2),
-        "ratio": round(w / b, 4),
-        "rounds": len(per_round),
-        "calls_per_round": len(bare) // len(per_round),
+        "bare_median_us": round(bare, 2),
+        "instrumented_median_us": round(watched, 2),
+        "overhead_median_us": round(overhead, 2),
+        "overhead_ci95_us": [round(low, 2), round(high, 2)],
+        "overhead_round_median_us": round(
+            _median([_median([s[2] - s[0] for s in r]) for r in rounds]), 2
+        ),
+        "control_median_us": round(control, 2),
+        "control_ci95_us": [round(control_low, 2), round(control_high, 2)],
+        "reports_dropped_overhead_median_us": round(dropped, 2),
+        "reports_dropped_ci95_us": [round(dropped_low, 2), round(dropped_high, 2)],
+        "ratio": round(watched / bare, 4),
+        "samples": len(us),
     }
 
 
@@ -329,6 +357,10 @@ def hook_steps(pulse: GenPulse, replay: ReplayTransport, message: Any) -> dict[s
     return {key: round(value, 2) for key, value in steps.items()}
 
 
+def _drop(*args: Any) -> None:
+    """A reporter's every output, dropped (the reports_dropped client)."""
+
+
 # -- the run --------------------------------------------------------------------------------
 
 
@@ -386,21 +418,35 @@ def run(args: argparse.Namespace, bootstrap: str) -> dict[str, Any]:
                     base_url=server.url, api_key="bench", http_client=httpx.AsyncClient(**options())
                 )
 
-            bare, watched = sync_client(), pulse.instrument_anthropic(sync_client())
-            abare, awatched = async_client(), pulse.instrument_anthropic(async_client())
+            dropping = integration.Reporter(_drop, _drop, _drop, _drop)
+            bare = sync_client()
+            trio = (
+                bare,
+                sync_client(),
+                pulse.instrument_anthropic(sync_client()),
+                integration.instrument(sync_client(), dropping),
+            )
+            atrio = (
+                async_client(),
+                async_client(),
+                pulse.instrument_anthropic(async_client()),
+                integration.instrument(async_client(), dropping),
+            )
             for mode in MODES:
                 if mode == "async_create":
-                    got = measure_async(abare, awatched, args.rounds, args.calls)
+                    got = measure_async(atrio, args.rounds, args.calls)
                 else:
-                    got = measure_sync(mode, bare, watched, args.rounds, args.calls)
+                    got = measure_sync(mode, trio, args.rounds, args.calls)
                 for key, value in got.items():
                     out[f"{where}_{mode}_{key}"] = value
+                low, high = got["overhead_ci95_us"]
                 print(
-                    f"{where:>10} {mode:>15}: bare {got['bare_median_us']:8.1f} µs, "
-                    f"instrumented {got['instrumented_median_us']:8.1f} µs, "
-                    f"overhead {got['overhead_median_us']:6.2f} µs "
-                    f"(per-round median {got['overhead_round_median_us']:6.2f}), "
-                    f"ratio {got['ratio']:.4f}",
+                    f"{where:>10} {mode:>15}: bare {got['bare_median_us']:7.1f} µs, "
+                    f"instrumented {got['instrumented_median_us']:7.1f} µs, ratio "
+                    f"{got['ratio']:.4f}; overhead {got['overhead_median_us']:6.2f} µs "
+                    f"[{low:.2f}, {high:.2f}], reports dropped "
+                    f"{got['reports_dropped_overhead_median_us']:6.2f} µs, control (bare vs bare) "
+                    f"{got['control_median_us']:6.2f} µs",
                     file=sys.stderr,
                 )
         message = bare.messages.create(**ASK)

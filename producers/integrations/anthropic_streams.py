@@ -76,6 +76,7 @@ _TAIL_KEEP_CHUNKS = 4
 _HEAD_MAX_CHUNKS = 64  # a stream with no content yet: its start is in the first chunks
 _CONTENT = b"content_block_delta"
 _CONTENT_EVENT = b"event: " + _CONTENT  # a chunk that starts with it ends the head
+_EVENT_LEN = len(_CONTENT_EVENT)
 
 
 class StreamWatch:
@@ -284,9 +285,9 @@ class _WatchedSyncStream(StreamWatch, httpx.SyncByteStream):
     __slots__ = ()
 
     def __iter__(self) -> Iterator[bytes]:
-        head, tail, stamps = self.head, self.tail, self.stamps
-        keep = tail.append
-        looking, appended = True, 0
+        head, tail = self.head, self.tail
+        keep, stamp = tail.append, self.stamps.append
+        looking, appended, headed = True, 0, 0
         try:
             for chunk in self._inner:
                 if not looking:
@@ -297,8 +298,9 @@ class _WatchedSyncStream(StreamWatch, httpx.SyncByteStream):
                         _prune(tail)
                 else:  # the head: until a chunk starts with a content delta
                     head.append(chunk)
-                    stamps.append(_now())
-                    if chunk.startswith(_CONTENT_EVENT) or len(head) >= _HEAD_MAX_CHUNKS:
+                    stamp(_now())
+                    headed += 1
+                    if chunk[:_EVENT_LEN] == _CONTENT_EVENT or headed >= _HEAD_MAX_CHUNKS:
                         looking = False
                         keep(chunk)
                 yield chunk
@@ -317,9 +319,9 @@ class _WatchedAsyncStream(StreamWatch, httpx.AsyncByteStream):
     __slots__ = ()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        head, tail, stamps = self.head, self.tail, self.stamps
-        keep = tail.append
-        looking, appended = True, 0
+        head, tail = self.head, self.tail
+        keep, stamp = tail.append, self.stamps.append
+        looking, appended, headed = True, 0, 0
         try:
             async for chunk in self._inner:
                 if not looking:
@@ -330,8 +332,9 @@ class _WatchedAsyncStream(StreamWatch, httpx.AsyncByteStream):
                         _prune(tail)
                 else:  # the head: until a chunk starts with a content delta
                     head.append(chunk)
-                    stamps.append(_now())
-                    if chunk.startswith(_CONTENT_EVENT) or len(head) >= _HEAD_MAX_CHUNKS:
+                    stamp(_now())
+                    headed += 1
+                    if chunk[:_EVENT_LEN] == _CONTENT_EVENT or headed >= _HEAD_MAX_CHUNKS:
                         looking = False
                         keep(chunk)
                 yield chunk
