@@ -132,15 +132,28 @@ class _Call:
     last_status: int | None = None
     redirected = False
     seen_exceptions: list[BaseException] | None = None
+    _model: str | None = None
 
     def __init__(self, reporter: Reporter, kwargs: dict[str, Any]) -> None:
         self.started = _now()
         self.reporter = reporter
-        body = kwargs.get("body")
-        model = body.get("model") if type(body) is dict else None
-        self.model: str = model if type(model) is str else "unknown"
+        self.body = kwargs.get("body")  # the request the client built; its model read later
         self.stream = kwargs.get("stream") is True
         self.session_id, self.user_id = current_attribution()
+
+    @property
+    def model(self) -> str:
+        """The model asked for (a stream's report replaces it by the one that answered)."""
+        model = self._model
+        if model is None:
+            body = self.body
+            asked = body.get("model") if type(body) is dict else None
+            model = self._model = asked if type(asked) is str else "unknown"
+        return model
+
+    @model.setter
+    def model(self, value: str) -> None:
+        self._model = value
 
     # -- each HTTP attempt (the httpx response hook, the retry loop's exception check) ----
 
@@ -355,12 +368,19 @@ def _observe_exceptions(client: anthropic.Anthropic | anthropic.AsyncAnthropic) 
 
 
 def _on_response(response: httpx.Response) -> None:
+    """The common answer (a first attempt's 2xx) in this one frame; the rest in the call's."""
     call = _CALL.get()
-    if call is not None:
-        try:
+    if call is None:
+        return
+    try:
+        if call.attempts == 0 and response.status_code < 300:
+            call.attempts = 1
+            if call.stream:
+                watch_stream(call, response)
+        else:
             call.attempt_answered(response)
-        except Exception as exc:
-            call.reporter.internal_error("seeing an answer", exc)
+    except Exception as exc:
+        call.reporter.internal_error("seeing an answer", exc)
 
 
 class _Done:
