@@ -6,15 +6,18 @@ How it observes without changing anything the caller sees:
 
 - `client.messages._post` (what `messages.create` and `messages.stream` call) is wrapped:
   it marks the call in a context variable, returns the client's own result and re-raises
-  the client's own exception, untouched. Non-streaming usage is read from the `Message`.
-- Event hooks on the client's httpx client see every HTTP attempt of the client's own retry
+  the client's own exception, untouched. Non-streaming usage is the `Message`'s `usage`.
+- A response hook on the client's httpx client sees every answer of the client's own retry
   loop: each error status, each retry. The client's `_should_retry_exception` (when the
   installed version has it) is wrapped to see attempts that got no response (timeouts).
-- A 2xx stream's body is watched (`anthropic_streams.StreamWatch`) and the stream is charged
-  when its response closes, however that happens (read to the end, closed early, abandoned,
-  broken mid-way).
+- A 2xx stream's body is watched (`anthropic_streams`) and the stream is charged when its
+  response closes, however that happens (read to the end, closed early, abandoned, broken).
 
-Every hook swallows its own failures (counted as `internal_error` in `stats().invalid`).
+What runs on the caller's thread is kept to raw references: the call's start, its
+attribution, the `usage` object, monotonic and wall stamps, the stream's chunks. Building
+the events, pricing and queueing them is deferred work (`Reporter.defer`, run in order by
+the SDK's sender thread: producers/deferred.py). Every hook and deferred job swallows its
+own failures (counted as `internal_error` in `stats().invalid`).
 """
 
 from __future__ import annotations
