@@ -7,8 +7,11 @@ events are scanned as they pass; the watch reports once, when the response close
 
 from __future__ import annotations
 
+import itertools
+import operator
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections import deque
+from collections.abc import AsyncIterator, Collection, Iterator
 from typing import Any, Protocol
 
 import httpx
@@ -67,27 +70,28 @@ def stream_usage(usage: dict[str, Any]) -> dict[str, int]:
 
 # -- streams ------------------------------------------------------------------------------
 
-_TAIL_PRUNE_AT = 32
-"""Chunks appended to the tail between two cuts back to its last _TAIL_KEEP_BYTES (and at
-least _TAIL_KEEP_CHUNKS chunks): the stream's last events (message_delta, message_stop, an
-error) are within them, and a long stream holds a bounded number of chunks."""
-_TAIL_KEEP_BYTES = 4096
-_TAIL_KEEP_CHUNKS = 4
-_HEAD_MAX_CHUNKS = 64  # a stream with no content yet: its start is in the first chunks
+_HEAD_MAX_CHUNKS = 64
+"""The head ends at the first chunk that starts with a content delta (the API sends one
+event a chunk: message_start, a ping, content_block_start, then deltas), or at this many."""
+_TAIL_CHUNKS = 32
+"""The last chunks kept: the stream's last events (message_delta's final usage,
+message_stop, an error) are in them; a long stream holds no more."""
 _CONTENT = b"content_block_delta"
-_CONTENT_EVENT = b"event: " + _CONTENT  # a chunk that starts with it ends the head
+_CONTENT_EVENT = b"event: " + _CONTENT
 _EVENT_LEN = len(_CONTENT_EVENT)
+_FIRST = operator.itemgetter(0)
 
 
 class StreamWatch:
     """Keeps references to one stream's first and last chunks; reports once, when it closes.
 
-    On the caller's thread a chunk costs a list append (until the first content delta, two
-    and a time stamp): the chunks up to the first content delta (`head`: message_start, the
-    first content time) and the last ones (`tail`: message_delta's final usage, message_stop,
-    an error event) are kept as the bytes objects httpx made, uncopied. Parsing them and
-    building the events are deferred work (`_report`, on the SDK's sender thread). The body
-    wrappers below are the watch itself.
+    On the caller's thread: the head (the chunks up to the first content delta, each with
+    its arrival time: message_start, the first content time) runs a short loop; after it,
+    the sync body passes through C-level iterators only (`tee`, `zip`, `map` of the tail
+    deque's append), so no Python code of ours runs per chunk (the async body, which has no
+    such iterators, runs a two-line loop). The chunks are the bytes objects httpx made,
+    uncopied. Parsing them and building the events are deferred work (`_report`, on the
+    SDK's sender thread). The body wrappers below are the watch itself.
     """
 
     __slots__ = (
@@ -108,7 +112,7 @@ class StreamWatch:
         self.headers_at = headers_at
         self.head: list[bytes] = []
         self.stamps: list[float] = []  # when each head chunk arrived
-        self.tail: list[bytes] = []
+        self.tail: deque[bytes] = deque(maxlen=_TAIL_CHUNKS)
         self.first_content_at: float | None = None
         self.broken: BaseException | None = None
         self.reported = False
@@ -136,16 +140,6 @@ def watch_stream(call: StreamCall, response: httpx.Response) -> None:
     call.reporter.defer((_report_started, watch, _time()))
 
 
-def _prune(tail: list[bytes]) -> None:
-    kept = size = 0
-    for chunk in reversed(tail):
-        kept += 1
-        size += len(chunk)
-        if size >= _TAIL_KEEP_BYTES and kept >= _TAIL_KEEP_CHUNKS:
-            break
-    del tail[:-kept]
-
-
 # -- deferred work (the sender thread) ------------------------------------------------------
 
 
@@ -161,7 +155,7 @@ class _Seen:
         self.stop_reason: str | None = None
         self.error_type: str | None = None
 
-    def scan(self, chunks: list[bytes]) -> None:
+    def scan(self, chunks: Collection[bytes]) -> None:
         if not chunks:
             return
         data = b"".join(chunks)
@@ -285,25 +279,19 @@ class _WatchedSyncStream(StreamWatch, httpx.SyncByteStream):
     __slots__ = ()
 
     def __iter__(self) -> Iterator[bytes]:
-        head, tail = self.head, self.tail
-        keep, stamp = tail.append, self.stamps.append
-        looking, appended, headed = True, 0, 0
+        chunks = iter(self._inner)
+        head, stamp, tail = self.head, self.stamps.append, self.tail
         try:
-            for chunk in self._inner:
-                if not looking:
-                    keep(chunk)
-                    appended += 1
-                    if appended > _TAIL_PRUNE_AT:
-                        appended = 0
-                        _prune(tail)
-                else:  # the head: until a chunk starts with a content delta
-                    head.append(chunk)
-                    stamp(_now())
-                    headed += 1
-                    if chunk[:_EVENT_LEN] == _CONTENT_EVENT or headed >= _HEAD_MAX_CHUNKS:
-                        looking = False
-                        keep(chunk)
+            for chunk in chunks:
+                head.append(chunk)
+                stamp(_now())
+                if chunk[:_EVENT_LEN] == _CONTENT_EVENT or len(head) >= _HEAD_MAX_CHUNKS:
+                    tail.append(chunk)
+                    yield chunk
+                    break
                 yield chunk
+            rest, kept = itertools.tee(chunks)
+            yield from map(_FIRST, zip(rest, map(tail.append, kept), strict=False))
         except Exception as exc:
             self.broken = exc
             raise
@@ -319,24 +307,18 @@ class _WatchedAsyncStream(StreamWatch, httpx.AsyncByteStream):
     __slots__ = ()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        head, tail = self.head, self.tail
-        keep, stamp = tail.append, self.stamps.append
-        looking, appended, headed = True, 0, 0
+        head, stamp, keep = self.head, self.stamps.append, self.tail.append
+        looking = True
         try:
             async for chunk in self._inner:
-                if not looking:
-                    keep(chunk)
-                    appended += 1
-                    if appended > _TAIL_PRUNE_AT:
-                        appended = 0
-                        _prune(tail)
-                else:  # the head: until a chunk starts with a content delta
+                if looking:
                     head.append(chunk)
                     stamp(_now())
-                    headed += 1
-                    if chunk[:_EVENT_LEN] == _CONTENT_EVENT or headed >= _HEAD_MAX_CHUNKS:
-                        looking = False
+                    looking = chunk[:_EVENT_LEN] != _CONTENT_EVENT and len(head) < _HEAD_MAX_CHUNKS
+                    if not looking:
                         keep(chunk)
+                else:
+                    keep(chunk)
                 yield chunk
         except Exception as exc:
             self.broken = exc
