@@ -1,30 +1,42 @@
 """What pulse.instrument_anthropic() adds to a call of the real anthropic client, in µs.
 
-Run: .venv/bin/python bench/anthropic_overhead.py [--calls 3000] [--loopback-calls 300]
+Run: .venv/bin/python bench/anthropic_overhead.py [--rounds 15] [--calls 60] [--loopback]
 
-Both clients are the real `anthropic.Anthropic`; one is instrumented. Side by side in the
-same run, in interleaved blocks so machine noise hits both alike:
-  - in-process: each client's httpx client gets a transport of ours that replays answers
-    recorded from tests/anthropic_server.py (a JSON message; an SSE stream chunked per
-    event), so the figure is the instrumentation's CPU cost without socket jitter;
-  - loopback: both clients talk to tests/anthropic_server.py over 127.0.0.1 (noisier).
-Calls: `messages.create(...)` and `messages.create(stream=True)` read to the end. The
-instrumented client reports to a GenPulse delivering to Kafka (--bootstrap, default
-GENPULSE_KAFKA_BOOTSTRAP; when nothing listens there, a private broker is started for the
-run), so the buffer drains as in production.
-Overhead = median(instrumented) - median(bare). Target (issue 13): <= 5 µs median per call.
+Per mode (sync `messages.create`, async `messages.create`, `messages.create(stream=True)`
+read to the end, `messages.stream()` read to the end), four real clients in the same run:
+bare, a second bare one (the control), instrumented for a GenPulse, and instrumented with
+its reports dropped unbuilt. Each sample calls all four in one of the 24 orders, in turn
+(alternating, so no client is favoured by its place); a call is timed by this thread's CPU
+time (`time.thread_time_ns`: waiting for a core of the shared machine is not counted).
+Overhead = the median of the per-sample differences (instrumented - bare) with its 95 %
+confidence interval; the control's median (bare - bare) shows what noise alone reads.
+  - in-process (always): each client's httpx client gets a transport of ours (a real httpx
+    transport; nothing of the client is patched) replaying the bytes recorded from
+    tests/anthropic_server.py: a JSON message; an SSE stream, one chunk per event;
+  - --loopback also: all talk to tests/anthropic_server.py over 127.0.0.1 (noisier).
+The GenPulse delivers to Kafka (--bootstrap, default GENPULSE_KAFKA_BOOTSTRAP; when nothing
+listens there, a private broker is started) on a topology created first
+(streams.topics.ensure_topics, as the worker does), so its events are delivered, not left
+buffered. Also printed: the hook's own work on the caller's thread step by step (replayed
+alone on real httpx objects, best of rounds), the work it defers to the SDK's sender
+thread, and `track()`'s median in this run (about 1 µs on a quiet core: the scale).
+Target (issue 13): <= 5 µs median per call.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import itertools
 import json
+import math
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +48,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from genpulse.devservices import start_kafka
 from genpulse.devservices.ports import port_open
 from producers import GenPulse
+from producers.integrations import anthropic as integration
+from streams.settings import WorkerSettings
+from streams.topics import ensure_topics
 from tests.anthropic_server import MessagesServer, Reply, Usage
 
 ASK: dict[str, Any] = {
@@ -43,7 +58,9 @@ ASK: dict[str, Any] = {
     "max_tokens": 256,
     "messages": [{"role": "user", "content": "Three benefits, please."}],
 }
-BLOCK = 100
+MODES = ("create", "async_create", "create_stream", "messages_stream")
+
+Answer = tuple[int, list[tuple[bytes, bytes]], list[bytes]]
 
 
 class Recorded(httpx.SyncByteStream):
@@ -54,21 +71,38 @@ class Recorded(httpx.SyncByteStream):
         yield from self._chunks
 
 
-class ReplayTransport(httpx.BaseTransport):
+class AsyncRecorded(httpx.AsyncByteStream):
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = chunks
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self._chunks:
+            yield chunk
+
+
+class ReplayTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """Answers every request with a recorded response: JSON or SSE by the body's `stream`."""
 
     def __init__(self, plain: httpx.Response, streamed: httpx.Response) -> None:
-        self._plain = (plain.status_code, list(plain.headers.raw), [plain.content])
-        body = streamed.content
-        events = [part + b"\n\n" for part in body.split(b"\n\n") if part]
-        self._streamed = (streamed.status_code, list(streamed.headers.raw), events)
+        self.plain = _answer(plain, [plain.content])
+        events = [part + b"\n\n" for part in streamed.content.split(b"\n\n") if part]
+        self.streamed = _answer(streamed, events)
+
+    def answer(self, request: httpx.Request) -> Answer:
+        return self.streamed if b'"stream":true' in request.content else self.plain
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        status, headers, chunks = (
-            self._streamed if b'"stream":true' in request.content else self._plain
-        )
-        headers = [(k, v) for k, v in headers if k.lower() != b"transfer-encoding"]
+        status, headers, chunks = self.answer(request)
         return httpx.Response(status, headers=headers, stream=Recorded(chunks))
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        status, headers, chunks = self.answer(request)
+        return httpx.Response(status, headers=headers, stream=AsyncRecorded(chunks))
+
+
+def _answer(response: httpx.Response, chunks: list[bytes]) -> Answer:
+    headers = [(k, v) for k, v in response.headers.raw if k.lower() != b"transfer-encoding"]
+    return response.status_code, headers, chunks
 
 
 def record(server: MessagesServer) -> ReplayTransport:
@@ -82,123 +116,272 @@ def record(server: MessagesServer) -> ReplayTransport:
     return ReplayTransport(*answers)
 
 
-def call_plain(client: anthropic.Anthropic) -> None:
-    client.messages.create(**ASK)
+# -- the calls ------------------------------------------------------------------------------
 
 
-def hand_reported(pulse: GenPulse) -> Callable[[anthropic.Anthropic], None]:
-    """What a service does without the integration: record_model_call() from `usage`."""
+def sync_call(mode: str) -> Callable[[anthropic.Anthropic], None]:
+    def create(client: anthropic.Anthropic) -> None:
+        client.messages.create(**ASK)
 
-    def call(client: anthropic.Anthropic) -> None:
-        began = time.perf_counter()
-        usage = client.messages.create(**ASK).usage
-        pulse.costs.record_model_call(
-            ASK["model"],
-            usage.input_tokens,
-            usage.output_tokens,
-            cache_write_tokens=usage.cache_creation_input_tokens or 0,
-            cache_read_tokens=usage.cache_read_input_tokens or 0,
-            duration_ms=(time.perf_counter() - began) * 1000.0,
-        )
-
-    return call
-
-
-def call_stream(client: anthropic.Anthropic) -> None:
-    for _ in client.messages.create(stream=True, **ASK):
-        pass
-
-
-Variant = tuple[anthropic.Anthropic, Callable[[anthropic.Anthropic], None]]
-
-
-def measure(variants: dict[str, Variant], calls: int) -> dict[str, float]:
-    """Median µs per call of each variant, interleaved in blocks."""
-    samples: dict[str, list[int]] = {name: [] for name in variants}
-    clock = time.thread_time_ns  # this thread's CPU time: no waiting for a core counted
-    for client, call in variants.values():  # warm up: imports, pools, pydantic caches
-        for _ in range(20):
-            call(client)
-    done = 0
-    while done < calls:
-        for name, (client, call) in variants.items():
-            into = samples[name]
-            for _ in range(BLOCK):
-                began = clock()
-                call(client)
-                into.append(clock() - began)
-        done += BLOCK
-    return {name: sorted(s)[len(s) // 2] / 1000.0 for name, s in samples.items()}
-
-
-def hooks_us(
-    pulse: GenPulse, client: anthropic.Anthropic, replay: ReplayTransport
-) -> dict[str, float]:
-    """The instrumentation's own work for one call, replayed alone: best of 9 rounds of 500,
-    µs per call, minus the same steps without it (reading the recorded body and closing).
-    The steps are those the client's call triggers, on a real Message and httpx objects."""
-    from producers.integrations import anthropic as integration
-
-    reporter = integration.Reporter(
-        pulse.events.track, pulse.costs.record_model_call, lambda kind, detail: None
-    )
-    message = client.messages.create(**ASK)
-    request = httpx.Request("POST", "http://127.0.0.1/v1/messages")
-
-    def responses(stream: bool) -> list[httpx.Response]:
-        status, headers, chunks = replay._streamed if stream else replay._plain
-        return [
-            httpx.Response(status, headers=headers, stream=Recorded(chunks)) for _ in range(500)
-        ]
-
-    def observed(stream: bool, response: httpx.Response) -> None:
-        call = integration._begin(reporter, {"body": ASK, "stream": stream})
-        token = integration._CALL.set(call)
-        integration._on_request(request)
-        integration._on_response(response)
-        integration._CALL.reset(token)
-        for _ in response.stream:
+    def create_stream(client: anthropic.Anthropic) -> None:
+        for _ in client.messages.create(stream=True, **ASK):
             pass
-        response.close()
-        integration._end_returned(call, None if stream else message)
 
-    def unobserved(stream: bool, response: httpx.Response) -> None:
-        for _ in response.stream:
-            pass
-        response.close()
+    def messages_stream(client: anthropic.Anthropic) -> None:
+        with client.messages.stream(**ASK) as stream:
+            for _ in stream:
+                pass
 
-    def best(step: Callable[[bool, httpx.Response], None], stream: bool) -> float:
-        rounds = []
-        for _ in range(9):
-            batch = responses(stream)
-            began = time.thread_time_ns()
-            for response in batch:
-                step(stream, response)
-            rounds.append((time.thread_time_ns() - began) / len(batch) / 1000.0)
-        return min(rounds)
+    calls = {"create": create, "create_stream": create_stream, "messages_stream": messages_stream}
+    return calls[mode]
 
+
+async def async_create(client: anthropic.AsyncAnthropic) -> None:
+    await client.messages.create(**ASK)
+
+
+CLIENTS = ("bare", "control", "instrumented", "reports_dropped")
+"""Per mode: a bare client, a second bare one (the control: what noise alone reads), one
+instrumented for a GenPulse, and one instrumented whose reports are dropped unbuilt (the
+hook on the caller's path without the sender thread's work beside it)."""
+ORDERS = list(itertools.permutations(range(len(CLIENTS))))
+"""Each sample runs the clients in one of the 24 orders, in turn, so none is favoured by
+going first or last."""
+
+
+def alternate(step: Callable[[int], int], rounds: int, calls: int) -> list[list[int]]:
+    """`step(client)` -> ns of one call; per round, `calls` samples of every client."""
+    samples: list[list[int]] = []
+    for i in range(len(ORDERS)):  # warm up: pools, pydantic caches, the sender's connection
+        for client in ORDERS[i % len(ORDERS)]:
+            step(client)
+    for _ in range(rounds * calls):
+        sample = [0] * len(CLIENTS)
+        for client in ORDERS[len(samples) % len(ORDERS)]:
+            sample[client] = step(client)
+        samples.append(sample)
+    return samples
+
+
+def _median(values: list[Any]) -> Any:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def _median_ci(values: list[float]) -> tuple[float, float, float]:
+    """The median and its 95 % confidence interval (order statistics: no normality assumed)."""
+    ordered, n = sorted(values), len(values)
+    half = 0.98 * math.sqrt(n)  # 1.96 * sqrt(n) / 2
+    low, high = max(0, math.floor(n / 2 - half)), min(n - 1, math.ceil(n / 2 + half))
+    return ordered[n // 2], ordered[low], ordered[high]
+
+
+def measure_sync(
+    mode: str,
+    clients: tuple[anthropic.Anthropic, ...],
+    rounds: int,
+    calls: int,
+) -> dict[str, Any]:
+    call, clock = sync_call(mode), time.thread_time_ns
+
+    def step(client: int) -> int:
+        began = clock()
+        call(clients[client])
+        return clock() - began
+
+    return figures(alternate(step, rounds, calls), calls)
+
+
+def measure_async(
+    clients: tuple[anthropic.AsyncAnthropic, ...],
+    rounds: int,
+    calls: int,
+) -> dict[str, Any]:
+    clock = time.thread_time_ns
+    loop = asyncio.new_event_loop()
+
+    async def timed(client: anthropic.AsyncAnthropic) -> int:
+        began = clock()
+        await async_create(client)
+        return clock() - began
+
+    def step(client: int) -> int:
+        return loop.run_until_complete(timed(clients[client]))
+
+    try:
+        return figures(alternate(step, rounds, calls), calls)
+    finally:
+        loop.close()
+
+
+def figures(samples: list[list[int]], calls: int) -> dict[str, Any]:
+    """Overhead = the median of the paired differences (instrumented - bare, same sample);
+    the control (second bare - bare) shows what the machine's noise alone gives."""
+    us = [[ns / 1000.0 for ns in sample] for sample in samples]
+    overhead, low, high = _median_ci([s[2] - s[0] for s in us])
+    control, control_low, control_high = _median_ci([s[1] - s[0] for s in us])
+    dropped, dropped_low, dropped_high = _median_ci([s[3] - s[0] for s in us])
+    rounds = [us[i : i + calls] for i in range(0, len(us), calls)]
+    bare, watched = _median([s[0] for s in us]), _median([s[2] for s in us])
     return {
-        kind: best(observed, stream) - best(unobserved, stream)
-        for kind, stream in (("create", False), ("stream", True))
+        "bare_median_us": round(bare, 2),
+        "instrumented_median_us": round(watched, 2),
+        "overhead_median_us": round(overhead, 2),
+        "overhead_ci95_us": [round(low, 2), round(high, 2)],
+        "overhead_round_median_us": round(
+            _median([_median([s[2] - s[0] for s in r]) for r in rounds]), 2
+        ),
+        "control_median_us": round(control, 2),
+        "control_ci95_us": [round(control_low, 2), round(control_high, 2)],
+        "reports_dropped_overhead_median_us": round(dropped, 2),
+        "reports_dropped_ci95_us": [round(dropped_low, 2), round(dropped_high, 2)],
+        "ratio": round(watched / bare, 4),
+        "samples": len(us),
     }
 
 
+# -- the hook's own steps, replayed alone -----------------------------------------------------
+
+
+def hook_steps(pulse: GenPulse, replay: ReplayTransport, message: Any) -> dict[str, float]:
+    """µs per call of each step the instrumented client adds on the caller's thread, replayed
+    on real httpx objects (best of 9 rounds of 500), and of the work deferred to the sender."""
+    jobs: deque[tuple[Any, ...]] = deque()
+    pipeline = pulse._pipeline
+    reporter = integration.Reporter(
+        pipeline.emit, pulse.costs.record_model_call, lambda kind, detail: None, jobs.append
+    )
+    request = httpx.Request("POST", "http://127.0.0.1/v1/messages")
+    kwargs: dict[str, Any] = {"body": ASK, "stream": False}
+    stream_kwargs: dict[str, Any] = {"body": ASK, "stream": True}
+    clock, now, wall = time.thread_time_ns, time.perf_counter, time.time
+
+    def best(run: Callable[[int], None], n: int = 500) -> float:
+        rounds = []
+        for _ in range(9):
+            began = clock()
+            run(n)
+            rounds.append((clock() - began) / n / 1000.0)
+        return min(rounds)
+
+    def call_object(n: int) -> None:
+        for _ in range(n):
+            integration._Call(reporter, kwargs)
+
+    def context(n: int) -> None:
+        var, call = integration._CALL, integration._Call(reporter, kwargs)
+        for _ in range(n):
+            var.reset(var.set(call))
+
+    def hooks(n: int) -> None:
+        response = httpx.Response(200, request=request)
+        call = integration._Call(reporter, kwargs)
+        token = integration._CALL.set(call)
+        for _ in range(n):
+            call.attempts = 0  # each a first attempt (one store, a few ns)
+            integration._on_response(response)
+        integration._CALL.reset(token)
+
+    def defer_result(n: int) -> None:
+        call = integration._Call(reporter, kwargs)
+        for _ in range(n):
+            jobs.append(
+                (reporter.report_returned, call, message.model, message.usage, now(), wall())
+            )
+        jobs.clear()
+
+    status, headers, chunks = replay.streamed
+
+    def responses(n: int) -> list[httpx.Response]:
+        return [httpx.Response(status, headers=headers, stream=Recorded(chunks)) for _ in range(n)]
+
+    def read(n: int, watch: bool) -> float:
+        batch = responses(n)
+        call = integration._Call(reporter, stream_kwargs)
+        began = clock()
+        for response in batch:
+            if watch:
+                integration.watch_stream(call, response)
+            for _ in response.stream:  # type: ignore[union-attr]
+                pass
+            response.close()
+        spent = clock() - began
+        jobs.clear()
+        return spent / n / 1000.0
+
+    steps = {
+        "call_object_us": best(call_object),
+        "context_var_us": best(context),
+        "httpx_hooks_us": best(hooks),
+        "defer_result_us": best(defer_result),
+        "stream_watch_us": min(read(500, True) for _ in range(9))
+        - min(read(500, False) for _ in range(9)),
+    }
+    steps["caller_create_us"] = sum(
+        steps[k] for k in ("call_object_us", "context_var_us", "httpx_hooks_us", "defer_result_us")
+    )
+    steps["caller_stream_us"] = steps["caller_create_us"] + steps["stream_watch_us"]
+
+    def deferred(stream: bool) -> float:
+        rounds = []
+        for _ in range(5):
+            for _ in range(500):
+                if stream:
+                    response = responses(1)[0]
+                    call = integration._Call(reporter, stream_kwargs)
+                    integration.watch_stream(call, response)
+                    for _ in response.stream:  # type: ignore[union-attr]
+                        pass
+                    response.close()
+                else:
+                    call = integration._Call(reporter, kwargs)
+                    jobs.append(
+                        (
+                            reporter.report_returned,
+                            call,
+                            message.model,
+                            message.usage,
+                            now(),
+                            wall(),
+                        )
+                    )
+            count = len(jobs)
+            began = clock()
+            while jobs:
+                job = jobs.popleft()
+                job[0](*job[1:])
+            rounds.append((clock() - began) / 500 / 1000.0)
+            assert count
+        return min(rounds)
+
+    steps["sender_thread_create_us"] = deferred(False)
+    steps["sender_thread_stream_us"] = deferred(True)
+    return {key: round(value, 2) for key, value in steps.items()}
+
+
 def track_median_us(pulse: GenPulse, calls: int = 20_000) -> float:
-    """The SDK's own hot path in this run, to scale the figures (about 1 µs on a quiet core)."""
+    """The SDK's own hot path in this run, to scale the figures to a quiet core (where it
+    takes about 1 µs): on a loaded shared machine every figure grows alike."""
     clock, samples = time.thread_time_ns, []
     for _ in range(calls):
         began = clock()
         pulse.events.track("cache_hit", {"key": "k"})
         samples.append(clock() - began)
-    return sorted(samples)[calls // 2] / 1000.0
+    return float(_median(samples)) / 1000.0
+
+
+def _drop(*args: Any) -> None:
+    """A reporter's every output, dropped (the reports_dropped client)."""
+
+
+# -- the run --------------------------------------------------------------------------------
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=3000, help="in-process calls per variant")
-    parser.add_argument(
-        "--loopback-calls", type=int, default=300, help="loopback calls per variant"
-    )
+    parser.add_argument("--rounds", type=int, default=15, help="alternating rounds per mode")
+    parser.add_argument("--calls", type=int, default=60, help="calls per variant and round")
+    parser.add_argument("--loopback", action="store_true", help="also over 127.0.0.1")
     parser.add_argument(
         "--bootstrap", default=os.environ.get("GENPULSE_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     )
@@ -215,59 +398,84 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace, bootstrap: str) -> dict[str, Any]:
+    prefix = f"bench-{os.getpid()}"
+    asyncio.run(ensure_topics(WorkerSettings(kafka_bootstrap=bootstrap, topic_prefix=prefix)))
     pulse = GenPulse(
         service="bench",
         bootstrap_servers=bootstrap,
-        topic_prefix=f"bench-{os.getpid()}",
+        topic_prefix=prefix,
         follow_budget_state=False,
+        local_view_size=0,
     )
-    figures: dict[str, Any] = {"bench": "anthropic_overhead"}
+    out: dict[str, Any] = {"bench": "anthropic_overhead", "clock": "thread_time"}
     with MessagesServer() as server:
         replay = record(server)
-
-        variants = {
-            "in_process": lambda: {"http_client": httpx.Client(transport=replay)},
-            "loopback": lambda: {},
+        places: dict[str, Callable[[], dict[str, Any]]] = {
+            "in_process": lambda: {"transport": replay},
         }
-        for where, options in variants.items():
-            bare = anthropic.Anthropic(base_url=server.url, api_key="bench", **options())
-            watched = pulse.instrument_anthropic(
-                anthropic.Anthropic(base_url=server.url, api_key="bench", **options())
-            )
-            calls = args.calls if where == "in_process" else args.loopback_calls
-            kinds: dict[str, dict[str, Variant]] = {
-                "create": {
-                    "bare": (bare, call_plain),
-                    "hand_reported": (bare, hand_reported(pulse)),
-                    "instrumented": (watched, call_plain),
-                },
-                "stream": {"bare": (bare, call_stream), "instrumented": (watched, call_stream)},
-            }
-            for kind, variants_of_kind in kinds.items():
-                medians = measure(variants_of_kind, calls)
-                key = f"{where}_{kind}"
-                for name, median in medians.items():
-                    figures[f"{key}_{name}_median_us"] = round(median, 2)
-                figures[f"{key}_overhead_median_us"] = round(
-                    medians["instrumented"] - medians["bare"], 2
+        if args.loopback:
+            places["loopback"] = dict
+        for where, transport in places.items():
+
+            def sync_client(
+                options: Callable[[], dict[str, Any]] = transport,
+            ) -> anthropic.Anthropic:
+                return anthropic.Anthropic(
+                    base_url=server.url, api_key="bench", http_client=httpx.Client(**options())
                 )
-                figures[f"{key}_ratio"] = round(medians["instrumented"] / medians["bare"], 4)
-                if "hand_reported" in medians:
-                    figures[f"{key}_overhead_vs_hand_reported_us"] = round(
-                        medians["instrumented"] - medians["hand_reported"], 2
-                    )
-                shown = ", ".join(f"{name} {value:8.1f} µs" for name, value in medians.items())
-                print(f"{key:>18}: {shown}", file=sys.stderr)
-        for kind, cost in hooks_us(pulse, bare, replay).items():
-            figures[f"instrumentation_work_{kind}_us"] = round(cost, 2)
-    figures["track_median_us"] = round(track_median_us(pulse), 3)
-    pulse.flush(timeout=30)
+
+            def async_client(
+                options: Callable[[], dict[str, Any]] = transport,
+            ) -> anthropic.AsyncAnthropic:
+                return anthropic.AsyncAnthropic(
+                    base_url=server.url, api_key="bench", http_client=httpx.AsyncClient(**options())
+                )
+
+            dropping = integration.Reporter(_drop, _drop, _drop, _drop)
+            bare = sync_client()
+            trio = (
+                bare,
+                sync_client(),
+                pulse.instrument_anthropic(sync_client()),
+                integration.instrument(sync_client(), dropping),
+            )
+            atrio = (
+                async_client(),
+                async_client(),
+                pulse.instrument_anthropic(async_client()),
+                integration.instrument(async_client(), dropping),
+            )
+            for mode in MODES:
+                if mode == "async_create":
+                    got = measure_async(atrio, args.rounds, args.calls)
+                else:
+                    got = measure_sync(mode, trio, args.rounds, args.calls)
+                for key, value in got.items():
+                    out[f"{where}_{mode}_{key}"] = value
+                low, high = got["overhead_ci95_us"]
+                print(
+                    f"{where:>10} {mode:>15}: bare {got['bare_median_us']:7.1f} µs, "
+                    f"instrumented {got['instrumented_median_us']:7.1f} µs, ratio "
+                    f"{got['ratio']:.4f}; overhead {got['overhead_median_us']:6.2f} µs "
+                    f"[{low:.2f}, {high:.2f}], reports dropped "
+                    f"{got['reports_dropped_overhead_median_us']:6.2f} µs, control (bare vs bare) "
+                    f"{got['control_median_us']:6.2f} µs",
+                    file=sys.stderr,
+                )
+        message = bare.messages.create(**ASK)
+        steps = hook_steps(pulse, replay, message)
+    for key, value in steps.items():
+        out[f"hook_{key}"] = value
+    print("hook steps (µs per call): " + json.dumps(steps), file=sys.stderr)
+    out["track_median_us"] = round(track_median_us(pulse), 3)
+    delivered = pulse.flush(timeout=30)
     stats = pulse.stats()
-    figures["reported_events"] = stats.sent + stats.buffered
-    figures["delivered_events"] = stats.sent
-    figures["invalid"] = stats.invalid
+    out["events_delivered"] = stats.sent
+    out["events_buffered"] = stats.buffered
+    out["all_delivered"] = delivered and stats.buffered == 0
+    out["invalid"] = stats.invalid
     pulse.close(timeout=5)
-    return figures
+    return out
 
 
 if __name__ == "__main__":

@@ -90,8 +90,12 @@ class GenPulse:
         """
         from producers.integrations.anthropic import Reporter, instrument
 
+        pipeline = self._pipeline
         reporter = Reporter(
-            self.events.track, self.costs.record_model_call, self._pipeline.problems.report
+            pipeline.emit,
+            self.costs.record_model_call,
+            pipeline.problems.report,
+            pipeline.deferred.add,
         )
         return instrument(client, reporter)
 

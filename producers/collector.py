@@ -73,6 +73,7 @@ class EventCollector:
     def get_events(self) -> list[EventView]:
         """This process's most recent tracked events (at most local_view_size), oldest first,
         in the specification's Event shape (timestamp in epoch ms)."""
+        self._pipeline.deferred.run()  # reports an integration deferred (producers/deferred.py)
         recent = self._pipeline.recent
         if recent is None:
             return []

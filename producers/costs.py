@@ -211,6 +211,7 @@ class CostTracker:
         budget fields are the fleet's global budget today, as the worker last published it
         (None until it has). The fleet's spend: `MetricsClient.costs()`.
         """
+        self._pipeline.deferred.run()  # calls an integration observed (producers/deferred.py)
         with self._lock:
             models = {key: list(row) for key, row in self._by_model.items()}
             users = {key: list(row) for key, row in self._by_user.items()}
@@ -269,6 +270,7 @@ class CostTracker:
         """The specification's DailyCostSummary: this process's calls of today (the day in
         GENPULSE_COST_TIMEZONE, as the worker's). The fleet's: `MetricsClient.daily_costs()`.
         """
+        self._pipeline.deferred.run()
         day = self._periods.current()
         with self._lock:
             if day == self._day:

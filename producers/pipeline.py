@@ -20,6 +20,7 @@ from typing import Any
 from producers.attribution import current as current_attribution
 from producers.budget import BudgetView
 from producers.buffer import EventBuffer, Record
+from producers.deferred import DeferredReports
 from producers.dimensions import tags_problem
 from producers.local_metrics import MetricAggregator, SeriesKey
 from producers.local_tally import LocalTally, Tally
@@ -60,6 +61,7 @@ class Pipeline:
         self.service = service
         self.flush_at = settings.flush_at
         self.problems = InputProblems()
+        self.deferred = DeferredReports(self.problems, settings.flush_at)
         self.metrics = MetricAggregator()
         self.budget = BudgetView(settings.cost_timezone)
         self.default_session_id = f"{service}-{secrets.token_hex(6)}"
@@ -77,8 +79,15 @@ class Pipeline:
         self.buffer.keep_tally(LocalTally())
         self.started_s = time.monotonic()
         self.sender = Sender(
-            self.settings, self.service, self.buffer, self.metrics, self.budget, self.problems
+            self.settings,
+            self.service,
+            self.buffer,
+            self.metrics,
+            self.budget,
+            self.problems,
+            self.deferred,
         )
+        self.deferred.wake_with(self.sender.wake)
         self.sender.start()
         atexit.register(self.sender.close, self.settings.exit_timeout_s, "interpreter exit")
 
@@ -126,21 +135,25 @@ class Pipeline:
 
     def tally(self) -> Tally:
         """This process's counts of what it tracked (producers/local_tally.py)."""
+        self.deferred.run()
         return self.buffer.tally() or Tally()
 
     def fold(self, key: SeriesKey, value: float, unit: str) -> None:
         self.metrics.add(key, value, unit)
 
     def flush(self, timeout: float | None) -> bool:
+        self.deferred.run()
         return self.sender.flush(timeout)
 
     def close(self, timeout: float | None) -> bool:
         if self.closed:
             return self.sender.pending() == 0
+        self.deferred.run()
         self.closed = True
         return self.sender.close(self.settings.shutdown_timeout_s if timeout is None else timeout)
 
     def stats(self) -> Stats:
+        self.deferred.run()
         sender = self.sender
         buffered, buffered_bytes = self.buffer.pending()
         return Stats(
@@ -165,6 +178,7 @@ class Pipeline:
         """In a forked child: drop the parent's buffer and window, start a sender of our own."""
         _orphans.append(self.sender)  # keep it referenced: its sockets belong to the parent
         self.problems.renew_lock()
+        self.deferred.clear()
         self.metrics.restart_after_fork()
         for hook in self.fork_hooks:
             hook()

@@ -45,6 +45,7 @@ from producers.budget_follower import follow_budget_state
 from producers.buffer import EventBuffer, Record, estimated_bytes
 from producers.contract import encode_fields
 from producers.data_check import FAST_CHECKS, believable, data_problem
+from producers.deferred import DeferredReports
 from producers.local_metrics import MetricAggregator, encode_window
 from producers.problems import InputProblems
 from producers.sdk_settings import SdkSettings
@@ -128,8 +129,10 @@ class Sender:
         metrics: MetricAggregator,
         budget: BudgetView,
         problems: InputProblems,
+        deferred: DeferredReports | None = None,
     ) -> None:
         self._settings = settings
+        self._deferred = deferred  # run before each round takes events
         self._service = service
         self._buffer = buffer
         self._metrics = metrics
@@ -236,7 +239,8 @@ class Sender:
         return left == 0 and not self._thread.is_alive()
 
     def pending(self) -> int:
-        return self._buffer.pending()[0] + len(self._control)
+        deferred = len(self._deferred) if self._deferred is not None else 0
+        return self._buffer.pending()[0] + len(self._control) + deferred
 
     # -- sender thread ------------------------------------------------------------------
 
@@ -281,6 +285,7 @@ class Sender:
         return (
             not self._retry
             and not self._control
+            and not self._deferred
             and self._buffer.pending()[0] == 0
             and self._done_gen >= self._requested_gen
         )
@@ -305,6 +310,8 @@ class Sender:
         while True:
             self.wake_pending = False
             gen = self._requested_gen
+            if self._deferred is not None:
+                self._deferred.run()
             producer = await self._ready_producer()
             if producer is None:
                 return

@@ -6,15 +6,18 @@ How it observes without changing anything the caller sees:
 
 - `client.messages._post` (what `messages.create` and `messages.stream` call) is wrapped:
   it marks the call in a context variable, returns the client's own result and re-raises
-  the client's own exception, untouched. Non-streaming usage is read from the `Message`.
-- Event hooks on the client's httpx client see every HTTP attempt of the client's own retry
+  the client's own exception, untouched. Non-streaming usage is the `Message`'s `usage`.
+- A response hook on the client's httpx client sees every answer of the client's own retry
   loop: each error status, each retry. The client's `_should_retry_exception` (when the
   installed version has it) is wrapped to see attempts that got no response (timeouts).
-- A 2xx stream's body is watched (`anthropic_streams.StreamWatch`) and the stream is charged
-  when its response closes, however that happens (read to the end, closed early, abandoned,
-  broken mid-way).
+- A 2xx stream's body is watched (`anthropic_streams`) and the stream is charged when its
+  response closes, however that happens (read to the end, closed early, abandoned, broken).
 
-Every hook swallows its own failures (counted as `internal_error` in `stats().invalid`).
+What runs on the caller's thread is kept to raw references: the call's start, its
+attribution, the `usage` object, monotonic and wall stamps, the stream's chunks. Building
+the events, pricing and queueing them is deferred work (`Reporter.defer`, run in order by
+the SDK's sender thread: producers/deferred.py). Every hook and deferred job swallows its
+own failures (counted as `internal_error` in `stats().invalid`).
 """
 
 from __future__ import annotations
@@ -22,42 +25,73 @@ from __future__ import annotations
 import contextlib
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import anthropic
 import httpx
-from anthropic.types import Message
+from anthropic.types import Message, Usage
 
 from producers.attribution import current as current_attribution
-from producers.integrations.anthropic_streams import StreamWatch
+from producers.integrations.anthropic_streams import watch_stream
 
-Track = Callable[..., None]
+Emit = Callable[..., Any]
+"""(event_type, data, session_id, user_id, at) -> queued; `Pipeline.emit`."""
 RecordCall = Callable[..., Any]
 Report = Callable[[str, str], None]
+Defer = Callable[[tuple[Any, ...]], None]
+"""Takes `(function, *args)` and runs it later, in order (`DeferredReports.add`)."""
 ClientT = TypeVar("ClientT", anthropic.Anthropic, anthropic.AsyncAnthropic)
 
 _now = time.perf_counter
+_time = time.time
 _CALL: ContextVar[_Call | None] = ContextVar("genpulse_anthropic_call", default=None)
 _MESSAGES_PATH = "/v1/messages"
 _PROVIDER = "anthropic"
 
 
-class Reporter:
-    """What one GenPulse client does with an observed call: the events it sends."""
+def _run_now(job: tuple[Any, ...]) -> None:
+    job[0](*job[1:])
 
-    def __init__(self, track: Track, record_call: RecordCall, report: Report) -> None:
-        self.track = track
+
+class Reporter:
+    """What one GenPulse client does with an observed call: the events it sends.
+
+    The caller's thread only hands `defer` a tuple of raw references; the methods named
+    `_report_*` / `_emit` run later (on the SDK's sender thread) and build, price and
+    queue the events. Without a `defer` they run at once.
+    """
+
+    def __init__(
+        self, emit: Emit, record_call: RecordCall, report: Report, defer: Defer | None = None
+    ) -> None:
+        self.emit = emit
         self.record_call = record_call
         self.report = report
+        self.defer: Defer = defer if defer is not None else _run_now
         self.splits_1h = _accepts_1h(record_call)
 
     def internal_error(self, where: str, exc: BaseException) -> None:
         with contextlib.suppress(Exception):  # reporting must not fail the caller either
             self.report("internal_error", f"anthropic instrumentation {where}: {exc!r:.200}")
 
-    def charge(self, call: _Call, model: str, usage: dict[str, int]) -> None:
+    def event(self, call: _Call, event_type: str, data: dict[str, Any]) -> None:
+        """Queue one event of `call` stamped now (the rare paths: errors, retries)."""
+        self.defer((self.emit_at, call, event_type, data, _time()))
+
+    def emit_at(self, call: _Call, event_type: str, data: dict[str, Any], at: float) -> None:
+        try:
+            data["provider"] = _PROVIDER
+            data["model"] = call.model
+            self.emit(event_type, data, call.session_id, call.user_id, at)
+        except Exception as exc:
+            self.internal_error(f"reporting {event_type}", exc)
+
+    def charge(
+        self, call: _Call, model: str, usage: dict[str, int], ended: float, at: float
+    ) -> None:
+        """One model_called for `usage` (deferred work: it prices the call)."""
         write_1h = usage["cache_write_1h_tokens"]
         extra: dict[str, Any] = {}
         if self.splits_1h:
@@ -73,67 +107,79 @@ class Reporter:
             cache_read_tokens=usage["cache_read_tokens"],
             user_id=call.user_id,
             session_id=call.session_id,
-            duration_ms=(_now() - call.started) * 1000.0,
+            duration_ms=(ended - call.started) * 1000.0,
+            timestamp_ms=int(at * 1000),
             **extra,
         )
 
-    def event(self, call: _Call, event_type: str, data: dict[str, Any]) -> None:
-        data["provider"] = _PROVIDER
-        data["model"] = call.model
-        self.track(event_type, data, session_id=call.session_id, user_id=call.user_id)
+    def report_returned(
+        self, call: _Call, model: str | None, usage: Usage | None, ended: float, at: float
+    ) -> None:
+        try:
+            if call.attempts > 1:
+                self.emit_at(call, "retry_succeeded", {"attempt": call.attempts - 1}, at)
+            if usage is not None:
+                self.charge(call, model or call.model, _message_usage(usage), ended, at)
+        except Exception as exc:
+            self.internal_error("reading a result", exc)
 
 
 class _Call:
-    """One `/v1/messages` call: all its HTTP attempts, from the caller's call to its outcome."""
+    """One `/v1/messages` call: all its HTTP attempts, from the caller's call to its outcome.
 
-    __slots__ = (
-        "attempts",
-        "last_error_type",
-        "last_status",
-        "model",
-        "redirected",
-        "reporter",
-        "seen_exceptions",
-        "session_id",
-        "started",
-        "stream",
-        "user_id",
-    )
+    The counters start as class attributes, so a call that succeeds at once stores only
+    what it was made with."""
+
+    attempts = 0
+    last_error_type: str | None = None
+    last_status: int | None = None
+    redirected = False
+    seen_exceptions: list[BaseException] | None = None
+    _model: str | None = None
 
     def __init__(self, reporter: Reporter, kwargs: dict[str, Any]) -> None:
         self.started = _now()
         self.reporter = reporter
-        body = kwargs.get("body")
-        model = body.get("model") if isinstance(body, dict) else None
-        self.model: str = model if isinstance(model, str) else "unknown"
-        self.stream = bool(kwargs.get("stream"))
+        self.body = kwargs.get("body")  # the request the client built; its model read later
+        self.stream = kwargs.get("stream") is True
         self.session_id, self.user_id = current_attribution()
-        self.attempts = 0
-        self.last_error_type: str | None = None
-        self.last_status: int | None = None
-        self.redirected = False
-        self.seen_exceptions: list[BaseException] = []
 
-    # -- each HTTP attempt (httpx event hooks) ----------------------------------------
+    @property
+    def model(self) -> str:
+        """The model asked for (a stream's report replaces it by the one that answered)."""
+        model = self._model
+        if model is None:
+            body = self.body
+            asked = body.get("model") if type(body) is dict else None
+            model = self._model = asked if type(asked) is str else "unknown"
+        return model
 
-    def attempt_started(self) -> None:
-        if self.redirected:  # httpx following a redirect: the same attempt
-            self.redirected = False
-            return
-        self.attempts += 1
-        if self.attempts > 1:
-            data: dict[str, Any] = {"attempt": self.attempts - 1}
+    @model.setter
+    def model(self, value: str) -> None:
+        self._model = value
+
+    # -- each HTTP attempt (the httpx response hook, the retry loop's exception check) ----
+
+    def _attempt_began(self) -> None:
+        """Seen at its outcome (an answer, or an exception without one): one hook per call."""
+        self.attempts = attempts = self.attempts + 1
+        if attempts > 1:
+            data: dict[str, Any] = {"attempt": attempts - 1}
             data["reason"] = self.last_error_type or "api_error"
             if self.last_status is not None:
                 data["status_code"] = self.last_status
             self.reporter.event(self, "retry_attempted", data)
-        self.last_status = None
+            self.last_status = None
 
     def attempt_answered(self, response: httpx.Response) -> None:
+        if self.redirected:  # httpx following a redirect: the same attempt
+            self.redirected = False
+        else:
+            self._attempt_began()
         status = response.status_code
         if status < 300:
             if self.stream:
-                self._watch_stream(response)
+                watch_stream(self, response)
             return
         if status < 400:
             self.redirected = response.has_redirect_location
@@ -142,9 +188,18 @@ class _Call:
         self._attempt_failed(_status_error_type(status), f"HTTP {status} from the Messages API")
 
     def attempt_raised(self, exc: BaseException) -> None:
-        if isinstance(exc, anthropic.APIStatusError) or exc in self.seen_exceptions:
+        if isinstance(exc, anthropic.APIStatusError):
             return  # a status answer: its response was seen by the hook
-        self.seen_exceptions.append(exc)
+        seen = self.seen_exceptions
+        if seen is None:
+            seen = self.seen_exceptions = []
+        elif exc in seen:
+            return
+        seen.append(exc)
+        if self.redirected:  # the request httpx made to follow a redirect: the same attempt
+            self.redirected = False
+        else:
+            self._attempt_began()
         error_type = "timeout" if isinstance(exc, anthropic.APITimeoutError) else "api_error"
         self._attempt_failed(error_type, f"{type(exc).__name__}: no response")
 
@@ -156,21 +211,7 @@ class _Call:
             data["status_code"] = self.last_status
         self.reporter.event(self, "error_occurred", data)
 
-    def _watch_stream(self, response: httpx.Response) -> None:
-        watch = StreamWatch(self, _now())
-        if not watch.wrap(response):
-            return
-        self.reporter.event(
-            self, "stream_started", {"time_to_first_byte_ms": watch.first_byte_ms()}
-        )
-
     # -- the outcome the caller gets (the wrapped _post) ------------------------------
-
-    def returned(self, result: Any) -> None:
-        if self.attempts > 1:
-            self.reporter.event(self, "retry_succeeded", {"attempt": self.attempts - 1})
-        if isinstance(result, Message):
-            self.reporter.charge(self, result.model or self.model, _message_usage(result))
 
     def raised(self, exc: BaseException) -> None:
         if not isinstance(exc, anthropic.APIError):
@@ -192,8 +233,7 @@ def _status_error_type(status: int) -> str:
     return "api_error"
 
 
-def _message_usage(message: Message) -> dict[str, int]:
-    usage = message.usage
+def _message_usage(usage: Usage) -> dict[str, int]:
     written = usage.cache_creation_input_tokens or 0
     split = usage.cache_creation
     if split is not None:
@@ -245,10 +285,17 @@ def instrument(client: ClientT, reporter: Reporter) -> ClientT:
 
 
 def _sync_post(post: Callable[..., Any], reporter: Reporter) -> Callable[..., Any]:
+    report_returned = reporter.report_returned
+    defer = reporter.defer
+
     def observed_post(path: str, *args: Any, **kwargs: Any) -> Any:
         if path != _MESSAGES_PATH:
             return post(path, *args, **kwargs)
-        call = _begin(reporter, kwargs)
+        try:
+            call: _Call | None = _Call(reporter, kwargs)
+        except Exception as exc:
+            reporter.internal_error("starting a call", exc)
+            call = None
         token = _CALL.set(call)
         try:
             result = post(path, *args, **kwargs)
@@ -257,17 +304,28 @@ def _sync_post(post: Callable[..., Any], reporter: Reporter) -> Callable[..., An
             _end_raised(call, exc)
             raise
         _CALL.reset(token)
-        _end_returned(call, result)
+        if call is not None:  # the rest is the sender thread's (Reporter.report_returned)
+            if isinstance(result, Message):  # hold its usage, never a whole response
+                defer((report_returned, call, result.model, result.usage, _now(), _time()))
+            elif call.attempts > 1:
+                defer((report_returned, call, None, None, _now(), _time()))
         return result
 
     return observed_post
 
 
 def _async_post(post: Callable[..., Any], reporter: Reporter) -> Callable[..., Any]:
+    report_returned = reporter.report_returned
+    defer = reporter.defer
+
     async def observed_post(path: str, *args: Any, **kwargs: Any) -> Any:
         if path != _MESSAGES_PATH:
             return await post(path, *args, **kwargs)
-        call = _begin(reporter, kwargs)
+        try:
+            call: _Call | None = _Call(reporter, kwargs)
+        except Exception as exc:
+            reporter.internal_error("starting a call", exc)
+            call = None
         token = _CALL.set(call)
         try:
             result = await post(path, *args, **kwargs)
@@ -276,26 +334,14 @@ def _async_post(post: Callable[..., Any], reporter: Reporter) -> Callable[..., A
             _end_raised(call, exc)
             raise
         _CALL.reset(token)
-        _end_returned(call, result)
+        if call is not None:
+            if isinstance(result, Message):  # hold its usage, never a whole response
+                defer((report_returned, call, result.model, result.usage, _now(), _time()))
+            elif call.attempts > 1:
+                defer((report_returned, call, None, None, _now(), _time()))
         return result
 
     return observed_post
-
-
-def _begin(reporter: Reporter, kwargs: dict[str, Any]) -> _Call | None:
-    try:
-        return _Call(reporter, kwargs)
-    except Exception as exc:
-        reporter.internal_error("starting a call", exc)
-        return None
-
-
-def _end_returned(call: _Call | None, result: Any) -> None:
-    if call is not None:
-        try:
-            call.returned(result)
-        except Exception as exc:
-            call.reporter.internal_error("reading a result", exc)
 
 
 def _end_raised(call: _Call | None, exc: BaseException) -> None:
@@ -324,43 +370,46 @@ def _observe_exceptions(client: anthropic.Anthropic | anthropic.AsyncAnthropic) 
     client._should_retry_exception = observed  # type: ignore[method-assign]
 
 
-def _on_request(request: httpx.Request) -> None:
-    call = _CALL.get()
-    if call is not None:
-        try:
-            call.attempt_started()
-        except Exception as exc:
-            call.reporter.internal_error("seeing an attempt", exc)
-
-
 def _on_response(response: httpx.Response) -> None:
+    """The common answer (a first attempt's 2xx) in this one frame; the rest in the call's."""
     call = _CALL.get()
-    if call is not None:
-        try:
+    if call is None:
+        return
+    try:
+        if call.attempts == 0 and response.status_code < 300:
+            call.attempts = 1
+            if call.stream:
+                watch_stream(call, response)
+        else:
             call.attempt_answered(response)
-        except Exception as exc:
-            call.reporter.internal_error("seeing an answer", exc)
+    except Exception as exc:
+        call.reporter.internal_error("seeing an answer", exc)
 
 
-async def _on_request_async(request: httpx.Request) -> None:
-    _on_request(request)
+class _Done:
+    """An awaitable that is already done: the async hooks need no coroutine per call."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Iterator[None]:
+        return iter(())
 
 
-async def _on_response_async(response: httpx.Response) -> None:
+_DONE = _Done()
+
+
+def _on_response_async(response: httpx.Response) -> _Done:
     _on_response(response)
+    return _DONE
 
 
 def _install_hooks(http: httpx.Client | httpx.AsyncClient, is_async: bool) -> None:
     """Once per httpx client (copies of an anthropic client share theirs)."""
-    on_request = _on_request_async if is_async else _on_request
     on_response = _on_response_async if is_async else _on_response
     hooks = http.event_hooks
-    if on_request in hooks.get("request", []):
+    if on_response in hooks.get("response", []):
         return
-    http.event_hooks = {
-        "request": [*hooks.get("request", []), on_request],
-        "response": [*hooks.get("response", []), on_response],
-    }
+    http.event_hooks = {**hooks, "response": [*hooks.get("response", []), on_response]}
 
 
 def _accepts_1h(record_call: RecordCall) -> bool:

@@ -7,21 +7,29 @@ events are scanned as they pass; the watch reports once, when the response close
 
 from __future__ import annotations
 
+import itertools
+import operator
 import time
+from collections import deque
+from collections.abc import AsyncIterator, Collection, Iterator
 from typing import Any, Protocol
 
 import httpx
 import orjson
 
 _now = time.perf_counter
-_UNINTERESTING_EVENTS = frozenset((b"ping", b"content_block_start", b"content_block_stop"))
+_time = time.time
 _SSE_ERROR_TYPES = {"rate_limit_error": "rate_limit", "overloaded_error": "overloaded"}
 
 
 class StreamReporter(Protocol):
-    def event(self, call: Any, event_type: str, data: dict[str, Any]) -> None: ...
+    def defer(self, job: tuple[Any, ...]) -> None: ...
 
-    def charge(self, call: Any, model: str, usage: dict[str, int]) -> None: ...
+    def emit_at(self, call: Any, event_type: str, data: dict[str, Any], at: float) -> None: ...
+
+    def charge(
+        self, call: Any, model: str, usage: dict[str, int], ended: float, at: float
+    ) -> None: ...
 
     def internal_error(self, where: str, exc: BaseException) -> None: ...
 
@@ -31,6 +39,8 @@ class StreamCall(Protocol):
 
     started: float
     model: str
+    session_id: str | None
+    user_id: str | None
 
     @property
     def reporter(self) -> StreamReporter: ...
@@ -60,84 +70,98 @@ def stream_usage(usage: dict[str, Any]) -> dict[str, int]:
 
 # -- streams ------------------------------------------------------------------------------
 
+_HEAD_MAX_CHUNKS = 64
+"""The head ends at the first chunk that starts with a content delta (the API sends one
+event a chunk: message_start, a ping, content_block_start, then deltas), or at this many."""
+_TAIL_CHUNKS = 32
+"""The last chunks kept: the stream's last events (message_delta's final usage,
+message_stop, an error) are in them; a long stream holds no more."""
+_CONTENT = b"content_block_delta"
+_CONTENT_EVENT = b"event: " + _CONTENT
+_EVENT_LEN = len(_CONTENT_EVENT)
+_FIRST = operator.itemgetter(0)
+
 
 class StreamWatch:
-    """Scans one stream's server-sent events as they pass; reports once, when it closes.
+    """Keeps references to one stream's first and last chunks; reports once, when it closes.
 
-    Only complete events (up to the last blank line) are scanned; the rest waits for the next
-    chunk. Only `message_start`, `message_delta` and `error` data are parsed, so the cost per
-    chunk is a few `bytes.find` calls.
+    On the caller's thread: the head (the chunks up to the first content delta, each with
+    its arrival time: message_start, the first content time) runs a short loop; after it,
+    the sync body passes through C-level iterators only (`tee`, `zip`, `map` of the tail
+    deque's append), so no Python code of ours runs per chunk (the async body, which has no
+    such iterators, runs a two-line loop). The chunks are the bytes objects httpx made,
+    uncopied. Parsing them and building the events are deferred work (`_report`, on the
+    SDK's sender thread). The body wrappers below are the watch itself.
     """
 
     __slots__ = (
+        "_inner",
+        "broken",
         "call",
-        "error_type",
         "first_content_at",
+        "head",
         "headers_at",
-        "model",
         "reported",
-        "stop_reason",
-        "stopped",
+        "stamps",
         "tail",
-        "usage",
     )
 
-    def __init__(self, call: StreamCall, headers_at: float) -> None:
+    def __init__(self, call: StreamCall, headers_at: float, inner: Any) -> None:
+        self._inner = inner
         self.call = call
         self.headers_at = headers_at
-        self.tail = b""
-        self.usage: dict[str, Any] | None = None
-        self.model = call.model
+        self.head: list[bytes] = []
+        self.stamps: list[float] = []  # when each head chunk arrived
+        self.tail: deque[bytes] = deque(maxlen=_TAIL_CHUNKS)
         self.first_content_at: float | None = None
-        self.stopped = False
-        self.stop_reason: str | None = None
-        self.error_type: str | None = None
+        self.broken: BaseException | None = None
         self.reported = False
 
-    def wrap(self, response: httpx.Response) -> bool:
-        """Put the watch between httpx and the response's body; False if it cannot be."""
-        inner = response.stream
-        if isinstance(inner, httpx.AsyncByteStream):
-            response.stream = _WatchedAsyncStream(inner, self)
-        elif isinstance(inner, httpx.SyncByteStream):
-            response.stream = _WatchedSyncStream(inner, self)
-        else:
-            return False
-        return True
+    def closed(self) -> None:
+        if not self.reported:
+            self.reported = True
+            self.call.reporter.defer((_report, self, _now(), _time()))
 
     def first_byte_ms(self) -> float:
         return (self.headers_at - self.call.started) * 1000.0
 
-    def feed(self, chunk: bytes) -> None:
-        if (  # the common chunk: one whole event, so its name says whether to look inside
-            not self.tail
-            and chunk.endswith(b"\n\n")
-            and chunk.startswith(b"event: ")
-            and chunk.find(b"\nevent:", 7) < 0
-        ):
-            name = chunk[7 : chunk.find(b"\n")]
-            if name == b"content_block_delta":
-                if self.first_content_at is None:
-                    self.first_content_at = _now()
-                return
-            if name in _UNINTERESTING_EVENTS:
-                return
-        try:
-            data = self.tail + chunk if self.tail else chunk
-            if b"\r" in data:  # CRLF lines; a CR left at the end waits in the tail for its LF
-                data = data.replace(b"\r\n", b"\n")
-            end = data.rfind(b"\n\n")
-            if end < 0:
-                self.tail = data if len(data) < 1 << 20 else b""
-                return
-            self.tail = data[end + 2 :]
-            self._scan(data[: end + 1])
-        except Exception as exc:
-            self.call.reporter.internal_error("reading a stream", exc)
 
-    def _scan(self, block: bytes) -> None:
-        if self.first_content_at is None and b"event: content_block_delta" in block:
-            self.first_content_at = _now()
+def watch_stream(call: StreamCall, response: httpx.Response) -> None:
+    """Put a watch between httpx and the response's body (when it is a byte stream)."""
+    inner = response.stream
+    watch: StreamWatch
+    if isinstance(inner, httpx.SyncByteStream):
+        watch = _WatchedSyncStream(call, _now(), inner)
+    elif isinstance(inner, httpx.AsyncByteStream):
+        watch = _WatchedAsyncStream(call, _now(), inner)
+    else:
+        return
+    response.stream = watch
+    call.reporter.defer((_report_started, watch, _time()))
+
+
+# -- deferred work (the sender thread) ------------------------------------------------------
+
+
+class _Seen:
+    """What the kept chunks say about the stream."""
+
+    __slots__ = ("error_type", "model", "stop_reason", "stopped", "usage")
+
+    def __init__(self, model: str) -> None:
+        self.usage: dict[str, Any] | None = None
+        self.model = model
+        self.stopped = False
+        self.stop_reason: str | None = None
+        self.error_type: str | None = None
+
+    def scan(self, chunks: Collection[bytes]) -> None:
+        if not chunks:
+            return
+        data = b"".join(chunks)
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n")
+        block = data[: data.rfind(b"\n\n") + 1]  # complete events only (a cut one is not)
         at = block.find(b"event: message_")
         while at >= 0:
             kind = block[at + 15 : at + 20]
@@ -146,9 +170,10 @@ class StreamWatch:
             elif kind == b"stop\n":
                 self.stopped = True
             at = block.find(b"event: message_", at + 15)
-        if b"event: error" in block:
-            data = _event_data(block, block.find(b"event: error"))
-            error = data.get("error") if isinstance(data, dict) else None
+        at = block.find(b"event: error")
+        if at >= 0:
+            event = _event_data(block, at)
+            error = event.get("error") if isinstance(event, dict) else None
             name = error.get("type") if isinstance(error, dict) else None
             self.error_type = _SSE_ERROR_TYPES.get(str(name), "api_error")
 
@@ -174,44 +199,68 @@ class StreamWatch:
         if isinstance(delta, dict) and isinstance(delta.get("stop_reason"), str):
             self.stop_reason = delta["stop_reason"]
 
-    def broke(self, exc: BaseException) -> None:
-        """The body stopped with an error (connection dropped, read timed out)."""
-        if self.error_type is None:
-            self.error_type = "timeout" if isinstance(exc, httpx.TimeoutException) else "api_error"
 
-    def closed(self) -> None:
-        if self.reported:
-            return
-        self.reported = True
-        try:
-            self._report()
-        except Exception as exc:
-            self.call.reporter.internal_error("closing a stream", exc)
+def _report_started(watch: StreamWatch, at: float) -> None:
+    reporter = watch.call.reporter
+    try:
+        reporter.emit_at(
+            watch.call, "stream_started", {"time_to_first_byte_ms": watch.first_byte_ms()}, at
+        )
+    except Exception as exc:
+        reporter.internal_error("reporting a stream start", exc)
 
-    def _report(self) -> None:
-        call, reporter = self.call, self.call.reporter
-        call.model = self.model
-        if self.error_type is not None:
+
+def _report(watch: StreamWatch, closed_at: float, at: float) -> None:
+    call = watch.call
+    reporter = call.reporter
+    try:
+        seen = _Seen(call.model)
+        seen.scan(watch.head)
+        seen.scan(watch.tail)
+        call.model = seen.model
+        error_type = seen.error_type
+        if error_type is None and watch.broken is not None:
+            error_type = (
+                "timeout" if isinstance(watch.broken, httpx.TimeoutException) else "api_error"
+            )
+        if error_type is not None:
             outcome = "error"
-            reporter.event(
-                call,
-                "error_occurred",
-                {"error_type": self.error_type, "message": "the stream ended with an error"},
+            message = "the stream ended with an error"
+            reporter.emit_at(
+                call, "error_occurred", {"error_type": error_type, "message": message}, at
             )
         else:
-            outcome = "completed" if self.stopped else "abandoned"
-        if self.usage is not None:
-            reporter.charge(call, self.model, stream_usage(self.usage))
+            outcome = "completed" if seen.stopped else "abandoned"
+        if seen.usage is not None:
+            reporter.charge(call, seen.model, stream_usage(seen.usage), closed_at, at)
         data: dict[str, Any] = {
             "outcome": outcome,
-            "time_to_first_byte_ms": self.first_byte_ms(),
-            "duration_ms": (_now() - call.started) * 1000.0,
+            "time_to_first_byte_ms": watch.first_byte_ms(),
+            "duration_ms": (closed_at - call.started) * 1000.0,
         }
-        if self.first_content_at is not None:
-            data["time_to_first_content_ms"] = (self.first_content_at - call.started) * 1000.0
-        if self.stop_reason is not None:
-            data["stop_reason"] = self.stop_reason
-        reporter.event(call, "stream_completed", data)
+        first_content_at = watch.first_content_at = _first_content_at(watch)
+        if first_content_at is not None:
+            data["time_to_first_content_ms"] = (first_content_at - call.started) * 1000.0
+        if seen.stop_reason is not None:
+            data["stop_reason"] = seen.stop_reason
+        reporter.emit_at(call, "stream_completed", data, at)
+    except Exception as exc:
+        reporter.internal_error("closing a stream", exc)
+
+
+def _first_content_at(watch: StreamWatch) -> float | None:
+    """When the head chunk that completes the first content delta's name arrived."""
+    head = watch.head
+    joined = b"".join(head)
+    found = joined.find(_CONTENT)
+    if found < 0:
+        return None
+    end, offset = found + len(_CONTENT), 0
+    for chunk, stamp in zip(head, watch.stamps, strict=True):
+        offset += len(chunk)
+        if offset >= end:
+            return stamp
+    return None
 
 
 def _event_data(block: bytes, at: int) -> Any:
@@ -223,45 +272,60 @@ def _event_data(block: bytes, at: int) -> Any:
     return orjson.loads(block[start + 6 : end if end >= 0 else len(block)])
 
 
-class _WatchedSyncStream(httpx.SyncByteStream):
-    def __init__(self, inner: httpx.SyncByteStream, watch: StreamWatch) -> None:
-        self._inner = inner
-        self._watch = watch
+# -- the body wrappers (the caller's thread, per chunk) --------------------------------------
 
-    def __iter__(self) -> Any:
-        watch = self._watch
+
+class _WatchedSyncStream(StreamWatch, httpx.SyncByteStream):
+    __slots__ = ()
+
+    def __iter__(self) -> Iterator[bytes]:
+        chunks = iter(self._inner)
+        head, stamp, tail = self.head, self.stamps.append, self.tail
         try:
-            for chunk in self._inner:
-                watch.feed(chunk)
+            for chunk in chunks:
+                head.append(chunk)
+                stamp(_now())
+                if chunk[:_EVENT_LEN] == _CONTENT_EVENT or len(head) >= _HEAD_MAX_CHUNKS:
+                    tail.append(chunk)
+                    yield chunk
+                    break
                 yield chunk
+            rest, kept = itertools.tee(chunks)
+            yield from map(_FIRST, zip(rest, map(tail.append, kept), strict=False))
         except Exception as exc:
-            watch.broke(exc)
+            self.broken = exc
             raise
 
     def close(self) -> None:
         try:
             self._inner.close()
         finally:
-            self._watch.closed()
+            self.closed()
 
 
-class _WatchedAsyncStream(httpx.AsyncByteStream):
-    def __init__(self, inner: httpx.AsyncByteStream, watch: StreamWatch) -> None:
-        self._inner = inner
-        self._watch = watch
+class _WatchedAsyncStream(StreamWatch, httpx.AsyncByteStream):
+    __slots__ = ()
 
-    async def __aiter__(self) -> Any:
-        watch = self._watch
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        head, stamp, keep = self.head, self.stamps.append, self.tail.append
+        looking = True
         try:
             async for chunk in self._inner:
-                watch.feed(chunk)
+                if looking:
+                    head.append(chunk)
+                    stamp(_now())
+                    looking = chunk[:_EVENT_LEN] != _CONTENT_EVENT and len(head) < _HEAD_MAX_CHUNKS
+                    if not looking:
+                        keep(chunk)
+                else:
+                    keep(chunk)
                 yield chunk
         except Exception as exc:
-            watch.broke(exc)
+            self.broken = exc
             raise
 
     async def aclose(self) -> None:
         try:
             await self._inner.aclose()
         finally:
-            self._watch.closed()
+            self.closed()

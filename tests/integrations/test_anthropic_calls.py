@@ -58,7 +58,7 @@ def async_client(server: MessagesServer, **options: Any) -> anthropic.AsyncAnthr
 
 def writes(pulse: GenPulse, usage: Usage) -> dict[str, int]:
     """The cache-write fields record_model_call gets: 1-hour ones apart when it prices them."""
-    if Reporter(pulse.events.track, pulse.costs.record_model_call, print).splits_1h:
+    if Reporter(print, pulse.costs.record_model_call, print).splits_1h:
         return {"cache_write_tokens": usage.cache_write_5m_tokens}
     return {"cache_write_tokens": usage.cache_write_5m_tokens + usage.cache_write_1h_tokens}
 

@@ -1,4 +1,8 @@
-"""The stream scan of the anthropic integration: the same findings however the bytes arrive."""
+"""The stream watch of the anthropic integration: the same findings however the bytes arrive.
+
+The chunks pass through the real body wrapper (as httpx reads it); the deferred report then
+parses what the watch kept.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +10,48 @@ import itertools
 import json
 from typing import Any
 
+import httpx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from producers.integrations.anthropic_streams import StreamWatch, stream_usage
+from producers.integrations.anthropic_streams import StreamWatch, stream_usage, watch_stream
+
+
+class Reporter:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.usage: dict[str, int] | None = None
+        self.model: str | None = None
+
+    def defer(self, job: tuple[Any, ...]) -> None:
+        job[0](*job[1:])  # at once: the order is what matters here
+
+    def emit_at(self, call: Any, event_type: str, data: dict[str, Any], at: float) -> None:
+        self.events.append((event_type, data))
+
+    def charge(self, call: Any, model: str, usage: dict[str, int], ended: float, at: float) -> None:
+        self.model, self.usage = model, usage
+
+    @staticmethod
+    def internal_error(where: str, exc: BaseException) -> None:
+        raise AssertionError(f"{where}: {exc!r}")
 
 
 class Call:
     started = 0.0
     model = "claude-sonnet-4-5"
+    session_id = user_id = None
 
-    class reporter:
-        @staticmethod
-        def internal_error(where: str, exc: BaseException) -> None:
-            raise AssertionError(f"{where}: {exc!r}")
+    def __init__(self) -> None:
+        self.reporter = Reporter()
+
+
+class Chunks(httpx.SyncByteStream):
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+
+    def __iter__(self) -> Any:
+        yield from self.chunks
 
 
 def sse(deltas: int, output_tokens: int, stop: bool) -> bytes:
@@ -50,13 +82,19 @@ def sse(deltas: int, output_tokens: int, stop: bool) -> bytes:
     return b"".join(f"event: {n}\ndata: {json.dumps(d)}\n\n".encode() for n, d in events)
 
 
-def scan(body: bytes, cuts: list[int]) -> StreamWatch:
-    watch = StreamWatch(Call(), 0.001)  # type: ignore[arg-type]
+def scan(body: bytes, cuts: list[int]) -> tuple[Reporter, dict[str, Any], StreamWatch]:
+    """The body in chunks cut at `cuts`, read to its end through the watch, then closed."""
     edges = [0, *sorted(c % (len(body) + 1) for c in cuts), len(body)]
-    for start, end in itertools.pairwise(edges):
-        if end > start:
-            watch.feed(body[start:end])
-    return watch
+    chunks = [body[a:b] for a, b in itertools.pairwise(edges) if b > a]
+    call = Call()
+    response = httpx.Response(200, stream=Chunks(chunks))
+    watch_stream(call, response)  # type: ignore[arg-type]
+    assert b"".join(response.iter_raw()) == body  # the caller reads exactly the same bytes
+    response.close()
+    reporter = call.reporter
+    completed = dict(reporter.events)["stream_completed"]
+    assert isinstance(response.stream, StreamWatch)
+    return reporter, completed, response.stream
 
 
 @settings(max_examples=200)
@@ -73,20 +111,20 @@ def test_any_chunking_finds_the_same_usage_and_ending(
     body = sse(deltas, output_tokens, stop)
     if crlf:
         body = body.replace(b"\n", b"\r\n")
-    watch = scan(body, cuts)
-    assert watch.model == "claude-sonnet-4-5-20250929"
-    assert watch.usage is not None
-    assert stream_usage(watch.usage) == {
+    reporter, completed, watch = scan(body, cuts)
+    assert reporter.model == "claude-sonnet-4-5-20250929"
+    assert reporter.usage == {
         "input_tokens": 900,
         "output_tokens": output_tokens,  # the last message_delta's cumulative count
         "cache_write_tokens": 200,
         "cache_write_1h_tokens": 500,
         "cache_read_tokens": 50,
     }
-    assert watch.stopped is stop
-    assert watch.stop_reason == ("end_turn" if stop else None)
+    assert completed["outcome"] == ("completed" if stop else "abandoned")
+    assert completed.get("stop_reason") == ("end_turn" if stop else None)
     assert (watch.first_content_at is not None) is (deltas > 0)
-    assert watch.error_type is None
+    assert ("time_to_first_content_ms" in completed) is (deltas > 0)
+    assert "error_occurred" not in dict(reporter.events)
 
 
 def test_an_error_event_names_its_type() -> None:
@@ -94,9 +132,19 @@ def test_an_error_event_names_its_type() -> None:
         sse(1, 3, False)
         + b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error"}}\n\n'
     )
-    assert scan(body, [7, 300]).error_type == "overloaded"
+    reporter, completed, _ = scan(body, [7, 300])
+    assert dict(reporter.events)["error_occurred"]["error_type"] == "overloaded"
+    assert completed["outcome"] == "error"
     other = body.replace(b"overloaded_error", b"api_error")
-    assert scan(other, []).error_type == "api_error"
+    assert dict(scan(other, [])[0].events)["error_occurred"]["error_type"] == "api_error"
+
+
+def test_a_long_stream_keeps_a_bounded_tail_and_still_finds_its_end() -> None:
+    body = sse(5000, 4321, True)
+    reporter, completed, watch = scan(body, list(range(0, len(body), 97)))
+    assert reporter.usage is not None and reporter.usage["output_tokens"] == 4321
+    assert completed["outcome"] == "completed"
+    assert len(watch.tail) <= 32 and len(watch.head) <= 64
 
 
 def test_usage_without_a_ttl_split_counts_all_writes_as_5_minute_ones() -> None:
