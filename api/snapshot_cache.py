@@ -47,9 +47,10 @@ class ReaderThread:
     def _call(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
-    def read(self, method: str, *args: Any) -> asyncio.Future[Any]:
-        """`reader.<method>(*args)` on the reader's thread, as a future of the caller's loop."""
-        return asyncio.wrap_future(self._call(getattr(self._reader, method)(*args)))
+    def read(self, method: str, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        """`reader.<method>(*args, **kwargs)` on the reader's thread, as a future of the
+        caller's loop."""
+        return asyncio.wrap_future(self._call(getattr(self._reader, method)(*args, **kwargs)))
 
     async def close(self) -> None:
         await asyncio.wrap_future(self._call(self._reader.redis.aclose()))
@@ -83,12 +84,16 @@ class SnapshotCache:
         self._feed = feed
         self._entries: OrderedDict[tuple[Any, ...], _Entry] = OrderedDict()
 
-    async def read(self, method: str, *args: Any, fresh: bool = False) -> Any:
-        """`reader.<method>(*args)`, computed once per snapshot generation."""
+    async def read(self, method: str, *args: Any, fresh: bool = False, **kwargs: Any) -> Any:
+        """`reader.<method>(*args, **kwargs)`, computed once per snapshot generation.
+
+        The key holds every argument, filters and group-by included (they are hashable:
+        streams.slicing.Where is a frozen dataclass), so a sliced read never answers for
+        another slice."""
         if not self._feed.connected:
             self._entries.clear()
-            return await self._reader.read(method, *args)
-        key = (method, *args)
+            return await self._reader.read(method, *args, **kwargs)
+        key = (method, args, tuple(sorted(kwargs.items())))
         epoch, generation = self._feed.epoch, self._feed.latest_id
         entry = self._entries.get(key)
         if entry is None or entry.epoch != epoch:
@@ -104,7 +109,9 @@ class SnapshotCache:
     def _start(
         self, key: tuple[Any, ...], epoch: int, generation: int, before: _Entry | None
     ) -> _Entry:
-        entry = _Entry(epoch, generation, time.monotonic(), self._reader.read(*key))
+        method, args, kwargs = key
+        future = self._reader.read(method, *args, **dict(kwargs))
+        entry = _Entry(epoch, generation, time.monotonic(), future)
         if before is not None:
             entry.previous, entry.has_previous = before.result.result(), True
             entry.born = before.born
