@@ -6,6 +6,11 @@
  * headers) and re-fetch the views when the worker publishes a snapshot. Every chart has an
  * empty state ("no data yet") and the page has an error state when the API or Redis is down;
  * both clear by themselves when data flows again.
+ *
+ * The filter bar slices every metric (service, environment, model, tier, user, tag) and the
+ * "group by" switch turns the time series into one line per value plus a table of groups.
+ * The view (range, filters, group-by) lives in the URL's hash, so a shared link restores it
+ * (the token never does: the recipient signs in with their own).
  */
 (function () {
   "use strict";
@@ -20,8 +25,12 @@
     ["time_to_interactive", "Interactive"], ["time_to_complete", "Complete"]
   ];
 
+  var FILTERS = ["service", "environment", "model", "tier", "user", "tag"];
+  var SUGGESTED = ["service", "environment", "model", "tier"];  // values offered from group_by answers
+  var MAX_SERIES = 10;  // lines per grouped chart; the groups table lists them all
+
   var state = {range: "1h", token: sessionStorage.getItem(TOKEN_KEY), loading: false,
-               again: false, stream: null, lastOk: 0};
+               again: false, stream: null, lastOk: 0, filters: {}, groupBy: ""};
   var $ = function (id) { return document.getElementById(id); };
 
   // ---------------------------------------------------------------- API access ----------
@@ -42,6 +51,78 @@
   function query(extra) {
     var q = "window=" + encodeURIComponent(state.range);
     return extra ? q + "&" + extra : q;
+  }
+
+  function filterQuery() {
+    return FILTERS.filter(function (f) { return state.filters[f]; }).map(function (f) {
+      return f + "=" + encodeURIComponent(state.filters[f]);
+    }).join("&");
+  }
+
+  // The range and the filters: what every sliced route takes.
+  function sliced(extra) {
+    return query([filterQuery(), extra || ""].filter(Boolean).join("&"));
+  }
+
+  // ... and the group-by, for the routes whose grouped answer the page shows.
+  function grouped(extra) {
+    return sliced([state.groupBy ? "group_by=" + encodeURIComponent(state.groupBy) : "", extra || ""]
+                  .filter(Boolean).join("&"));
+  }
+
+  // ---------------------------------------------------------------- the view in the URL -
+  function readHash() {
+    var params = new URLSearchParams(location.hash.replace(/^#/, ""));
+    var range = params.get("window");
+    state.range = STEPS[range] ? range : "1h";
+    state.filters = {};
+    FILTERS.forEach(function (f) { if (params.get(f)) state.filters[f] = params.get(f); });
+    state.groupBy = params.get("group_by") || "";
+    showView();
+  }
+
+  function writeHash() {
+    var params = new URLSearchParams();
+    params.set("window", state.range);
+    FILTERS.forEach(function (f) { if (state.filters[f]) params.set(f, state.filters[f]); });
+    if (state.groupBy) params.set("group_by", state.groupBy);
+    history.replaceState(null, "", "#" + params.toString());
+  }
+
+  function showView() {  // the controls show the state (after a shared URL or a change)
+    document.querySelectorAll(".ranges button").forEach(function (x) {
+      x.classList.toggle("active", x.dataset.range === state.range);
+    });
+    FILTERS.forEach(function (f) { $("f-" + f).value = state.filters[f] || ""; });
+    var tag = /^tag:/.test(state.groupBy);
+    $("f-group").value = tag ? "tag" : state.groupBy;
+    $("f-group-tag").value = tag ? state.groupBy.slice(4) : "";
+    $("f-group-tag").hidden = !tag;
+    $("groups-section").hidden = !state.groupBy;
+    document.body.dataset.view = location.hash.replace(/^#/, "");
+  }
+
+  function applyControls() {
+    state.filters = {};
+    FILTERS.forEach(function (f) { var v = $("f-" + f).value.trim(); if (v) state.filters[f] = v; });
+    var group = $("f-group").value;
+    $("f-group-tag").hidden = group !== "tag";
+    var key = $("f-group-tag").value.trim();
+    state.groupBy = group === "tag" ? (key ? "tag:" + key : "") : group;
+    writeHash();
+    showView();
+    load();
+  }
+
+  // Values seen for the filters: the groups of a group_by answer for each dimension.
+  function suggest() {
+    SUGGESTED.forEach(function (dim) {
+      api("/v1/metrics/summary?" + query("group_by=" + dim)).then(function (answer) {
+        $("dl-" + dim).innerHTML = answer.groups.map(function (g) {
+          return '<option value="' + esc(g.value) + '">';
+        }).join("");
+      }, function () {});
+    });
   }
 
   // ---------------------------------------------------------------- formatting ----------
@@ -104,6 +185,22 @@
     };
   }
 
+  // A timeseries answer as named series: one per group when grouped, else one.
+  function asSeries(answer, name) {
+    if (answer.length && answer[0].points) {
+      return answer.slice(0, MAX_SERIES).map(function (g) { return {name: g.value, points: g.points}; });
+    }
+    return [{name: name, points: answer}];
+  }
+
+  function lines(answer, name, scale, first) {
+    return asSeries(answer, name).map(function (s, i) { return line(s.points, s.name, scale, (first + i) % COLORS.length); });
+  }
+
+  function anyValues(answer, test) {
+    return asSeries(answer, "").some(function (s) { return (test || hasValues)(s.points); });
+  }
+
   function table(id, columns, rows, emptyText) {
     var el = $(id);
     if (!rows.length) { el.innerHTML = '<div class="empty">' + esc(emptyText) + "</div>"; return; }
@@ -130,9 +227,10 @@
   }
 
   function renderPerformance(perf, series) {
-    if (hasValues(series.p50) || hasValues(series.p95)) {
-      plot("chart-duration", [line(series.p50, "p50", 1e-3, 0), line(series.p95, "p95", 1e-3, 2)],
-           {yaxis: {title: "seconds", gridcolor: "#263049", rangemode: "tozero"}});
+    if (anyValues(series.p50) || anyValues(series.p95)) {  // grouped: the p95 of each group
+      var traces = state.groupBy ? lines(series.p95, "p95", 1e-3, 0)
+        : [line(series.p50, "p50", 1e-3, 0), line(series.p95, "p95", 1e-3, 2)];
+      plot("chart-duration", traces, {yaxis: {title: "seconds", gridcolor: "#263049", rangemode: "tozero"}});
     } else empty("chart-duration");
 
     var counted = PHASES.some(function (ph) { return perf.phases[ph] && perf.phases[ph].count; });
@@ -143,8 +241,8 @@
       }), {barmode: "group", yaxis: {title: "ms", gridcolor: "#263049"}});
     } else empty("chart-phases");
 
-    if (hasValues(series.cache)) {
-      plot("chart-cache", [line(series.cache, "hit rate %", 100, 1)],
+    if (anyValues(series.cache)) {
+      plot("chart-cache", lines(series.cache, "hit rate %", 100, 1),
            {yaxis: {range: [0, 100], gridcolor: "#263049", title: "%"}});
     } else empty("chart-cache", perf.cache_hits + perf.cache_misses ? "no hits yet" : "no data yet");
 
@@ -183,12 +281,12 @@
       (f.alert ? " · over budget" : "");
   }
 
-  function renderCosts(costs, budgets, daily) {
+  function renderCosts(costs, budgets, daily, top) {
     var today = daily.length ? daily[daily.length - 1] : null;
-    var users = costs.by_user.slice(0, 10);
+    var users = top.users;  // GET /v1/top/users?by=cost&limit=10 for the view
     if (users.length) {
       plot("chart-cost-monitor", [{
-        y: users.map(function (u) { return u.user_id; }).reverse(),
+        y: users.map(function (u) { return u.user; }).reverse(),
         x: users.map(function (u) { return Number(u.cost_usd); }).reverse(),
         type: "bar", orientation: "h", name: "top users ($)", marker: {color: COLORS[0]}
       }], {margin: {l: 90, r: 12, t: 28, b: 28}, showlegend: false,
@@ -253,9 +351,9 @@
                              hole: 0.45, marker: {colors: [COLORS[1], COLORS[0], COLORS[2], COLORS[3]]}}]);
     } else empty("chart-scores");
 
-    if (hasValues(series.acceptance) || hasValues(series.edits)) {
-      plot("chart-acceptance", [line(series.acceptance, "acceptance %", 100, 1),
-                                line(series.edits, "edit %", 100, 2)],
+    if (anyValues(series.acceptance) || anyValues(series.edits)) {  // grouped: acceptance per group
+      plot("chart-acceptance", state.groupBy ? lines(series.acceptance, "acceptance %", 100, 1)
+             : [line(series.acceptance, "acceptance %", 100, 1), line(series.edits, "edit %", 100, 2)],
            {yaxis: {range: [0, 100], title: "%", gridcolor: "#263049"}});
     } else empty("chart-acceptance");
 
@@ -322,8 +420,8 @@
   }
 
   function renderHealth(h, errors, series) {
-    if (series.errors.some(function (p) { return p.value != null; })) {
-      plot("chart-errors", [line(series.errors, "error rate %", 100, 3)],
+    if (anyValues(series.errors, function (pts) { return pts.some(function (p) { return p.value != null; }); })) {
+      plot("chart-errors", lines(series.errors, "error rate %", 100, 3),
            {yaxis: {title: "%", rangemode: "tozero", gridcolor: "#263049"}});
     } else empty("chart-errors");
 
@@ -379,6 +477,22 @@
     ], rows, "no exporters running");
   }
 
+  // The grouped summary: one row per value of the group-by dimension, `other` last.
+  function renderGroups(answer) {
+    var rows = answer.groups.slice();
+    if (answer.other) { answer.other.value = "other (outside the top values)"; rows.push(answer.other); }
+    $("groups-title").textContent = "by " + answer.group_by + " · " + answer.groups.length + " values";
+    table("groups", [
+      [answer.group_by, function (g) { return esc(g.value); }],
+      ["generations", function (g) { return esc(fmtInt(g.total_generations)); }],
+      ["success", function (g) { return esc(fmtPct(g.success_rate)); }],
+      ["avg duration", function (g) { return esc(fmtMs(g.average_duration_ms)); }],
+      ["cost", function (g) { return esc(fmtUsd(g.total_cost_usd)); }],
+      ["cost/user", function (g) { return esc(fmtUsd(g.cost_per_user_usd)); }],
+      ["events", function (g) { return esc(fmtInt(g.events)); }]
+    ], rows, "no data in this view");
+  }
+
   function renderAlerts(alerts) {
     table("alert-list", [
       ["time", function (a) { return esc(new Date(a.time_ms).toLocaleString()); }],
@@ -392,7 +506,7 @@
 
   // ---------------------------------------------------------------- loading -------------
   function ts(metric) {
-    return api("/v1/metrics/timeseries?" + query("metric=" + metric + "&step=" + STEPS[state.range]));
+    return api("/v1/metrics/timeseries?" + grouped("metric=" + metric + "&step=" + STEPS[state.range]));
   }
 
   function load() {
@@ -401,14 +515,17 @@
     state.loading = true;
     var today = new Date().toISOString().slice(0, 10);
     var from = new Date(Date.now() - 13 * 86400000).toISOString().slice(0, 10);
+    var filters = filterQuery();
     var calls = [
-      api("/v1/metrics/summary?" + query()), api("/v1/metrics/performance?" + query()),
-      api("/v1/metrics/costs?" + query()), api("/v1/metrics/quality?" + query()),
-      api("/v1/metrics/health?" + query()), api("/v1/budgets"),
+      api("/v1/metrics/summary?" + sliced()), api("/v1/metrics/performance?" + sliced()),
+      api("/v1/metrics/costs?" + sliced()), api("/v1/metrics/quality?" + sliced()),
+      api("/v1/metrics/health?" + sliced()), api("/v1/budgets"),
       api("/v1/alerts?limit=50"), api("/v1/errors/recent?limit=20"),
-      api("/v1/costs/daily?from=" + from + "&to=" + today),
+      api("/v1/costs/daily?from=" + from + "&to=" + today + (filters ? "&" + filters : "")),
       ts("p50_duration_ms"), ts("p95_duration_ms"), ts("cache_hit_rate"), ts("error_rate"),
-      ts("acceptance_rate"), ts("edit_rate"), api("/v1/health/sinks")
+      ts("acceptance_rate"), ts("edit_rate"), api("/v1/health/sinks"),
+      state.groupBy ? api("/v1/metrics/summary?" + grouped()) : Promise.resolve(null),
+      api("/v1/top/users?" + sliced("by=cost&limit=10"))
     ];
     return Promise.all(calls.map(settle)).then(function (results) {
       var failed = results.filter(function (x) { return !x.ok; }).map(function (x) { return x.error; });
@@ -419,11 +536,12 @@
       // Each section renders from what arrived; a failed call leaves its section as it was.
       if (r[0]) renderOverview(r[0]);
       if (r[1]) renderPerformance(r[1], {p50: series(9), p95: series(10), cache: series(11)});
-      if (r[2] && r[5] && r[8]) renderCosts(r[2], r[5], r[8]);
+      if (r[2] && r[5] && r[8] && r[17]) renderCosts(r[2], r[5], r[8], r[17]);
       if (r[3]) renderQuality(r[3], {acceptance: series(13), edits: series(14)});
       if (r[4] && r[7]) renderHealth(r[4], r[7], {errors: series(12)});
       if (r[6]) renderAlerts(r[6]);
       if (r[15]) renderExporters(r[15]);
+      if (r[16]) renderGroups(r[16]);
       if (!failed.length) {
         state.lastOk = Date.now();
         $("updated").textContent = "updated " + fmtTime(state.lastOk);
@@ -506,11 +624,12 @@
     $("signin").hidden = true;
     load();
     connectStream();
+    suggest();
   }
 
   function download(group, format) {
     var name = group === "alerts" ? "alerts" : group;
-    fetch("/v1/export/" + name + "." + format + "?" + query(),
+    fetch("/v1/export/" + name + "." + format + "?" + (name === "alerts" ? query() : grouped()),
           {headers: {Authorization: "Bearer " + state.token}})
       .then(function (response) {
         if (!response.ok) throw new ApiError(response.status, "export failed");
@@ -539,11 +658,12 @@
 
   document.querySelectorAll(".ranges button").forEach(function (b) {
     b.addEventListener("click", function () {
-      document.querySelectorAll(".ranges button").forEach(function (x) { x.classList.remove("active"); });
-      b.classList.add("active");
       state.range = b.dataset.range;
+      writeHash();
+      showView();
       load();
       connectStream();
+      suggest();
     });
   });
 
@@ -555,6 +675,23 @@
     start();
   });
   $("signout").addEventListener("click", function () { signOut(); });
+  $("filters").addEventListener("submit", function (event) { event.preventDefault(); applyControls(); });
+  $("f-group").addEventListener("change", function () {
+    if ($("f-group").value === "tag" && !$("f-group-tag").value.trim()) {
+      $("f-group-tag").hidden = false;
+      $("f-group-tag").focus();
+      return;  // applied once a tag key is given
+    }
+    applyControls();
+  });
+  $("f-clear").addEventListener("click", function () {
+    FILTERS.forEach(function (f) { $("f-" + f).value = ""; });
+    $("f-group").value = "";
+    $("f-group-tag").value = "";
+    applyControls();
+  });
+  window.addEventListener("hashchange", function () { readHash(); if (state.token) load(); });
+  readHash();
 
   // A slow poll as a safety net: live updates normally arrive through /v1/stream.
   setInterval(function () { if (state.token) load(); }, 30000);
