@@ -12,6 +12,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from api.auth import Role, require
 from api.errors import AUTHED, REDIS_DOWN, ApiError
 from api.models import (
+    CompactCostMetrics,
+    CompactDailyCostSummary,
+    CompactHealthMetrics,
+    CompactPerformanceMetrics,
+    CompactQualityMetrics,
+    CompactSummary,
     CostMetrics,
     DailyCostSummary,
     GroupedCostMetrics,
@@ -38,7 +44,11 @@ router = APIRouter(
 Range = Annotated[TimeRange, Depends(time_range)]
 Sliced = Annotated[Slice, Depends(slice_params)]
 Filters = Annotated[Where, Depends(where_params)]
-GROUPED = "With `group_by`, the grouped shape: one entry per value in `groups`, plus `other`."
+GROUPED = (
+    "Filters and `group_by` as in docs/api.md (Slicing). A `user=` or `tag=` slice answers "
+    "compact figures (others null); with `group_by`, the grouped shape: one entry per value "
+    "in `groups`, plus `other`."
+)
 
 MAX_POINTS = 10_080
 MAX_DAYS = 366
@@ -55,7 +65,7 @@ async def _view(request: Request, view: str, span: TimeRange, cut: Slice) -> Any
 
 @router.get(
     "/v1/metrics/performance",
-    response_model=PerformanceMetrics | GroupedPerformanceMetrics,
+    response_model=PerformanceMetrics | CompactPerformanceMetrics | GroupedPerformanceMetrics,
     summary="Latency, cache, load",
     description=GROUPED,
 )
@@ -65,7 +75,7 @@ async def performance(request: Request, span: Range, cut: Sliced) -> Any:
 
 @router.get(
     "/v1/metrics/costs",
-    response_model=CostMetrics | GroupedCostMetrics,
+    response_model=CostMetrics | CompactCostMetrics | GroupedCostMetrics,
     summary="Model costs and tokens",
     description=GROUPED,
 )
@@ -75,7 +85,7 @@ async def costs(request: Request, span: Range, cut: Sliced) -> Any:
 
 @router.get(
     "/v1/metrics/quality",
-    response_model=QualityMetrics | GroupedQualityMetrics,
+    response_model=QualityMetrics | CompactQualityMetrics | GroupedQualityMetrics,
     summary="Scores and user actions",
     description=GROUPED,
 )
@@ -85,7 +95,7 @@ async def quality(request: Request, span: Range, cut: Sliced) -> Any:
 
 @router.get(
     "/v1/metrics/health",
-    response_model=HealthMetrics | GroupedHealthMetrics,
+    response_model=HealthMetrics | CompactHealthMetrics | GroupedHealthMetrics,
     summary="Errors, retries, breakers",
     description=GROUPED,
 )
@@ -95,7 +105,7 @@ async def health(request: Request, span: Range, cut: Sliced) -> Any:
 
 @router.get(
     "/v1/metrics/summary",
-    response_model=Summary | GroupedSummary,
+    response_model=Summary | CompactSummary | GroupedSummary,
     summary="The overview cards",
     description=GROUPED,
 )
@@ -143,7 +153,7 @@ async def timeseries(
 
 @router.get(
     "/v1/costs/daily",
-    response_model=list[DailyCostSummary],
+    response_model=list[DailyCostSummary] | list[CompactDailyCostSummary],
     summary="Daily cost summaries over a date range",
 )
 async def daily_costs(
