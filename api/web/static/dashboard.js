@@ -34,14 +34,14 @@
   var $ = function (id) { return document.getElementById(id); };
 
   // ---------------------------------------------------------------- API access ----------
-  function ApiError(status, message) { this.status = status; this.message = message; }
+  function ApiError(status, message, code) { this.status = status; this.message = message; this.code = code; }
 
   function api(path) {
     return fetch(path, {headers: {Authorization: "Bearer " + state.token}}).then(
       function (response) {
         if (response.ok) return response.json();
         return response.json().catch(function () { return {}; }).then(function (body) {
-          throw new ApiError(response.status, body.message || body.detail || response.statusText);
+          throw new ApiError(response.status, body.message || body.detail || response.statusText, body.error);
         });
       },
       function () { throw new ApiError(0, "the API is unreachable"); }
@@ -123,6 +123,22 @@
         }).join("");
       }, function () {});
     });
+  }
+
+  // A user= or tag= slice answers compact figures (docs/api.md): the rest is null. The
+  // renderers read nested figures, so those get empty stand-ins.
+  var NESTED = {
+    performance: {phases: {}, cache_hits: 0, cache_misses: 0},
+    costs: {by_model: []},
+    quality: {distribution: {excellent: 0, good: 0, fair: 0, poor: 0}},
+    health: {circuit_breakers: [], retries: {attempted: 0, failed: 0}, active_requests: 0}
+  };
+
+  function filled(view, answer) {
+    if (!answer) return answer;
+    var stand = NESTED[view];
+    for (var k in stand) if (answer[k] == null) answer[k] = stand[k];
+    return answer;
   }
 
   // ---------------------------------------------------------------- formatting ----------
@@ -528,17 +544,22 @@
       api("/v1/top/users?" + sliced("by=cost&limit=10"))
     ];
     return Promise.all(calls.map(settle)).then(function (results) {
-      var failed = results.filter(function (x) { return !x.ok; }).map(function (x) { return x.error; });
+      // a figure this slice cannot answer (422 unsupported_filter) empties its chart and is
+      // said once under the filter bar; it is not an outage
+      var unsupported = results.filter(function (x) { return !x.ok && x.error.code === "unsupported_filter"; });
+      $("slice-note").textContent = unsupported.length ? "Not for this view: " + unsupported[0].error.message : "";
+      var failed = results.filter(function (x) { return !x.ok && x.error.code !== "unsupported_filter"; })
+        .map(function (x) { return x.error; });
       var auth = failed.filter(function (e) { return e.status === 401 || e.status === 403; })[0];
       if (auth) { signOut("That token was refused: " + auth.message); return; }
       var r = results.map(function (x) { return x.ok ? x.value : null; });
       var series = function (i) { return r[i] || []; };
       // Each section renders from what arrived; a failed call leaves its section as it was.
       if (r[0]) renderOverview(r[0]);
-      if (r[1]) renderPerformance(r[1], {p50: series(9), p95: series(10), cache: series(11)});
-      if (r[2] && r[5] && r[8] && r[17]) renderCosts(r[2], r[5], r[8], r[17]);
-      if (r[3]) renderQuality(r[3], {acceptance: series(13), edits: series(14)});
-      if (r[4] && r[7]) renderHealth(r[4], r[7], {errors: series(12)});
+      if (r[1]) renderPerformance(filled("performance", r[1]), {p50: series(9), p95: series(10), cache: series(11)});
+      if (r[2] && r[5] && r[8]) renderCosts(filled("costs", r[2]), r[5], r[8], r[17] || {users: []});
+      if (r[3]) renderQuality(filled("quality", r[3]), {acceptance: series(13), edits: series(14)});
+      if (r[4] && r[7]) renderHealth(filled("health", r[4]), r[7], {errors: series(12)});
       if (r[6]) renderAlerts(r[6]);
       if (r[15]) renderExporters(r[15]);
       if (r[16]) renderGroups(r[16]);
