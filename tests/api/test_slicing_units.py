@@ -25,8 +25,9 @@ def parse(**params: str) -> Slice:
 
 def test_filters_become_one_where() -> None:
     cut = parse(service="gen", environment="prod", tier="opus", tag="feature:uvp:v2")
-    assert cut.where == Where(service="gen", environment="prod", tier="opus",
-                              tag=("feature", "uvp:v2"))  # fmt: skip
+    assert cut.where == Where(
+        service="gen", environment="prod", tier="opus", tag=("feature", "uvp:v2")
+    )
     assert cut.reader_kwargs() == {"where": cut.where}
     assert parse().reader_kwargs() == {} and parse().is_empty()
     assert parse(group_by="tag:team").reader_kwargs() == {"group_by": "tag:team"}
@@ -64,8 +65,9 @@ def test_any_contract_value_is_accepted_as_given(name: str, key: str, value: str
     cut = parse(service=name, user=name, tag=f"{key}:{value}", group_by=f"tag:{key}")
     assert cut.where.service == cut.where.user == name
     assert cut.where.tag == (key, value) and cut.group_by == f"tag:{key}"
-    assert hash(cut) == hash(parse(service=name, user=name, tag=f"{key}:{value}",
-                                   group_by=f"tag:{key}"))  # fmt: skip
+    assert hash(cut) == hash(
+        parse(service=name, user=name, tag=f"{key}:{value}", group_by=f"tag:{key}")
+    )
 
 
 def test_a_grouped_csv_has_one_row_per_group_and_other() -> None:
@@ -109,17 +111,25 @@ def test_prometheus_series_stay_bounded_however_many_values_the_data_has() -> No
                 {"name": f"b{i}", "state": "open" if i % 2 else "closed"} for i in range(many)
             ],
         },
-        quality={"upgrades_by_path": [
-            {"from_tier": f"t{i}", "to_tier": "opus", "count": 1} for i in range(many)]},
-        costs={"by_model": [
-            {"model": f"m{i}", "tier": None, "cost_usd": "0.5", "cost_nanousd": i, "calls": 1}
-            for i in range(many)],
-            "by_user": [{"user_id": f"user-{i}", "cost_usd": "1"} for i in range(many)]},
+        quality={
+            "upgrades_by_path": [
+                {"from_tier": f"t{i}", "to_tier": "opus", "count": 1} for i in range(many)
+            ]
+        },
+        costs={
+            "by_model": [
+                {"model": f"m{i}", "tier": None, "cost_usd": "0.5", "cost_nanousd": i, "calls": 1}
+                for i in range(many)
+            ],
+            "by_user": [{"user_id": f"user-{i}", "cost_usd": "1"} for i in range(many)],
+        },
         budgets=[],
-        recent_by={"service": {**grouped("total_generations")},
-                   "environment": {**grouped("total_generations"), "group_by": "environment"}},
+        recent_by={
+            "service": {**grouped("total_generations")},
+            "environment": {**grouped("total_generations"), "group_by": "environment"},
+        },
         today_by={"service": grouped("total_cost_nanousd")},
-    )  # fmt: skip
+    )
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
     text = generate_latest(registry).decode()
