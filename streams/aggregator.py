@@ -28,6 +28,7 @@ from streams.dedup import BLOCK
 from streams.partial import Partial
 from streams.partition import BatchOutput, PartitionState, Rules
 from streams.settings import WorkerSettings
+from streams.slices import Table, encode_cell
 from streams.snapshots import SnapshotWriter
 from streams.store import RowStore, restore
 
@@ -39,13 +40,17 @@ HOT_MINUTES = 5  # minute rows kept parsed in memory; older ones are read from R
 class SourcePartition:
     """Everything the worker holds for one assigned source partition."""
 
-    def __init__(self, tp: TopicPartition, kind: str, store: RowStore, rules: Rules) -> None:
+    def __init__(
+        self, tp: TopicPartition, kind: str, store: RowStore, rules: Rules, top_k: int
+    ) -> None:
         self.tp = tp
         self.kind = kind  # "events", "metrics" or "dlq"
         self.field = f"{kind}:{tp.partition}"
         self.store = store
         self.state = PartitionState(self.field, rules, store, store if kind == "events" else None)
-        self.rows: dict[str, Partial] = {}
+        self.rows: dict[str, Partial] = {}  # bucket rows and their cells (c:...)
+        self.tables: dict[str, Table] = {}  # t:<level>:<bucket>:<dimension>
+        self.top_k = top_k
         self.pruned_minute = 0
         self.dropped: list[str] = []  # session rows to delete in this poll
 
@@ -56,6 +61,25 @@ class SourcePartition:
             row = Partial.from_json(orjson.loads(blob)) if blob else Partial()
             self.rows[key] = row
         return row
+
+    def table(self, key: str) -> Table:
+        table = self.tables.get(key)
+        if table is None:
+            blob = self.store.get(key)
+            k = self.top_k
+            table = Table.from_json(orjson.loads(blob), k) if blob else Table(k)
+            self.tables[key] = table
+        return table
+
+
+def level_bucket(key: str) -> tuple[str, str]:
+    """(level letter, bucket) of a bucket row key: `m:<ms>`, `c:h:<ms>:<cell>`,
+    `t:d:<day>:<dimension>`."""
+    kind, _, rest = key.partition(":")
+    if kind == "c" or kind == "t":
+        level, _, rest = rest.partition(":")
+        return level, rest.partition(":")[0]
+    return kind, rest
 
 
 class Aggregator:
@@ -204,7 +228,7 @@ class Aggregator:
         assert self._consumer is not None
         changelog = TopicPartition(self.changelog(kind), tp.partition)
         rows = await restore(self.settings.kafka_bootstrap, changelog, store)
-        part = SourcePartition(tp, kind, store, self.rules)
+        part = SourcePartition(tp, kind, store, self.rules, self.settings.slice_top_k)
         live = store.get("live")
         if live:
             part.state.load(orjson.loads(live))
@@ -239,7 +263,7 @@ class Aggregator:
             return
         assert self._producer is not None
         producer = self._producer
-        written: list[tuple[SourcePartition, dict[str, bytes], list[str]]] = []
+        written: list[tuple[SourcePartition, dict[str, bytes], list[str], TableChanges]] = []
         await producer.begin_transaction()
         try:
             futures = []
@@ -252,7 +276,7 @@ class Aggregator:
                     out = part.state.fold_metric_batches(records, tp.topic, tp.partition)
                 else:
                     out = part.state.fold_dead_letters(records, tp.topic, tp.partition)
-                rows = self._merge_rows(part, out)
+                rows, tables = self._merge_rows(part, out)
                 gone = self._expired(part) + part.dropped
                 changelog = self.changelog(part.kind)
                 for key, blob in [*rows.items(), *((key, None) for key in gone)]:
@@ -272,7 +296,7 @@ class Aggregator:
                         )
                     )
                 offsets[tp] = part.state.next_offset or records[-1].offset + 1
-                written.append((part, rows, gone))
+                written.append((part, rows, gone, tables))
                 self.records_in += len(records)
             await asyncio.gather(*futures)
             await producer.send_offsets_to_transaction(offsets, self.group_id)
@@ -281,7 +305,7 @@ class Aggregator:
             log.exception("batch failed; stopping so state is rebuilt from the changelog")
             raise
         self.batches += 1
-        for part, rows, gone in written:
+        for part, rows, gone, tables in written:
             for key, blob in rows.items():
                 part.store.put(key, blob)
             seen = part.state.seen
@@ -292,8 +316,9 @@ class Aggregator:
                     seen.forget_block(key)
                 part.store.delete(key)
                 part.rows.pop(key, None)
+                part.tables.pop(key, None)
             part.state.sessions.trim()
-            self._queue_snapshot(part, rows)
+            self._queue_snapshot(part, rows, tables)
             self._evict(part)
 
     def _expired(self, part: SourcePartition) -> list[str]:
@@ -307,7 +332,7 @@ class Aggregator:
         oldest_day = part.state.day_of(now - s.day_retention_s * 1000)
         gone = []
         for key in part.store.bucket_keys():
-            kind, _, bucket = key.partition(":")
+            kind, bucket = level_bucket(key)
             if (
                 (kind == "m" and int(bucket) < now - s.minute_retention_s * 1000)
                 or (kind == "h" and int(bucket) < now - s.hour_retention_s * 1000)
@@ -318,17 +343,43 @@ class Aggregator:
             gone += part.state.seen.expired_blocks(now)
         return gone
 
-    def _merge_rows(self, part: SourcePartition, out: BatchOutput) -> dict[str, bytes]:
-        """Fold the batch's minute partials into minute, hour and day rows; serialise them."""
+    def _merge_rows(
+        self, part: SourcePartition, out: BatchOutput
+    ) -> tuple[dict[str, bytes], TableChanges]:
+        """Fold the batch's minute partials into minute, hour and day rows, its cells into
+        the cell rows and its per-value figures into the bounded tables; serialise them."""
         touched: dict[str, Partial] = {}
         for minute, partial in out.minutes.items():
-            hour = minute - minute % keys.HOUR_MS
-            day = part.state.day_of(minute)
-            for key in (f"m:{minute}", f"h:{hour}", f"d:{day}"):
+            buckets = self._buckets(part, minute)
+            for level, bucket in buckets:
+                key = f"{level}:{bucket}"
                 row = part.row(key)
                 row.merge(partial)
                 touched[key] = row
+            for cell, cell_partial in out.cells.get(minute, {}).items():
+                encoded = encode_cell(cell)
+                for level, bucket in buckets:
+                    key = f"c:{level}:{bucket}:{encoded}"
+                    row = part.row(key)
+                    row.merge(cell_partial)
+                    touched[key] = row
         rows = {key: orjson.dumps(row.to_json()) for key, row in touched.items()}
+        tables: TableChanges = {}
+        for minute, dimensions in out.tables.items():
+            buckets = self._buckets(part, minute)
+            for dimension, values in dimensions.items():
+                for level, bucket in buckets:
+                    key = f"t:{level}:{bucket}:{dimension}"
+                    table = part.table(key)
+                    admitted, spilled = table.merge(values)
+                    before = tables.get(key)
+                    if before is None:
+                        tables[key] = (table, set(admitted), spilled)
+                    else:
+                        before[1].update(admitted)
+                        tables[key] = (table, before[1], before[2] or spilled)
+        for key, (table, _, _) in tables.items():
+            rows[key] = orjson.dumps(table.to_json())
         changed, dropped = part.state.take_session_changes()
         for sid, session in changed.items():
             rows[f"s:{sid}"] = orjson.dumps(session)
@@ -338,14 +389,49 @@ class Aggregator:
             block = part.state.seen.take_block()
             if block is not None:
                 rows[block[0]] = block[1]
-        return rows
+        return rows, tables
 
-    def _queue_snapshot(self, part: SourcePartition, rows: dict[str, bytes]) -> None:
+    def _buckets(self, part: SourcePartition, minute: int) -> tuple[tuple[str, int | str], ...]:
+        return (
+            ("m", minute),
+            ("h", minute - minute % keys.HOUR_MS),
+            ("d", part.state.day_of(minute)),
+        )
+
+    def _queue_snapshot(
+        self, part: SourcePartition, rows: dict[str, bytes], tables: TableChanges | None = None
+    ) -> None:
+        """Queue rows for Redis; a table writes only the values `tables` says changed (all of
+        them when it is not given: a restore or Redis coming back)."""
         s = self.settings
         prefix = s.key_prefix
+        ttl = {"m": s.minute_retention_s, "h": s.hour_retention_s, "d": s.day_retention_s}
+        put = self.snapshots.put
         for key, blob in rows.items():
             kind, _, bucket = key.partition(":")
-            if kind == "m":
+            if kind == "c":
+                level, _, rest = bucket.partition(":")
+                bucket, _, cell = rest.partition(":")
+                name = keys.slice_cells(prefix, keys.LEVEL_NAMES[level], bucket)
+                put(name, f"{part.field}|{cell}", blob, ttl[level])
+            elif kind == "t":
+                level, bucket, dimension = bucket.split(":", 2)
+                name = keys.slice_table(prefix, keys.LEVEL_NAMES[level], bucket, dimension)
+                change = tables.get(key) if tables is not None else None
+                if change is None:
+                    table = Table.from_json(orjson.loads(blob), part.top_k)
+                    values, spilled = set(table.values), True
+                else:
+                    table, values, spilled = change
+                for value in values:
+                    put(
+                        name, f"{part.field}|{value}", orjson.dumps(table.values[value]), ttl[level]
+                    )
+                if spilled:
+                    put(name, f"{part.field}#other", orjson.dumps(table.other), ttl[level])
+                    if table.bloom is not None:
+                        put(name, f"{part.field}#bloom", bytes(table.bloom), ttl[level])
+            elif kind == "m":
                 self.snapshots.put(
                     keys.minute(prefix, int(bucket)), part.field, blob, s.minute_retention_s
                 )
@@ -367,14 +453,18 @@ class Aggregator:
         minute_horizon = now - HOT_MINUTES * keys.MINUTE_MS
         hour_horizon = now - now % keys.HOUR_MS - keys.HOUR_MS
         today = part.state.day_of(now - now % keys.MINUTE_MS)
-        for key in list(part.rows):
-            kind, _, bucket = key.partition(":")
-            if (
-                (kind == "m" and int(bucket) < minute_horizon)
-                or (kind == "h" and int(bucket) < hour_horizon)
-                or (kind == "d" and bucket < today)
-            ):
-                del part.rows[key]
+        for parsed in (part.rows, part.tables):
+            for key in list(parsed):
+                kind, bucket = level_bucket(key)
+                if (
+                    (kind == "m" and int(bucket) < minute_horizon)
+                    or (kind == "h" and int(bucket) < hour_horizon)
+                    or (kind == "d" and bucket < today)
+                ):
+                    del parsed[key]
+
+
+TableChanges = dict[str, tuple[Table, set[str], bool]]  # key -> (table, values changed, other?)
 
 
 def _rollup(source: str, out: BatchOutput) -> bytes | None:

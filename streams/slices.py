@@ -1,0 +1,266 @@
+"""The worker's slices of a bucket: full partials per cell, bounded tables per dimension.
+
+Low-cardinality dimensions (service, environment, model, tier) form one joint *cell* key
+per event; a cell holds a full `Partial`, so any filter on those four and a group-by over
+any of them is a merge of matching cells, exact. High-cardinality dimensions (user, each
+tag key) get a `Table` per bucket: compact figures per value, at most K values, the rest
+folded into `other` (the rule is in docs/slicing.md). Everything here is a pure function of
+the events in offset order, so a replay after a crash gives the same rows.
+"""
+
+from __future__ import annotations
+
+import base64
+import zlib
+from typing import Any
+
+import orjson
+
+CellKey = tuple[str | None, str | None, str | None, str | None]  # service, env, model, tier
+TOTAL_CELL: CellKey = (None, None, None, None)
+
+FIGURES: tuple[str, ...] = (
+    "events",
+    "generations",
+    "completed",
+    "failed",
+    "canceled",
+    "errors",
+    "calls",
+    "input_tokens",
+    "output_tokens",
+    "cost_nanousd",
+    "unpriced_calls",
+)
+"""What a table keeps per value, in this order (no sketches: docs/slicing.md)."""
+N_FIGURES = len(FIGURES)
+EVENTS, CALLS, INPUT, OUTPUT, COST, UNPRICED = 0, 6, 7, 8, 9, 10
+KIND_FIGURE: dict[str, int] = {
+    "generation_started": 1,
+    "generation_completed": 2,
+    "generation_failed": 3,
+    "generation_canceled": 4,
+    "error_occurred": 5,
+}
+
+
+def cell_key(obj: dict[str, Any], data: dict[str, Any]) -> CellKey:
+    """An event's cell: its service, environment, and the model/tier its data names."""
+    return (obj.get("service"), obj.get("environment"), data.get("model"), data.get("tier"))
+
+
+def encode_cell(key: CellKey) -> str:
+    return orjson.dumps(key).decode()
+
+
+def decode_cell(text: str) -> CellKey:
+    s, e, m, t = orjson.loads(text)
+    return (s, e, m, t)
+
+
+def add_event(row: list[int], kind: str, data: dict[str, Any]) -> None:
+    """Fold one event into a table row (a list of FIGURES)."""
+    row[EVENTS] += 1
+    index = KIND_FIGURE.get(kind)
+    if index is not None:
+        row[index] += 1
+    elif kind == "model_called":
+        row[CALLS] += 1
+        row[INPUT] += data["input_tokens"]
+        row[OUTPUT] += data["output_tokens"]
+        cost = data.get("cost_nanousd")
+        if data.get("priced", True) and cost is not None:
+            row[COST] += int(cost)
+        else:
+            row[UNPRICED] += 1
+
+
+def add_row(target: list[int], row: list[int]) -> None:
+    for i in range(N_FIGURES):
+        target[i] += row[i]
+
+
+def empty_row() -> list[int]:
+    return [0] * N_FIGURES
+
+
+BLOOM_BITS = 1 << 16  # 8 KiB per table that spilled: ~0.2 % false positives at 3,000 values
+BLOOM_HASHES = 3
+
+
+def bloom_positions(value: str) -> list[int]:
+    """Bit positions of a value (crc32 double hashing: the same in every process, unlike
+    Python's salted hash())."""
+    raw = value.encode()
+    h1 = zlib.crc32(raw)
+    h2 = zlib.crc32(raw, 0x5BD1E995) | 1
+    return [(h1 + i * h2) % BLOOM_BITS for i in range(BLOOM_HASHES)]
+
+
+class Table:
+    """One dimension's values in one bucket of one partition: at most `k` of them, admitted
+    in the order they are first merged in while there is room; every later value goes to
+    `other`, whole. So each value's figures are all in its own row or all in `other`.
+
+    `bloom` (once something spilled) remembers which values went to `other`, so a reader can
+    tell "absent here" from "maybe in other" (a false positive only makes a value inexact)."""
+
+    __slots__ = ("bloom", "k", "other", "values")
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.values: dict[str, list[int]] = {}
+        self.other = empty_row()
+        self.bloom: bytearray | None = None
+
+    def merge(self, rows: dict[str, list[int]]) -> tuple[list[str], bool]:
+        """Add a batch's rows (value → figures, in first-seen order); returns the values whose
+        row changed and whether `other` did."""
+        values, other = self.values, self.other
+        changed = []
+        spilled = False
+        for value, row in rows.items():
+            mine = values.get(value)
+            if mine is None:
+                if len(values) >= self.k:
+                    add_row(other, row)
+                    self._remember(value)
+                    spilled = True
+                    continue
+                mine = values[value] = empty_row()
+            add_row(mine, row)
+            changed.append(value)
+        return changed, spilled
+
+    def _remember(self, value: str) -> None:
+        bloom = self.bloom
+        if bloom is None:
+            bloom = self.bloom = bytearray(BLOOM_BITS // 8)
+        for i in bloom_positions(value):
+            bloom[i >> 3] |= 1 << (i & 7)
+
+    def merge_table(self, other: Table) -> None:
+        """Add another table of the same bucket (read side: partitions, or buckets): values
+        are kept unbounded here, the reader decides what is exact."""
+        for value, row in other.values.items():
+            mine = self.values.get(value)
+            if mine is None:
+                self.values[value] = list(row)
+            else:
+                add_row(mine, row)
+        add_row(self.other, other.other)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"v": 1, "k": self.k, "values": self.values, "other": self.other}
+        if self.bloom is not None:
+            out["bloom"] = base64.b64encode(self.bloom).decode()
+        return out
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any], k: int) -> Table:
+        t = cls(k)
+        t.values = {v: _padded(r) for v, r in obj.get("values", {}).items()}
+        t.other = _padded(obj.get("other", []))
+        if "bloom" in obj:
+            t.bloom = bytearray(base64.b64decode(obj["bloom"]))
+        return t
+
+
+def _padded(row: list[int]) -> list[int]:
+    return [*row, *[0] * (N_FIGURES - len(row))][:N_FIGURES]
+
+
+def tag_dimension(key: str) -> str:
+    return f"tag:{key}"
+
+
+def event_values(obj: dict[str, Any]) -> list[tuple[str, str]]:
+    """(dimension, value) pairs of an event's high-cardinality dimensions."""
+    out = []
+    user = obj.get("user_id")
+    if user is not None:
+        out.append(("user", user))
+    tags = obj.get("tags")
+    if tags:
+        for key, value in tags.items():
+            out.append((f"tag:{key}", value))
+    return out
+
+
+class Merged:
+    """A dimension's table over a range, as the reader answers it: the values whose figures
+    are exact (each listed by every partition-bucket table that folded something into
+    `other`), and `other` holding everything else, so values + other is the exact sum of
+    the events that have a value."""
+
+    __slots__ = ("complete", "other", "values")
+
+    def __init__(self, values: dict[str, list[int]], other: list[int], complete: bool) -> None:
+        self.values = values
+        self.other = other
+        self.complete = complete  # no table of the range folded anything into `other`
+
+    @classmethod
+    def of(cls, tables: list[Table]) -> Merged:
+        sums: dict[str, list[int]] = {}
+        other = empty_row()
+        spilled = []
+        for table in tables:
+            if table.other[EVENTS]:
+                spilled.append(table)
+            add_row(other, table.other)
+            for value, row in table.values.items():
+                mine = sums.get(value)
+                if mine is None:
+                    sums[value] = list(row)
+                else:
+                    add_row(mine, row)
+        values = {}
+        for value, row in sums.items():
+            if absent_from_other(value, spilled):
+                values[value] = row
+            else:
+                add_row(other, row)  # part of it may sit in some table's `other`
+        return cls(values, other, not spilled)
+
+    def total(self) -> list[int]:
+        out = list(self.other)
+        for row in self.values.values():
+            add_row(out, row)
+        return out
+
+
+def absent_from_other(value: str, tables: list[Table]) -> bool:
+    """Whether none of `tables` may have folded `value` into its `other`."""
+    positions: list[int] | None = None
+    for t in tables:
+        if value in t.values or not t.other[EVENTS]:
+            continue
+        bloom = t.bloom
+        if bloom is None:
+            return False
+        if positions is None:
+            positions = bloom_positions(value)
+        if all(bloom[i >> 3] & (1 << (i & 7)) for i in positions):
+            return False
+    return True
+
+
+def figures_of(p: Any) -> list[int]:
+    """A whole partial's FIGURES, the same sums a table keeps (for the `none` group)."""
+    c = p.count
+    row = empty_row()
+    row[EVENTS] = sum(c.values())
+    for kind, index in KIND_FIGURE.items():
+        row[index] = c.get(kind, 0)
+    for model in p.models.values():
+        row[CALLS] += model["calls"]
+        row[INPUT] += model["input_tokens"]
+        row[OUTPUT] += model["output_tokens"]
+        row[COST] += model["cost_nanousd"]
+        row[UNPRICED] += model["unpriced_calls"]
+    return row
+
+
+def minus(a: list[int], b: list[int]) -> list[int]:
+    return [x - y for x, y in zip(a, b, strict=True)]
