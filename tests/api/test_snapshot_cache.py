@@ -12,16 +12,21 @@ import redis.asyncio as aioredis
 from api.live import UpdateFeed
 from api.snapshot_cache import ReaderThread, SnapshotCache
 from streams.reader import MetricsReader
+from streams.slicing import Where
 
 
 class CountingReader(MetricsReader):
     """The real reader, counting how often the summary is really computed."""
 
     calls = 0
+    wheres: list[Where | None] = []
 
-    async def summary(self, start_ms: int, end_ms: int) -> dict[str, Any]:
+    async def summary(
+        self, start_ms: int, end_ms: int, where: Where | None = None, group_by: str | None = None
+    ) -> dict[str, Any]:
         CountingReader.calls += 1
-        return await super().summary(start_ms, end_ms)
+        CountingReader.wheres.append(where)
+        return await super().summary(start_ms, end_ms, where, group_by)
 
 
 async def wait_connected(feed: UpdateFeed) -> None:
@@ -57,6 +62,34 @@ async def test_reads_are_shared_until_the_worker_publishes(redis_url: str, uniqu
         await cache.read("summary", 0, 60_000)
         await cache.read("summary", 0, 60_000)
         assert CountingReader.calls == 4
+    finally:
+        await feed.stop()
+        await reader.close()
+        await redis.aclose()
+
+
+async def test_the_cache_keys_on_filters_and_group_by(redis_url: str, unique: str) -> None:
+    CountingReader.calls, CountingReader.wheres = 0, []
+    redis = aioredis.from_url(redis_url)
+    feed = UpdateFeed(redis, f"{unique}:updates")
+    reader = ReaderThread(lambda: CountingReader(aioredis.from_url(redis_url), unique))
+    cache = SnapshotCache(reader, feed)
+    feed.start()
+    try:
+        await wait_connected(feed)
+        slices: list[dict[str, Any]] = [
+            {},
+            {"where": Where(service="a")},
+            {"where": Where(service="b")},
+            {"where": Where(service="a"), "group_by": "tier"},
+            {"group_by": "tier"},
+        ]
+        for _ in range(3):  # the same generation: each slice computed once, never another's
+            answers = [await cache.read("summary", 0, 60_000, **cut) for cut in slices]
+        assert CountingReader.calls == len(slices)
+        assert CountingReader.wheres == [None, *(Where(service=s) for s in "aba"), None]
+        assert answers[3]["group_by"] == answers[4]["group_by"] == "tier"
+        assert "group_by" not in answers[1]
     finally:
         await feed.stop()
         await reader.close()
