@@ -28,6 +28,9 @@
   var FILTERS = ["service", "environment", "model", "tier", "user", "tag"];
   var SUGGESTED = ["service", "environment", "model", "tier"];  // values offered from group_by answers
   var MAX_SERIES = 10;  // lines per grouped chart; the groups table lists them all
+  // What the worker keeps per user and per tag value (docs/api.md, Slicing): other series
+  // are not asked for in such a view, their charts say so.
+  var COMPACT_SERIES = ["events", "generations", "requests_per_second", "error_rate", "cost_nanousd"];
 
   var state = {range: "1h", token: sessionStorage.getItem(TOKEN_KEY), loading: false,
                again: false, stream: null, lastOk: 0, filters: {}, groupBy: ""};
@@ -297,9 +300,8 @@
       (f.alert ? " · over budget" : "");
   }
 
-  function renderCosts(costs, budgets, daily, top) {
+  function renderCosts(costs, budgets, daily, users) {  // users: /v1/top/users?by=cost&limit=10
     var today = daily.length ? daily[daily.length - 1] : null;
-    var users = top.users;  // GET /v1/top/users?by=cost&limit=10 for the view
     if (users.length) {
       plot("chart-cost-monitor", [{
         y: users.map(function (u) { return u.user; }).reverse(),
@@ -521,7 +523,12 @@
   }
 
   // ---------------------------------------------------------------- loading -------------
+  function compactView() {
+    return Boolean(state.filters.user || state.filters.tag || /^(user|tag:)/.test(state.groupBy));
+  }
+
   function ts(metric) {
+    if (compactView() && COMPACT_SERIES.indexOf(metric) < 0) return Promise.resolve([]);
     return api("/v1/metrics/timeseries?" + grouped("metric=" + metric + "&step=" + STEPS[state.range]));
   }
 
@@ -541,13 +548,16 @@
       ts("p50_duration_ms"), ts("p95_duration_ms"), ts("cache_hit_rate"), ts("error_rate"),
       ts("acceptance_rate"), ts("edit_rate"), api("/v1/health/sinks"),
       state.groupBy ? api("/v1/metrics/summary?" + grouped()) : Promise.resolve(null),
-      api("/v1/top/users?" + sliced("by=cost&limit=10"))
+      // top users take no filter but user= (one bounded table)
+      FILTERS.every(function (f) { return f === "user" || !state.filters[f]; })
+        ? api("/v1/top/users?" + sliced("by=cost&limit=10")) : Promise.resolve(null)
     ];
     return Promise.all(calls.map(settle)).then(function (results) {
       // a figure this slice cannot answer (422 unsupported_filter) empties its chart and is
       // said once under the filter bar; it is not an outage
       var unsupported = results.filter(function (x) { return !x.ok && x.error.code === "unsupported_filter"; });
-      $("slice-note").textContent = unsupported.length ? "Not for this view: " + unsupported[0].error.message : "";
+      $("slice-note").textContent = unsupported.length ? "Not for this view: " + unsupported[0].error.message
+        : compactView() ? "Per user or tag only counts, errors and money are kept: latency, cache and quality charts stay empty." : "";
       var failed = results.filter(function (x) { return !x.ok && x.error.code !== "unsupported_filter"; })
         .map(function (x) { return x.error; });
       var auth = failed.filter(function (e) { return e.status === 401 || e.status === 403; })[0];
@@ -557,7 +567,10 @@
       // Each section renders from what arrived; a failed call leaves its section as it was.
       if (r[0]) renderOverview(r[0]);
       if (r[1]) renderPerformance(filled("performance", r[1]), {p50: series(9), p95: series(10), cache: series(11)});
-      if (r[2] && r[5] && r[8]) renderCosts(filled("costs", r[2]), r[5], r[8], r[17] || {users: []});
+      var top = r[17] ? r[17].users : (r[2] && r[2].by_user || []).map(function (u) {
+        return {user: u.user_id, cost_usd: u.cost_usd};
+      });
+      if (r[2] && r[5] && r[8]) renderCosts(filled("costs", r[2]), r[5], r[8], top);
       if (r[3]) renderQuality(filled("quality", r[3]), {acceptance: series(13), edits: series(14)});
       if (r[4] && r[7]) renderHealth(filled("health", r[4]), r[7], {errors: series(12)});
       if (r[6]) renderAlerts(r[6]);
