@@ -24,6 +24,7 @@ from tests.web.conftest import INGEST_KEY, READ_TOKEN
 
 pytestmark = pytest.mark.integration
 
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHART_NAMES = "Array.from(document.getElementById('{}').data || []).map((t) => t.name)"
 
 
@@ -69,7 +70,7 @@ def api(
     process.start()
     try:
         now = time.time_ns() // 1_000_000
-        events = dimensions(workload(41, 3_000, now - 10 * 60_000, 9 * 60_000), 41)
+        events = dimensions(workload(41, 2_000, now - 10 * 60_000, 9 * 60_000), 41)
         for i in range(0, len(events), 500):
             sent = httpx.post(
                 f"{process.url}/v1/collect",
@@ -141,6 +142,8 @@ def test_filter_and_group_by_change_the_charts_and_the_url_restores_them(
     assert shown == {g["value"]: f"{g['total_generations']:,}" for g in grouped["groups"]}
     assert "group_by=service" in page.url and "environment=prod" in page.url
     shared = page.url
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-sliced.png"))
     assert not page.errors, page.errors  # type: ignore[attr-defined]
 
     # the shared URL in a fresh browser: the same view after signing in

@@ -212,8 +212,11 @@
     return [{name: name, points: answer}];
   }
 
-  function lines(answer, name, scale, first) {
-    return asSeries(answer, name).map(function (s, i) { return line(s.points, s.name, scale, (first + i) % COLORS.length); });
+  function lines(answer, name, scale, first) {  // a group keeps its colour in every chart
+    var series = asSeries(answer, name);
+    return series.map(function (s, i) {
+      return line(s.points, s.name, scale, series.length > 1 || state.groupBy ? i % COLORS.length : first);
+    });
   }
 
   function anyValues(answer, test) {
