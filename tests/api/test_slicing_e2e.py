@@ -29,6 +29,7 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from api.client import MetricsClient
 from api.exposition import MAX_LABEL_VALUES
 from api.settings import ApiSettings
 from producers.contract import decode_event
@@ -366,6 +367,11 @@ async def test_top_users_rank_exactly(stack: Stack) -> None:
                 assert row[figure] == truth[row["user"]]
                 assert row["cost_nanousd"] == costs[row["user"]]
             assert body["other"][figure] == sum(truth.values()) - sum(ranked)
+        with MetricsClient(stack.base, READ_TOKEN) as typed:  # the Python client, same answers
+            top = typed.top_users("tokens", 5, from_=stack.start, to=stack.end)
+            assert [u.tokens for u in top.users] == sorted(tokens.values(), reverse=True)[:5]
+            by_service = typed.grouped("costs", "service", from_=stack.start, to=stack.end)
+            assert {g.value for g in by_service.groups} >= set(SERVICES)
         one = await client.get(
             "/v1/top/users", params={"window": "1h", "user": "user-7"}, headers=auth("read")
         )
