@@ -280,6 +280,7 @@ async def test_grouped_answers_equal_the_oracle_per_value_and_add_up(stack: Stac
         ):
             seen = Counter(value_of(orjson.loads(r)) for r in stack.records)
             answer = await http.get("summary", stack.start, stack.end, group_by=group_by)
+            assert set(answer) == {"start_ms", "end_ms", "group_by", "groups", "other"}
             assert answer["group_by"] == group_by
             values = [g["value"] for g in answer["groups"]]
             assert len(values) == len(set(values))
