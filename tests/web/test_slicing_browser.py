@@ -119,6 +119,15 @@ def test_filter_and_group_by_change_the_charts_and_the_url_restores_them(
     page.wait_for_function(f"{CHART_NAMES.format('chart-duration')}.length === 2", timeout=30_000)
     assert page.evaluate(CHART_NAMES.format("chart-duration")) == ["p50", "p95"]
 
+    # the filter boxes offer the values seen in the range
+    offered = "Array.from(document.querySelectorAll('#dl-service option')).map((o) => o.value)"
+    page.wait_for_function(f"{offered}.length === {len(SERVICES)}", timeout=30_000)
+    assert sorted(page.evaluate(offered)) == sorted(SERVICES)
+    environments = (
+        "Array.from(document.querySelectorAll('#dl-environment option')).map((o) => o.value)"
+    )
+    assert sorted(page.evaluate(environments)) == ["none", "prod", "staging"]
+
     # a filter: the cards and charts show that environment only
     page.fill("#f-environment", "prod")
     page.click("#filters button[type=submit]")

@@ -121,7 +121,7 @@
   function suggest() {
     SUGGESTED.forEach(function (dim) {
       api("/v1/metrics/summary?" + query("group_by=" + dim)).then(function (answer) {
-        $("dl-" + dim).innerHTML = answer.groups.map(function (g) {
+        $("dl-" + dim).innerHTML = answer.groups.filter(function (g) { return g.value !== "other"; }).map(function (g) {
           return '<option value="' + esc(g.value) + '">';
         }).join("");
       }, function () {});
