@@ -1,4 +1,5 @@
-"""The snapshot cache: one computation per worker notice, none reused without a subscription."""
+"""The snapshot cache: one computation per worker notice, none reused without a subscription,
+never one slice's answer for another; the reader runs in its own process (real Redis)."""
 
 from __future__ import annotations
 
@@ -10,23 +11,28 @@ import orjson
 import redis.asyncio as aioredis
 
 from api.live import UpdateFeed
-from api.snapshot_cache import ReaderThread, SnapshotCache
+from api.snapshot_cache import ReaderProcess, SnapshotCache
 from streams.reader import MetricsReader
 from streams.slicing import Where
 
 
 class CountingReader(MetricsReader):
-    """The real reader, counting how often the summary is really computed."""
-
-    calls = 0
-    wheres: list[Where | None] = []
+    """The real reader, noting in Redis each summary it really computes (it lives in the
+    reader process, so the test reads the notes from Redis)."""
 
     async def summary(
         self, start_ms: int, end_ms: int, where: Where | None = None, group_by: str | None = None
     ) -> dict[str, Any]:
-        CountingReader.calls += 1
-        CountingReader.wheres.append(where)
+        await self.redis.rpush(f"{self.prefix}:computed", repr(where))
         return await super().summary(start_ms, end_ms, where, group_by)
+
+
+def counting_reader(redis_url: str, prefix: str) -> CountingReader:
+    return CountingReader(aioredis.from_url(redis_url), prefix)
+
+
+async def computed(redis: aioredis.Redis, prefix: str) -> list[str]:
+    return [n.decode() for n in await redis.lrange(f"{prefix}:computed", 0, -1)]
 
 
 async def wait_connected(feed: UpdateFeed) -> None:
@@ -37,31 +43,31 @@ async def wait_connected(feed: UpdateFeed) -> None:
 
 
 async def test_reads_are_shared_until_the_worker_publishes(redis_url: str, unique: str) -> None:
-    CountingReader.calls = 0
     redis = aioredis.from_url(redis_url)
     feed = UpdateFeed(redis, f"{unique}:updates")
-    reader = ReaderThread(lambda: CountingReader(aioredis.from_url(redis_url), unique))
+    reader = ReaderProcess(counting_reader, redis_url, unique)
     cache = SnapshotCache(reader, feed)
     feed.start()
     try:
         await wait_connected(feed)
         answers = await asyncio.gather(*(cache.read("summary", 0, 60_000) for _ in range(20)))
-        assert CountingReader.calls == 1 and all(a == answers[0] for a in answers)
+        assert len(await computed(redis, unique)) == 1
+        assert all(a == answers[0] for a in answers)
 
         before = feed.latest_id
         await redis.publish(f"{unique}:updates", orjson.dumps({"written_ms": 1}))
         while feed.latest_id == before:
             await asyncio.sleep(0.01)
         await cache.read("summary", 0, 60_000, fresh=True)
-        assert CountingReader.calls == 2
+        assert len(await computed(redis, unique)) == 2
         await cache.read("summary", 0, 60_000)
-        assert CountingReader.calls == 2
+        assert len(await computed(redis, unique)) == 2
 
         await feed.stop()
         feed.connected = False  # as after a lost subscription
         await cache.read("summary", 0, 60_000)
         await cache.read("summary", 0, 60_000)
-        assert CountingReader.calls == 4
+        assert len(await computed(redis, unique)) == 4
     finally:
         await feed.stop()
         await reader.close()
@@ -69,10 +75,9 @@ async def test_reads_are_shared_until_the_worker_publishes(redis_url: str, uniqu
 
 
 async def test_the_cache_keys_on_filters_and_group_by(redis_url: str, unique: str) -> None:
-    CountingReader.calls, CountingReader.wheres = 0, []
     redis = aioredis.from_url(redis_url)
     feed = UpdateFeed(redis, f"{unique}:updates")
-    reader = ReaderThread(lambda: CountingReader(aioredis.from_url(redis_url), unique))
+    reader = ReaderProcess(counting_reader, redis_url, unique)
     cache = SnapshotCache(reader, feed)
     feed.start()
     try:
@@ -86,8 +91,8 @@ async def test_the_cache_keys_on_filters_and_group_by(redis_url: str, unique: st
         ]
         for _ in range(3):  # the same generation: each slice computed once, never another's
             answers = [await cache.read("summary", 0, 60_000, **cut) for cut in slices]
-        assert CountingReader.calls == len(slices)
-        assert CountingReader.wheres == [None, *(Where(service=s) for s in "aba"), None]
+        expected = [None, *(Where(service=s) for s in "aba"), None]
+        assert await computed(redis, unique) == [repr(w) for w in expected]
         assert answers[3]["group_by"] == answers[4]["group_by"] == "tier"
         assert "group_by" not in answers[1]
     finally:
