@@ -23,7 +23,7 @@ import contextlib
 import multiprocessing
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -148,24 +148,39 @@ class SnapshotCache:
         self._reader = reader
         self._feed = feed
         self._entries: OrderedDict[tuple[Any, ...], _Entry] = OrderedDict()
+        self._windows: dict[Hashable, tuple[Any, ...]] = {}  # window question -> latest key
 
-    async def read(self, method: str, *args: Any, fresh: bool = False, **kwargs: Any) -> Any:
+    async def read(
+        self,
+        method: str,
+        *args: Any,
+        fresh: bool = False,
+        window: Hashable | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """`reader.<method>(*args, **kwargs)`, computed once per snapshot generation.
 
         The key holds every argument, filters and group-by included (they are hashable:
         streams.slicing.Where is a frozen dataclass), so a sliced read never answers for
-        another slice."""
+        another slice. `window` names the question of a window ending now (e.g. "24h") for
+        the minute it rolls over: until the new minute's answer is computed, the previous
+        minute's stands in, under the same rules as after a notice (it says its own range)."""
         if not self._feed.connected:
             self._entries.clear()
             return await self._reader.read(method, *args, **kwargs)
         key = (method, args, tuple(sorted(kwargs.items())))
         epoch, generation = self._feed.epoch, self._feed.latest_id
         entry = self._entries.get(key)
+        lineage = None if window is None else (method, window, key[2])
         if entry is None or entry.epoch != epoch:
-            entry = self._start(key, epoch, generation, None)
+            latest = self._windows.get(lineage) if lineage is not None else None
+            before = self._entries.get(latest) if latest is not None else None
+            usable = before is not None and before.epoch == epoch and _answered(before)
+            entry = self._start(key, epoch, generation, before if usable else None)
         elif entry.generation != generation:
-            usable = entry.result.done() and not entry.result.exception()
-            entry = self._start(key, epoch, generation, entry if usable else None)
+            entry = self._start(key, epoch, generation, entry if _answered(entry) else None)
+        if lineage is not None:
+            self._windows[lineage] = key
         self._entries.move_to_end(key)
         if entry.stale_answer(fresh):
             return entry.previous
@@ -192,4 +207,10 @@ class SnapshotCache:
         entry.result.add_done_callback(settle)
         while len(self._entries) > MAX_ENTRIES:
             self._entries.popitem(last=False)
+        if len(self._windows) > MAX_ENTRIES:
+            self._windows.clear()  # only stand-ins are lost
         return entry
+
+
+def _answered(entry: _Entry) -> bool:
+    return entry.result.done() and not entry.result.cancelled() and not entry.result.exception()

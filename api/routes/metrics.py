@@ -59,7 +59,7 @@ LAST_DAY = date(2099, 12, 31)
 
 async def _view(request: Request, view: str, span: TimeRange, cut: Slice) -> Any:
     return await request.app.state.snapshots.read(
-        view, span.start_ms, span.end_ms, **cut.reader_kwargs()
+        view, span.start_ms, span.end_ms, window=span.window, **cut.reader_kwargs()
     )
 
 
@@ -143,7 +143,13 @@ async def timeseries(
         raise ApiError(422, "invalid_step", f"at most {MAX_POINTS} points; use a larger step")
     try:
         return await request.app.state.snapshots.read(
-            "timeseries", metric, span.start_ms, span.end_ms, step_ms, **cut.reader_kwargs()
+            "timeseries",
+            metric,
+            span.start_ms,
+            span.end_ms,
+            step_ms,
+            window=(span.window, step_ms) if span.window else None,
+            **cut.reader_kwargs(),
         )
     except UnsupportedSlice:
         raise  # 422 unsupported_filter (api/errors.py), not an unknown metric
@@ -199,7 +205,13 @@ async def top_users(
 ) -> Any:
     cut = Slice(where)
     return await request.app.state.snapshots.read(
-        "top_users", span.start_ms, span.end_ms, by.value, limit, **cut.reader_kwargs()
+        "top_users",
+        span.start_ms,
+        span.end_ms,
+        by.value,
+        limit,
+        window=(span.window, by.value, limit) if span.window else None,
+        **cut.reader_kwargs(),
     )
 
 

@@ -37,17 +37,18 @@ async def metrics(request: Request) -> Response:
     now_ms = time.time_ns() // 1_000_000
     span = window_ending_now(Window.FIVE_MINUTES, now_ms)
     day_start = span.end_ms - span.end_ms % 86_400_000
+    recent, today = (span.start_ms, span.end_ms), (day_start, span.end_ms)
     recent_by, today_by = {}, {}
     for dim in SLICED_DIMENSIONS:
-        recent_by[dim] = await snapshots.read("summary", span.start_ms, span.end_ms, group_by=dim)
-        today_by[dim] = await snapshots.read("summary", day_start, span.end_ms, group_by=dim)
+        recent_by[dim] = await snapshots.read("summary", *recent, window="5m", group_by=dim)
+        today_by[dim] = await snapshots.read("summary", *today, window="today", group_by=dim)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(
         SnapshotCollector(
-            performance=await snapshots.read("performance", span.start_ms, span.end_ms),
-            health=await snapshots.read("health", span.start_ms, span.end_ms),
-            quality=await snapshots.read("quality", span.start_ms, span.end_ms),
-            costs=await snapshots.read("costs", day_start, span.end_ms),
+            performance=await snapshots.read("performance", *recent, window="5m"),
+            health=await snapshots.read("health", *recent, window="5m"),
+            quality=await snapshots.read("quality", *recent, window="5m"),
+            costs=await snapshots.read("costs", *today, window="today"),
             budgets=await request.app.state.reader.budgets(),
             sinks=(
                 await read_sinks_health(

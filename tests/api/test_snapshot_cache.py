@@ -24,6 +24,7 @@ class CountingReader(MetricsReader):
         self, start_ms: int, end_ms: int, where: Where | None = None, group_by: str | None = None
     ) -> dict[str, Any]:
         await self.redis.rpush(f"{self.prefix}:computed", repr(where))
+        await asyncio.sleep(float(await self.redis.get(f"{self.prefix}:slow") or 0))
         return await super().summary(start_ms, end_ms, where, group_by)
 
 
@@ -95,6 +96,33 @@ async def test_the_cache_keys_on_filters_and_group_by(redis_url: str, unique: st
         assert await computed(redis, unique) == [repr(w) for w in expected]
         assert answers[3]["group_by"] == answers[4]["group_by"] == "tier"
         assert "group_by" not in answers[1]
+    finally:
+        await feed.stop()
+        await reader.close()
+        await redis.aclose()
+
+
+async def test_a_window_rolling_over_serves_the_previous_minute_until_computed(
+    redis_url: str, unique: str
+) -> None:
+    redis = aioredis.from_url(redis_url)
+    feed = UpdateFeed(redis, f"{unique}:updates")
+    reader = ReaderProcess(counting_reader, redis_url, unique)
+    cache = SnapshotCache(reader, feed)
+    feed.start()
+    try:
+        await wait_connected(feed)
+        first = await cache.read("summary", 0, 3_600_000, window="1h")
+        await redis.set(f"{unique}:slow", 2)  # the next minute's answer takes 2 s
+        began = time.monotonic()
+        stand_in = await cache.read("summary", 60_000, 3_660_000, window="1h")
+        assert time.monotonic() - began < 1.5 and stand_in == first
+        assert stand_in["start_ms"] == 0  # it says the range it covers
+        other = await cache.read("summary", 60_000, 3_660_000, window="1h", group_by="tier")
+        assert other["start_ms"] == 60_000  # another question (a slice) never stands in
+        fresh = await cache.read("summary", 60_000, 3_660_000, window="1h", fresh=True)
+        assert fresh["start_ms"] == 60_000
+        assert len(await computed(redis, unique)) == 3  # the fresh read waited for the 2nd
     finally:
         await feed.stop()
         await reader.close()
