@@ -579,6 +579,7 @@
       if (r[6]) renderAlerts(r[6]);
       if (r[15]) renderExporters(r[15]);
       if (r[16]) renderGroups(r[16]);
+      else if (state.groupBy) $("groups").innerHTML = '<div class="empty">not for this view</div>';
       if (!failed.length) {
         state.lastOk = Date.now();
         $("updated").textContent = "updated " + fmtTime(state.lastOk);
