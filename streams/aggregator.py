@@ -173,7 +173,9 @@ class Aggregator:
             await self._consumer.stop()
             await self._producer.stop()
             for part in self.parts.values():
+                self._write_totals(part)  # for the writer's last flush
                 part.store.close()
+            self.parts.clear()
 
     def _owned(self, batch: dict[TopicPartition, list[Any]]) -> dict[TopicPartition, list[Any]]:
         """Records of partitions whose state is loaded; others are fetched again later."""
@@ -262,6 +264,7 @@ class Aggregator:
             for tp in tps:
                 part = self.parts.pop(tp, None)
                 if part is not None:
+                    self._write_totals(part)  # what it committed, before the store goes
                     part.store.close()
 
     # -- one poll ----------------------------------------------------------------------------
