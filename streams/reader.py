@@ -27,6 +27,7 @@ from streams.slices import (
     CALLS,
     COST,
     EVENTS,
+    GENERATIONS,
     INPUT,
     OUTPUT,
     CellKey,
@@ -582,7 +583,7 @@ class MetricsReader:
 RANKINGS: dict[str, Callable[[list[int]], int]] = {
     "cost": lambda r: r[COST],
     "tokens": lambda r: r[INPUT] + r[OUTPUT],
-    "generations": lambda r: r[1],
+    "generations": lambda r: r[GENERATIONS],
 }
 
 
@@ -593,7 +594,7 @@ def _user_figures(user: str, row: list[int]) -> dict[str, Any]:
         "cost_usd": usd(row[COST]),
         "tokens": row[INPUT] + row[OUTPUT],
         "calls": row[CALLS],
-        "generations": row[1],
+        "generations": row[GENERATIONS],
     }
 
 

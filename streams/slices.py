@@ -39,7 +39,7 @@ FIGURES: tuple[str, ...] = (
 )
 """What a table keeps per value, in this order (no sketches: docs/slicing.md)."""
 N_FIGURES = len(FIGURES)
-EVENTS, CALLS, INPUT, OUTPUT, COST, UNPRICED = 0, 6, 7, 8, 9, 10
+EVENTS, GENERATIONS, CALLS, INPUT, OUTPUT, COST, UNPRICED = 0, 1, 6, 7, 8, 9, 10
 KIND_FIGURE: dict[str, int] = {
     "generation_started": 1,
     "generation_completed": 2,
@@ -139,17 +139,6 @@ class Table:
         for i in bloom_positions(value):
             bloom[i >> 3] |= 1 << (i & 7)
 
-    def merge_table(self, other: Table) -> None:
-        """Add another table of the same bucket (read side: partitions, or buckets): values
-        are kept unbounded here, the reader decides what is exact."""
-        for value, row in other.values.items():
-            mine = self.values.get(value)
-            if mine is None:
-                self.values[value] = list(row)
-            else:
-                add_row(mine, row)
-        add_row(self.other, other.other)
-
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"v": 1, "k": self.k, "values": self.values, "other": self.other}
         if self.bloom is not None:
@@ -168,23 +157,6 @@ class Table:
 
 def _padded(row: list[int]) -> list[int]:
     return [*row, *[0] * (N_FIGURES - len(row))][:N_FIGURES]
-
-
-def tag_dimension(key: str) -> str:
-    return f"tag:{key}"
-
-
-def event_values(obj: dict[str, Any]) -> list[tuple[str, str]]:
-    """(dimension, value) pairs of an event's high-cardinality dimensions."""
-    out = []
-    user = obj.get("user_id")
-    if user is not None:
-        out.append(("user", user))
-    tags = obj.get("tags")
-    if tags:
-        for key, value in tags.items():
-            out.append((f"tag:{key}", value))
-    return out
 
 
 class Merged:
