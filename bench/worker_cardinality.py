@@ -87,6 +87,7 @@ async def throughput(bootstrap: str, redis: str, events: int, tmp: Path) -> dict
             s.topic("events"),
             [(e["session_id"].encode(), orjson.dumps(e)) for e in rows],
         )
+        (tmp / name).mkdir()
         got = await run_worker(s, tmp / name, total)
         rates[name] = got["events"] / got["seconds"]
         print(f"{name} cardinality: {rates[name]:,.0f} events/s", flush=True)
@@ -158,7 +159,9 @@ async def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         rates = await throughput(args.bootstrap, args.redis, args.events, Path(tmp))
-        mem = await memory(args.bootstrap, args.redis, args.minutes, args.rate, Path(tmp))
+        mem = {}
+        if args.minutes > 0:  # 0: the throughput part only
+            mem = await memory(args.bootstrap, args.redis, args.minutes, args.rate, Path(tmp))
     print(
         json.dumps(
             {

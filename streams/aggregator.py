@@ -140,6 +140,9 @@ class Aggregator:
             linger_ms=5,
             max_batch_size=1024 * 1024,
             max_request_size=8 * 1024 * 1024,
+            # rows are JSON rewritten every poll (full tables at high cardinality): lz4
+            # cuts the bytes the broker, sharing these cores, has to write and compact
+            compression_type="lz4",
         )
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
@@ -71,10 +72,16 @@ class SnapshotWriter:
             # one MULTI: a reader never sees a bucket's totals and its slices disagree
             async with self.redis.pipeline(transaction=True) as pipe:
                 expiries: dict[str, int] = {}
+                by_key: dict[str, dict[Any, Any]] = {}  # field -> value
                 for (key, field), (value, ttl) in dirty.items():
-                    pipe.hset(key, field, value)
+                    fields = by_key.get(key)
+                    if fields is None:
+                        fields = by_key[key] = {}
+                    fields[field] = value
                     if ttl is not None:
                         expiries[key] = ttl
+                for key, fields in by_key.items():  # one HSET per hash: a table has many
+                    pipe.hset(key, mapping=fields)
                 for key, ttl in expiries.items():
                     pipe.expire(key, ttl + 300)
                 if alerts:
