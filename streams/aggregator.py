@@ -51,6 +51,8 @@ class SourcePartition:
         self.rows: dict[str, Partial] = {}  # bucket rows and their cells (c:...)
         self.tables: dict[str, Table] = {}  # t:<level>:<bucket>:<dimension>
         self.top_k = top_k
+        self.dirty: set[tuple[str, str]] = set()  # (level, bucket) whose totals to write
+        self.blobs: dict[str, bytes] = {}  # cell rows serialised since the last totals
         self.pruned_minute = 0
         self.dropped: list[str] = []  # session rows to delete in this poll
 
@@ -112,11 +114,17 @@ class Aggregator:
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         snapshots.on_recovered.append(self.requeue_all)
+        snapshots.before_flush.append(self.write_totals)
+        self.ttl = {
+            "m": settings.minute_retention_s,
+            "h": settings.hour_retention_s,
+            "d": settings.day_retention_s,
+        }
 
     async def requeue_all(self) -> None:
         """Queue every row of every owned partition for Redis (after Redis was down)."""
         for part in self.parts.values():
-            self._queue_snapshot(part, dict(part.store.bucket_rows()))
+            self._queue_snapshot(part, dict(part.store.bucket_rows()), polled=False)
 
     def changelog(self, kind: str) -> str:
         return self.settings.internal_topic(f"{kind}-changelog")
@@ -132,6 +140,9 @@ class Aggregator:
             linger_ms=5,
             max_batch_size=1024 * 1024,
             max_request_size=8 * 1024 * 1024,
+            # rows are JSON rewritten every poll (full tables at high cardinality): lz4
+            # cuts the bytes the broker, sharing these cores, has to write and compact
+            compression_type="lz4",
         )
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(
@@ -165,7 +176,9 @@ class Aggregator:
             await self._consumer.stop()
             await self._producer.stop()
             for part in self.parts.values():
+                self._write_totals(part)  # for the writer's last flush
                 part.store.close()
+            self.parts.clear()
 
     def _owned(self, batch: dict[TopicPartition, list[Any]]) -> dict[TopicPartition, list[Any]]:
         """Records of partitions whose state is loaded; others are fetched again later."""
@@ -220,7 +233,7 @@ class Aggregator:
             raise
         self.parts[tp] = part
         # Redis may have missed the last commits before a crash: write every restored row
-        self._queue_snapshot(part, dict(store.bucket_rows()))
+        self._queue_snapshot(part, dict(store.bucket_rows()), polled=False)
 
     async def _restore_into(
         self, tp: TopicPartition, kind: str, store: RowStore
@@ -254,6 +267,7 @@ class Aggregator:
             for tp in tps:
                 part = self.parts.pop(tp, None)
                 if part is not None:
+                    self._write_totals(part)  # what it committed, before the store goes
                     part.store.close()
 
     # -- one poll ----------------------------------------------------------------------------
@@ -346,17 +360,14 @@ class Aggregator:
     def _merge_rows(
         self, part: SourcePartition, out: BatchOutput
     ) -> tuple[dict[str, bytes], TableChanges]:
-        """Fold the batch's minute partials into minute, hour and day rows, its cells into
-        the cell rows and its per-value figures into the bounded tables; serialise them."""
+        """Fold the batch's cells into the minute, hour and day cell rows and its per-value
+        figures into the bounded tables; serialise them. A bucket's whole partial is not a
+        row of its own: it is the merge of its cells, written to Redis once per snapshot
+        (`write_totals`), so a poll costs one merge per cell and bucket, not two."""
         touched: dict[str, Partial] = {}
-        for minute, partial in out.minutes.items():
+        for minute, in_minute in out.cells.items():
             buckets = self._buckets(part, minute)
-            for level, bucket in buckets:
-                key = f"{level}:{bucket}"
-                row = part.row(key)
-                row.merge(partial)
-                touched[key] = row
-            for cell, cell_partial in out.cells.get(minute, {}).items():
+            for cell, cell_partial in in_minute.items():
                 encoded = encode_cell(cell)
                 for level, bucket in buckets:
                     key = f"c:{level}:{bucket}:{encoded}"
@@ -392,30 +403,34 @@ class Aggregator:
         return rows, tables
 
     def _buckets(self, part: SourcePartition, minute: int) -> tuple[tuple[str, int | str], ...]:
-        return (
-            ("m", minute),
-            ("h", minute - minute % keys.HOUR_MS),
-            ("d", part.state.day_of(minute)),
-        )
+        hour = minute - minute % keys.HOUR_MS
+        return (("m", minute), ("h", hour), ("d", part.state.day_of(minute)))
 
     def _queue_snapshot(
-        self, part: SourcePartition, rows: dict[str, bytes], tables: TableChanges | None = None
+        self,
+        part: SourcePartition,
+        rows: dict[str, bytes],
+        tables: TableChanges | None = None,
+        polled: bool = True,
     ) -> None:
-        """Queue rows for Redis; a table writes only the values `tables` says changed (all of
-        them when it is not given: a restore or Redis coming back)."""
+        """Queue rows for Redis and mark their buckets' totals for the next snapshot; a table
+        writes only the values `tables` says changed (all of them when it is not given: a
+        restore or Redis coming back, `polled` False)."""
         s = self.settings
         prefix = s.key_prefix
-        ttl = {"m": s.minute_retention_s, "h": s.hour_retention_s, "d": s.day_retention_s}
         put = self.snapshots.put
         for key, blob in rows.items():
-            kind, _, bucket = key.partition(":")
+            kind, _, rest = key.partition(":")
             if kind == "c":
-                level, _, rest = bucket.partition(":")
+                level, _, rest = rest.partition(":")
                 bucket, _, cell = rest.partition(":")
                 name = keys.slice_cells(prefix, keys.LEVEL_NAMES[level], bucket)
-                put(name, f"{part.field}|{cell}", blob, ttl[level])
+                put(name, f"{part.field}|{cell}", blob, self.ttl[level])
+                part.dirty.add((level, bucket))
+                if polled:
+                    part.blobs[key] = blob
             elif kind == "t":
-                level, bucket, dimension = bucket.split(":", 2)
+                level, bucket, dimension = rest.split(":", 2)
                 name = keys.slice_table(prefix, keys.LEVEL_NAMES[level], bucket, dimension)
                 change = tables.get(key) if tables is not None else None
                 if change is None:
@@ -423,27 +438,38 @@ class Aggregator:
                     values, spilled = set(table.values), True
                 else:
                     table, values, spilled = change
+                ttl = self.ttl[level]
                 for value in values:
-                    put(
-                        name, f"{part.field}|{value}", orjson.dumps(table.values[value]), ttl[level]
-                    )
+                    put(name, f"{part.field}|{value}", orjson.dumps(table.values[value]), ttl)
                 if spilled:
-                    put(name, f"{part.field}#other", orjson.dumps(table.other), ttl[level])
+                    put(name, f"{part.field}#other", orjson.dumps(table.other), ttl)
                     if table.bloom is not None:
-                        put(name, f"{part.field}#bloom", bytes(table.bloom), ttl[level])
-            elif kind == "m":
-                self.snapshots.put(
-                    keys.minute(prefix, int(bucket)), part.field, blob, s.minute_retention_s
-                )
-            elif kind == "h":
-                self.snapshots.put(
-                    keys.hour(prefix, int(bucket)), part.field, blob, s.hour_retention_s
-                )
-            elif kind == "d":
-                self.snapshots.put(keys.day(prefix, bucket), part.field, blob, s.day_retention_s)
-        self.snapshots.put(
-            keys.live(prefix), part.field, orjson.dumps(part.state.live_view()), None
-        )
+                        put(name, f"{part.field}#bloom", bytes(table.bloom), ttl)
+        put(keys.live(prefix), part.field, orjson.dumps(part.state.live_view()), None)
+
+    async def write_totals(self) -> None:
+        """Before each snapshot: every changed bucket's whole partial (the merge of its
+        cells, as committed) to `P:snap:<level>:<bucket>`, where unsliced reads find it."""
+        async with self.lock:
+            for part in self.parts.values():
+                self._write_totals(part)
+
+    def _write_totals(self, part: SourcePartition) -> None:
+        prefix = self.settings.key_prefix
+        for level, bucket in sorted(part.dirty):
+            cells = list(part.store.rows_between(f"c:{level}:{bucket}:", f"c:{level}:{bucket};"))
+            if len(cells) == 1 and cells[0][0] in part.blobs:
+                blob = part.blobs[cells[0][0]]  # one cell: it is the whole bucket
+            else:
+                total = Partial()
+                for key, stored in cells:
+                    row = part.rows.get(key)
+                    total.merge(row if row is not None else Partial.from_json(orjson.loads(stored)))
+                blob = orjson.dumps(total.to_json())
+            name = f"{prefix}:snap:{keys.LEVEL_NAMES[level]}:{bucket}"
+            self.snapshots.put(name, part.field, blob, self.ttl[level])
+        part.dirty.clear()
+        part.blobs.clear()
 
     def _evict(self, part: SourcePartition) -> None:
         """Keep parsed only the rows new events still touch: the last few minutes, the
@@ -469,16 +495,31 @@ TableChanges = dict[str, tuple[Table, set[str], bool]]  # key -> (table, values 
 
 def _rollup(source: str, out: BatchOutput) -> bytes | None:
     """What the controller needs from one batch: spend, minute sketches, breaker changes."""
-    if not (out.spend or out.minutes or out.breakers):
+    if not (out.spend or out.cells or out.breakers):
         return None
     minutes = {}
-    for minute, p in out.minutes.items():
-        if not (p.sketch or "generation_started" in p.count or "generation_failed" in p.count):
+    for minute, in_minute in out.cells.items():
+        started = failed = 0
+        parts: dict[str, list[sketches.Sketch]] = {}
+        for p in in_minute.values():
+            started += p.count.get("generation_started", 0)
+            failed += p.count.get("generation_failed", 0)
+            for name, sketch in p.sketch.items():
+                parts.setdefault(name, []).append(sketch)
+        merged = {}
+        for name, found in parts.items():
+            if len(found) == 1:
+                merged[name] = found[0]  # only serialised below
+            else:
+                merged[name] = sketches.empty()
+                for sketch in found:
+                    sketches.merge_into(merged[name], sketch)
+        if not (merged or started or failed):
             continue
         minutes[str(minute)] = {
-            "started": p.count.get("generation_started", 0),
-            "failed": p.count.get("generation_failed", 0),
-            "sketch": {k: sketches.to_wire(v) for k, v in p.sketch.items()},
+            "started": started,
+            "failed": failed,
+            "sketch": {k: sketches.to_wire(v) for k, v in merged.items()},
         }
     return orjson.dumps(
         {

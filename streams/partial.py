@@ -228,6 +228,8 @@ class Partial:
         duration = data.get("duration_ms")
         if duration is not None:
             self.observe("model_call_duration_ms", duration)
+            # per model too, so a model or tier slice has its own (streams.slices.project)
+            self.observe("model_call_duration_ms:" + model, duration)
 
     def _quality(self, data: dict[str, Any]) -> None:
         q = self.quality

@@ -58,16 +58,25 @@ Tables = dict[int, dict[str, dict[str, list[int]]]]  # minute -> dimension -> va
 
 @dataclass
 class BatchOutput:
-    """What one batch changed: buckets touched (whole, per cell, per high-cardinality value),
-    dead letters, spend per scope and minute."""
+    """What one batch changed: buckets touched (per cell, per high-cardinality value), dead
+    letters, spend per scope and minute."""
 
-    minutes: dict[int, Partial] = field(default_factory=dict)  # the merge of each minute's cells
     cells: Cells = field(default_factory=dict)
     tables: Tables = field(default_factory=dict)
     dead_letters: list[tuple[bytes | None, dict[str, Any]]] = field(default_factory=list)
     spend: dict[tuple[str, int], int] = field(default_factory=dict)  # (scope, minute) -> nanousd
     breakers: list[tuple[str, str, int]] = field(default_factory=list)
     good: int = 0
+
+    @property
+    def minutes(self) -> dict[int, Partial]:
+        """Each minute's whole partial (the merge of its cells)."""
+        out = {}
+        for minute, in_minute in self.cells.items():
+            total = out[minute] = Partial()
+            for p in in_minute.values():
+                total.merge(p)
+        return out
 
 
 class PartitionState:
@@ -177,7 +186,7 @@ class PartitionState:
             minute = ts - ts % MINUTE_MS
             kind = obj["type"]
             data = obj.get("data") or {}
-            cell = (obj.get("service"), obj.get("environment"), data.get("model"), data.get("tier"))
+            cell = (obj.get("service"), obj.get("environment"))
             in_minute = cells.get(minute)
             if in_minute is None:
                 in_minute = cells[minute] = {}
@@ -225,7 +234,6 @@ class PartitionState:
             out.good += 1
         del self.errors[:-MAX_ERRORS]
         self._sweep()
-        out.minutes = {minute: _total(in_minute) for minute, in_minute in cells.items()}
         return out
 
     def fold_metric_batches(
@@ -251,13 +259,12 @@ class PartitionState:
                 )
                 continue
             minute = batch.start_ms - batch.start_ms % MINUTE_MS
-            p = _bucket(out.cells, minute, (batch.service, None, None, None))
+            p = _bucket(out.cells, minute, (batch.service, None))
             p.count["metric_batch"] = p.count.get("metric_batch", 0) + 1
             for name, sketch in folded:
                 p.add_series(name, sketch, targets)
             self.watermark_ms = max(self.watermark_ms, batch.end_ms)
             out.good += 1
-        out.minutes = {minute: _total(in_minute) for minute, in_minute in out.cells.items()}
         return out
 
     def fold_dead_letters(
@@ -280,7 +287,6 @@ class PartitionState:
             _bucket(out.cells, ts, TOTAL_CELL).add_dlq(reason)
             self.watermark_ms = max(self.watermark_ms, ts)
             out.good += 1
-        out.minutes = {minute: _total(in_minute) for minute, in_minute in out.cells.items()}
         return out
 
     def _slow_decode(
@@ -444,16 +450,6 @@ def _bucket(cells: Cells, ts: int, cell: CellKey) -> Partial:
     if p is None:
         p = in_minute[cell] = Partial()
     return p
-
-
-def _total(in_minute: dict[CellKey, Partial]) -> Partial:
-    """A minute's whole partial: its only cell as is (nothing mutates it later), else the merge."""
-    if len(in_minute) == 1:
-        return next(iter(in_minute.values()))
-    total = Partial()
-    for p in in_minute.values():
-        total.merge(p)
-    return total
 
 
 def _fold_values(

@@ -27,17 +27,20 @@ from streams.slices import (
     CALLS,
     COST,
     EVENTS,
+    GENERATIONS,
     INPUT,
     OUTPUT,
     CellKey,
     Merged,
     Table,
+    Wanted,
     absent_from_other,
     add_row,
     decode_cell,
     empty_row,
     figures_of,
     minus,
+    project,
 )
 from streams.slicing import NONE_VALUE, OTHER_VALUE, UnsupportedSlice, Where, group_dimension
 
@@ -57,7 +60,7 @@ class Plan:
     """How a filter + group-by is answered: from the totals, the cells or one table."""
 
     mode: str  # "total" | "cells" | "value" | "table"
-    match: tuple[str | bool | None, ...] = ()  # per cell dimension: value, None (=missing), False
+    match: tuple[Wanted, ...] = ()  # service, env, model, tier: value, None (=missing), False
     dimension: str | None = None  # table dimension ("user", "tag:<key>") for value/table
     value: str | None = None  # the filtered value (mode "value")
     group_index: int | None = None  # cell dimension grouped by (mode "cells")
@@ -122,10 +125,12 @@ class MetricsReader:
     def _total_key(self, bucket: Bucket) -> str:
         return f"{self.prefix}:snap:{bucket[0]}:{bucket[1]}"
 
-    async def _hashes(self, names: list[str]) -> list[dict[bytes, bytes]]:
+    async def _hashes(self, names: list[str], atomic: bool = False) -> list[dict[bytes, bytes]]:
+        """HGETALL of each name; `atomic`: in one MULTI, so they come from one snapshot write
+        (the writer's are MULTI too)."""
         if not names:
             return []
-        async with self.redis.pipeline(transaction=False) as pipe:
+        async with self.redis.pipeline(transaction=atomic) as pipe:
             for name in names:
                 pipe.hgetall(name)
             return list(await pipe.execute())
@@ -147,8 +152,9 @@ class MetricsReader:
         for fields in await self._hashes(names):
             for name, blob in fields.items():
                 cell = decode_cell(name.decode().partition("|")[2])
-                if any(
-                    want is not False and want != got for want, got in zip(match, cell, strict=True)
+                if any(  # service, environment; model and tier are projections
+                    want is not False and want != got
+                    for want, got in zip(match[:2], cell, strict=True)
                 ):
                     continue
                 p = Partial.from_json(orjson.loads(blob))
@@ -159,11 +165,20 @@ class MetricsReader:
                     mine.merge(p)
         return out
 
-    async def _tables(self, buckets: list[Bucket], dimension: str) -> list[Table]:
-        """Every partition's table of `dimension` in each bucket."""
+    async def _tables(
+        self, buckets: list[Bucket], dimension: str, with_totals: bool = False
+    ) -> tuple[list[Table], Partial]:
+        """Every partition's table of `dimension` in each bucket (and, read in the same MULTI
+        when asked, the buckets' merged totals)."""
         names = [keys.slice_table(self.prefix, level, b, dimension) for level, b in buckets]
+        totals = [self._total_key(b) for b in buckets] if with_totals else []
+        hashes = await self._hashes(names + totals, atomic=with_totals)
+        total = Partial()
+        for fields in hashes[len(names) :]:
+            for blob in fields.values():
+                total.merge(Partial.from_json(orjson.loads(blob)))
         tables: list[Table] = []
-        for fields in await self._hashes(names):
+        for fields in hashes[: len(names)]:
             by_partition: dict[str, Table] = {}
             for name, blob in fields.items():
                 text = name.decode()
@@ -180,7 +195,7 @@ class MetricsReader:
                 else:
                     table.bloom = bytearray(blob)
             tables.extend(by_partition.values())
-        return tables
+        return tables, total
 
     async def _value_tables(self, buckets: list[Bucket], dimension: str, value: str) -> list[Table]:
         """Only `value` and `other` of each partition's table (HMGET, not the whole table)."""
@@ -236,12 +251,12 @@ class MetricsReader:
 
     async def _grouped(self, buckets: list[Bucket], dimension: str) -> tuple[Merged, list[int]]:
         """A dimension's table over the buckets and the figures of events without a value."""
-        merged = Merged.of(await self._tables(buckets, dimension))
-        total = figures_of(await self._merged([self._total_key(b) for b in buckets]))
-        return merged, minus(total, merged.total())
+        tables, total = await self._tables(buckets, dimension, with_totals=True)
+        merged = Merged.of(tables)
+        return merged, minus(figures_of(total), merged.total())
 
     async def _users(self, buckets: list[Bucket]) -> Merged:
-        return Merged.of(await self._tables(buckets, "user"))
+        return Merged.of((await self._tables(buckets, "user"))[0])
 
     async def _live(self) -> dict[str, Any]:
         fields = await self.redis.hgetall(keys.live(self.prefix))
@@ -274,11 +289,8 @@ class MetricsReader:
         if how.mode == "cells":
             cells = await self._cells(buckets, how.match)
             if how.group_index is None:
-                p = Partial()
-                for cp in cells.values():
-                    p.merge(cp)
-                return {**head, **make(p, None)}
-            by_value = _group_cells(cells, how.group_index)
+                return {**head, **make(_filtered(cells, how.match), None)}
+            by_value = _group_cells(cells, how.match, how.group_index)
             ranked = sorted(by_value.items(), key=lambda kv: _rank(view, figures_of(kv[1]), kv[0]))
             groups = [{"value": v, **make(p, None)} for v, p in ranked]
             return {**head, "group_by": group_by, "groups": groups, "other": None}
@@ -402,16 +414,14 @@ class MetricsReader:
         if how.mode == "cells" and how.group_index is None:
             filtered = []
             for s, bs in steps:
-                p = Partial()
-                for cp in (await self._cells(bs, how.match)).values():
-                    p.merge(cp)
-                filtered.append(point(s, p))
+                filtered.append(point(s, _filtered(await self._cells(bs, how.match), how.match)))
             return filtered
         by_cost = metric == "cost_nanousd"
         if how.mode == "cells":
             assert how.group_index is not None
             per_step_p = [
-                _group_cells(await self._cells(bs, how.match), how.group_index) for _, bs in steps
+                _group_cells(await self._cells(bs, how.match), how.match, how.group_index)
+                for _, bs in steps
             ]
             whole: dict[str, list[int]] = {}
             for groups in per_step_p:
@@ -573,7 +583,7 @@ class MetricsReader:
 RANKINGS: dict[str, Callable[[list[int]], int]] = {
     "cost": lambda r: r[COST],
     "tokens": lambda r: r[INPUT] + r[OUTPUT],
-    "generations": lambda r: r[1],
+    "generations": lambda r: r[GENERATIONS],
 }
 
 
@@ -584,19 +594,43 @@ def _user_figures(user: str, row: list[int]) -> dict[str, Any]:
         "cost_usd": usd(row[COST]),
         "tokens": row[INPUT] + row[OUTPUT],
         "calls": row[CALLS],
-        "generations": row[1],
+        "generations": row[GENERATIONS],
     }
 
 
-def _group_cells(cells: dict[CellKey, Partial], index: int) -> dict[str, Partial]:
+def _filtered(cells: dict[CellKey, Partial], match: tuple[Wanted, ...]) -> Partial:
+    """The matching cells merged, then projected on the model and tier filters."""
+    p = Partial()
+    for cp in cells.values():
+        p.merge(cp)
+    return project(p, match[2], match[3])
+
+
+def _group_cells(
+    cells: dict[CellKey, Partial], match: tuple[Wanted, ...], index: int
+) -> dict[str, Partial]:
+    """Group by a cell dimension (service, environment: merge cells by value) or by model or
+    tier (projections of the merged cells); every group honours the filters."""
     out: dict[str, Partial] = {}
-    for cell, p in cells.items():
-        value = cell[index]
-        key = NONE_VALUE if value is None else value
-        mine = out.get(key)
-        if mine is None:
-            out[key] = mine = Partial()
-        mine.merge(p)
+    if index < 2:
+        for cell, cp in cells.items():
+            value = cell[index]
+            key = NONE_VALUE if value is None else value
+            mine = out.get(key)
+            if mine is None:
+                out[key] = mine = Partial()
+            mine.merge(cp)
+        return {v: project(p, match[2], match[3]) for v, p in out.items()}
+    whole = _filtered(cells, match)
+    if index == 2:
+        wanted: set[str | None] = {*whole.models, None}
+    else:
+        wanted = {row["tier"] for row in whole.models.values()} | {None}
+    for value in wanted:
+        model, tier = (value, match[3]) if index == 2 else (match[2], value)
+        p = project(whole, model, tier)
+        if not p.is_empty():
+            out[NONE_VALUE if value is None else value] = p
     return out
 
 

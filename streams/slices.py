@@ -1,11 +1,13 @@
 """The worker's slices of a bucket: full partials per cell, bounded tables per dimension.
 
-Low-cardinality dimensions (service, environment, model, tier) form one joint *cell* key
-per event; a cell holds a full `Partial`, so any filter on those four and a group-by over
-any of them is a merge of matching cells, exact. High-cardinality dimensions (user, each
-tag key) get a `Table` per bucket: compact figures per value, at most K values, the rest
-folded into `other` (the rule is in docs/slicing.md). Everything here is a pure function of
-the events in offset order, so a replay after a crash gives the same rows.
+Service and environment form one joint *cell* key per event; a cell holds a full
+`Partial`, so any filter on those two and a group-by over either is a merge of matching
+cells, exact. Model and tier exist only on model calls, which a partial already keeps per
+model (sums and a duration sketch per model), so a model or tier slice is a projection of
+the cells (`project`), exact too. High-cardinality dimensions (user, each tag key) get a
+`Table` per bucket: compact figures per value, at most K values, the rest folded into
+`other` (the rule is in docs/slicing.md). Everything here is a pure function of the events
+in offset order, so a replay after a crash gives the same rows.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ from typing import Any
 
 import orjson
 
-CellKey = tuple[str | None, str | None, str | None, str | None]  # service, env, model, tier
-TOTAL_CELL: CellKey = (None, None, None, None)
+from streams import sketches
+from streams.partial import Partial
+
+CellKey = tuple[str | None, str | None]  # service, environment
+TOTAL_CELL: CellKey = (None, None)  # dead letters: no dimension
 
 FIGURES: tuple[str, ...] = (
     "events",
@@ -34,7 +39,7 @@ FIGURES: tuple[str, ...] = (
 )
 """What a table keeps per value, in this order (no sketches: docs/slicing.md)."""
 N_FIGURES = len(FIGURES)
-EVENTS, CALLS, INPUT, OUTPUT, COST, UNPRICED = 0, 6, 7, 8, 9, 10
+EVENTS, GENERATIONS, CALLS, INPUT, OUTPUT, COST, UNPRICED = 0, 1, 6, 7, 8, 9, 10
 KIND_FIGURE: dict[str, int] = {
     "generation_started": 1,
     "generation_completed": 2,
@@ -44,18 +49,13 @@ KIND_FIGURE: dict[str, int] = {
 }
 
 
-def cell_key(obj: dict[str, Any], data: dict[str, Any]) -> CellKey:
-    """An event's cell: its service, environment, and the model/tier its data names."""
-    return (obj.get("service"), obj.get("environment"), data.get("model"), data.get("tier"))
-
-
 def encode_cell(key: CellKey) -> str:
     return orjson.dumps(key).decode()
 
 
 def decode_cell(text: str) -> CellKey:
-    s, e, m, t = orjson.loads(text)
-    return (s, e, m, t)
+    service, environment = orjson.loads(text)
+    return (service, environment)
 
 
 def add_event(row: list[int], kind: str, data: dict[str, Any]) -> None:
@@ -139,17 +139,6 @@ class Table:
         for i in bloom_positions(value):
             bloom[i >> 3] |= 1 << (i & 7)
 
-    def merge_table(self, other: Table) -> None:
-        """Add another table of the same bucket (read side: partitions, or buckets): values
-        are kept unbounded here, the reader decides what is exact."""
-        for value, row in other.values.items():
-            mine = self.values.get(value)
-            if mine is None:
-                self.values[value] = list(row)
-            else:
-                add_row(mine, row)
-        add_row(self.other, other.other)
-
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"v": 1, "k": self.k, "values": self.values, "other": self.other}
         if self.bloom is not None:
@@ -168,23 +157,6 @@ class Table:
 
 def _padded(row: list[int]) -> list[int]:
     return [*row, *[0] * (N_FIGURES - len(row))][:N_FIGURES]
-
-
-def tag_dimension(key: str) -> str:
-    return f"tag:{key}"
-
-
-def event_values(obj: dict[str, Any]) -> list[tuple[str, str]]:
-    """(dimension, value) pairs of an event's high-cardinality dimensions."""
-    out = []
-    user = obj.get("user_id")
-    if user is not None:
-        out.append(("user", user))
-    tags = obj.get("tags")
-    if tags:
-        for key, value in tags.items():
-            out.append((f"tag:{key}", value))
-    return out
 
 
 class Merged:
@@ -246,7 +218,7 @@ def absent_from_other(value: str, tables: list[Table]) -> bool:
     return True
 
 
-def figures_of(p: Any) -> list[int]:
+def figures_of(p: Partial) -> list[int]:
     """A whole partial's FIGURES, the same sums a table keeps (for the `none` group)."""
     c = p.count
     row = empty_row()
@@ -264,3 +236,42 @@ def figures_of(p: Any) -> list[int]:
 
 def minus(a: list[int], b: list[int]) -> list[int]:
     return [x - y for x, y in zip(a, b, strict=True)]
+
+
+MODEL_SERIES = "model_call_duration_ms"
+Wanted = str | None | bool  # a filter value; None: events without one; False: no filter
+
+
+def project(p: Partial, model: Wanted = False, tier: Wanted = False) -> Partial:
+    """The part of a partial whose events match a model and a tier filter. Only model calls
+    carry a model and a tier, and the partial keeps them per model (`models`, and the
+    duration sketch `model_call_duration_ms:<model>`), so this is exact: the events without
+    a model are kept whole when both filters allow "none", model calls per model row."""
+    if model is False and tier is False:
+        return p
+    out = Partial()
+    if model in (False, None) and tier in (False, None):
+        out.merge(p)
+        out.count.pop("model_called", None)
+        out.models = {}
+        for name in [n for n in out.sketch if n == MODEL_SERIES or n.startswith(MODEL_PREFIX)]:
+            del out.sketch[name]
+    for name, row in p.models.items():
+        if model is not False and model != name:
+            continue
+        if tier is not False and tier != row["tier"]:
+            continue
+        out.models[name] = dict(row)
+        out.count["model_called"] = out.count.get("model_called", 0) + row["calls"]
+        sketch = p.sketch.get(MODEL_PREFIX + name)
+        if sketch is not None:
+            mine = out.sketch[MODEL_PREFIX + name] = sketches.empty()
+            sketches.merge_into(mine, sketch)
+            total = out.sketch.get(MODEL_SERIES)
+            if total is None:
+                total = out.sketch[MODEL_SERIES] = sketches.empty()
+            sketches.merge_into(total, sketch)
+    return out
+
+
+MODEL_PREFIX = MODEL_SERIES + ":"
