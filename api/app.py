@@ -13,7 +13,6 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -25,7 +24,7 @@ from api.live import UpdateFeed
 from api.observability import AccessLog, ApiMetrics
 from api.routes import budgets, collect, exports, health, metrics, otlp, prometheus, stream
 from api.settings import ApiSettings
-from api.snapshot_cache import ReaderThread, SnapshotCache
+from api.snapshot_cache import ReaderProcess, SnapshotCache, redis_client, snapshot_reader
 from api.web import routes as web
 from producers.pricing import PriceTable
 from streams.partial import Targets
@@ -40,20 +39,12 @@ Errors are JSON: `{"error": "<code>", "message": "<what to do>"}`.
 """
 
 
-def _redis_client(settings: ApiSettings) -> aioredis.Redis:
-    return aioredis.from_url(
-        settings.redis_url,
-        socket_connect_timeout=settings.api_redis_timeout_s,
-        socket_timeout=settings.api_redis_timeout_s,
-    )
-
-
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or ApiSettings()  # type: ignore[call-arg]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis = _redis_client(settings)
+        redis = redis_client(settings)
         writer = TransactionalWriter(
             settings.kafka_bootstrap,
             settings.api_transactional_id
@@ -72,10 +63,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             settings.target_complete_ms,
         )
         app.state.reader = MetricsReader(redis, settings.key_prefix, targets)
-        reader_thread = ReaderThread(
-            lambda: MetricsReader(_redis_client(settings), settings.key_prefix, targets)
-        )
-        app.state.snapshots = SnapshotCache(reader_thread, feed)
+        reader_process = ReaderProcess(snapshot_reader, settings, targets)
+        app.state.snapshots = SnapshotCache(reader_process, feed)
         app.state.writer = writer
         app.state.feed = feed
         app.state.control_view = view
@@ -87,7 +76,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             await feed.stop()
             await view.stop()
             await writer.stop()
-            await reader_thread.close()
+            await reader_process.close()
             await redis.aclose()
 
     app = FastAPI(

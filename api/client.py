@@ -26,15 +26,28 @@ from api.models import (
     BudgetStatus,
     CostMetrics,
     DailyCostSummary,
+    GroupedCostMetrics,
+    GroupedHealthMetrics,
+    GroupedPerformanceMetrics,
+    GroupedQualityMetrics,
+    GroupedSummary,
     HealthMetrics,
     PerformanceMetrics,
     QualityMetrics,
     RecentError,
     Summary,
     TimeseriesPoint,
+    TopUsers,
 )
 
 M = TypeVar("M", bound=BaseModel)
+GROUPED: dict[str, type[BaseModel]] = {
+    "performance": GroupedPerformanceMetrics,
+    "costs": GroupedCostMetrics,
+    "quality": GroupedQualityMetrics,
+    "health": GroupedHealthMetrics,
+    "summary": GroupedSummary,
+}
 Moment = int | str | None
 """A range bound as the API takes it: epoch seconds or milliseconds, or ISO 8601 text."""
 
@@ -96,6 +109,39 @@ class MetricsClient:
     ) -> list[TimeseriesPoint]:
         params = {**_range(window, from_, to), "metric": metric, "step": step}
         return self._list(TimeseriesPoint, "/v1/metrics/timeseries", params)
+
+    def grouped(
+        self,
+        group: str,
+        group_by: str,
+        window: str | None = None,
+        *,
+        from_: Moment = None,
+        to: Moment = None,
+        **filters: str,
+    ) -> Any:
+        """`group` ("summary", "costs", …) per value of `group_by` ("service", "tag:feature"),
+        with filters as the API names them (service=, environment=, model=, tier=, user=,
+        tag="key:value"): the Grouped<View> model of api.models."""
+        model = GROUPED[group]
+        params = {**_range(window, from_, to), **filters, "group_by": group_by}
+        return model.model_validate(self._get(f"/v1/metrics/{group}", params))
+
+    def top_users(
+        self,
+        by: str = "cost",
+        limit: int = 20,
+        window: str | None = None,
+        *,
+        from_: Moment = None,
+        to: Moment = None,
+        user: str | None = None,
+    ) -> TopUsers:
+        """The users with the most cost, tokens or generations in the range."""
+        params = {**_range(window, from_, to), "by": by, "limit": limit}
+        if user is not None:
+            params["user"] = user
+        return TopUsers.model_validate(self._get("/v1/top/users", params))
 
     def daily_costs(
         self, first: date | None = None, last: date | None = None

@@ -16,6 +16,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from streams.slicing import UnsupportedSlice
+
 
 class ErrorBody(BaseModel):
     error: str = Field(description="Stable machine-readable code.", examples=["unauthorized"])
@@ -90,6 +92,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(RedisConnectionError, _redis_down)
     app.add_exception_handler(RedisTimeoutError, _redis_down)
+
+    @app.exception_handler(UnsupportedSlice)
+    async def _unsupported(_: Request, exc: UnsupportedSlice) -> JSONResponse:
+        """A filter or group-by the worker's rows cannot answer exactly (the reader says why)."""
+        return error_response(422, "unsupported_filter", str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -6,19 +6,33 @@ last 5 minutes; `_5m` gauges count what happened in those 5 minutes; `_today` ga
 the current UTC day. A figure the worker reports as null (no data) is left out. Sink
 figures are the `genpulse sinks` process's own totals since it started (counters that reset
 when it restarts), from its health hash.
+
+Label cardinality is bounded by construction (the rule of docs/api.md): a label takes values
+from a fixed vocabulary (phase, mark, outcome, kind, quantile), from configuration (budget
+scopes, sinks), or from event data with at most MAX_LABEL_VALUES values per family, the
+largest kept and the rest summed into one `other` series. User ids and tag values are
+never labels; per-service and per-environment series are the worker's grouped answers
+folded the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from api.sinks_health import OUTCOMES
+from streams.slicing import OTHER_VALUE
+
+MAX_LABEL_VALUES = 20
+"""Most values a data-derived label takes in one family; the rest fold into `other`."""
+SLICED_DIMENSIONS = ("service", "environment")
+"""The dimensions /metrics breaks totals down by (never user or tag: unbounded)."""
 
 QUANTILE_KEYS = (("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99"))
+TOKEN_KINDS = ("input", "output", "cache_write", "cache_read")
 MARKS = ("time_to_first_byte", "time_to_first_content", "time_to_interactive", "time_to_complete")
 
 
@@ -45,6 +59,31 @@ def _add_summary(
     )
 
 
+Row = dict[str, Any]
+
+
+def bounded(
+    rows: list[Row], label: str, rank: Callable[[Row], float], sums: list[str]
+) -> list[Row]:
+    """At most MAX_LABEL_VALUES rows: the highest by `rank`, and one whose `label` is `other`
+    holding the sum of each of `sums` over the rest (and over a row already named `other`)."""
+    named = sorted((r for r in rows if r.get(label) != OTHER_VALUE), key=rank, reverse=True)
+    rest = [r for r in rows if r.get(label) == OTHER_VALUE]
+    if len(named) + bool(rest) > MAX_LABEL_VALUES:
+        rest += named[MAX_LABEL_VALUES - 1 :]
+        named = named[: MAX_LABEL_VALUES - 1]
+    if rest:
+        named.append({label: OTHER_VALUE, **{f: sum(_number(r, f) for r in rest) for f in sums}})
+    return named
+
+
+def _number(row: Row, path: str) -> float:
+    value: Any = row
+    for key in path.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return float(value or 0)
+
+
 def _gauge(name: str, text: str, value: Any, labels: dict[str, str] | None = None) -> Metric:
     family = GaugeMetricFamily(name, text, labels=list(labels or {}))
     if value is not None:
@@ -61,6 +100,8 @@ class SnapshotCollector(Collector):
         costs: dict[str, Any],
         budgets: list[dict[str, Any]],
         sinks: dict[str, dict[str, Any]] | None = None,
+        recent_by: dict[str, dict[str, Any]] | None = None,
+        today_by: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.performance = performance
         self.health = health
@@ -68,6 +109,9 @@ class SnapshotCollector(Collector):
         self.costs = costs
         self.budgets = budgets
         self.sinks = sinks or {}  # the `sinks` of api.sinks_health.read_sinks_health
+        # dimension -> the grouped summary (group_by=<dimension>) of the last 5 minutes / today
+        self.recent_by = recent_by or {}
+        self.today_by = today_by or {}
 
     def collect(self) -> Iterator[Metric]:
         yield from self._performance()
@@ -76,6 +120,7 @@ class SnapshotCollector(Collector):
         yield from self._costs()
         yield from self._budgets()
         yield from self._sinks()
+        yield from self._slices()
 
     def _performance(self) -> Iterator[Metric]:
         perf = self.performance
@@ -149,8 +194,9 @@ class SnapshotCollector(Collector):
             health.get("generations_failed"),
         )
         errors = GaugeMetricFamily("genpulse_errors_5m", "Errors, by type.", labels=["type"])
-        for kind, count in health.get("errors_by_type", {}).items():
-            errors.add_metric([kind], float(count))
+        by_type = [{"type": k, "n": n} for k, n in health.get("errors_by_type", {}).items()]
+        for row in bounded(by_type, "type", lambda r: r["n"], ["n"]):
+            errors.add_metric([row["type"]], float(row["n"]))
         yield errors
         retries = GaugeMetricFamily(
             "genpulse_retries_5m", "Retries, by outcome.", labels=["outcome"]
@@ -173,10 +219,16 @@ class SnapshotCollector(Collector):
         breakers = GaugeMetricFamily(
             "genpulse_circuit_breaker_open", "1 while a breaker is open.", labels=["name"]
         )
-        for breaker in health.get("circuit_breakers", []):
-            breakers.add_metric(
-                [str(breaker.get("name"))], 1.0 if breaker.get("state") == "open" else 0.0
-            )
+        for breaker in bounded(  # open breakers first; `other`: how many more are open
+            [
+                {"name": str(b.get("name")), "open": 1.0 if b.get("state") == "open" else 0.0}
+                for b in health.get("circuit_breakers", [])
+            ],
+            "name",
+            lambda b: b["open"],
+            ["open"],
+        ):
+            breakers.add_metric([breaker["name"]], breaker["open"])
         yield breakers
         dead = GaugeMetricFamily(
             "genpulse_dead_letters_5m", "Records dead-lettered, by reason.", labels=["reason"]
@@ -241,8 +293,13 @@ class SnapshotCollector(Collector):
         upgrades = GaugeMetricFamily(
             "genpulse_model_upgrades_5m", "Model upgrades, by tier path.", labels=["from", "to"]
         )
-        for path in q.get("upgrades_by_path", []):
-            upgrades.add_metric([path["from_tier"], path["to_tier"]], float(path["count"]))
+        paths = [
+            {"path": (p["from_tier"], p["to_tier"]), "count": p["count"]}
+            for p in q.get("upgrades_by_path", [])
+        ]
+        for path in bounded(paths, "path", lambda p: p["count"], ["count"]):
+            pair = path["path"] if path["path"] != OTHER_VALUE else (OTHER_VALUE, OTHER_VALUE)
+            upgrades.add_metric(list(pair), float(path["count"]))
         yield upgrades
         profiles = GaugeMetricFamily(
             "genpulse_profile_selections_5m", "Profile selections, by action.", labels=["action"]
@@ -274,11 +331,18 @@ class SnapshotCollector(Collector):
             "Tokens today, by model and kind.",
             labels=["model", "kind"],
         )
-        for row in c.get("by_model", []):
+        token_fields = [f"{kind}_tokens" for kind in TOKEN_KINDS]
+        rows = bounded(
+            c.get("by_model", []),
+            "model",
+            lambda r: _number(r, "cost_nanousd"),
+            ["cost_usd", "calls", *token_fields],
+        )
+        for row in rows:
             labels = [str(row.get("model")), str(row.get("tier") or "")]
             cost.add_metric(labels, float(row.get("cost_usd", 0)))
             calls.add_metric(labels, float(row.get("calls", 0)))
-            for kind in ("input", "output", "cache_write", "cache_read"):
+            for kind in TOKEN_KINDS:
                 tokens.add_metric([labels[0], kind], float(row.get(f"{kind}_tokens", 0)))
         yield from (cost, calls, tokens)
         tier_calls = GaugeMetricFamily(
@@ -367,3 +431,37 @@ class SnapshotCollector(Collector):
             if entry.get("last_sent_ms"):
                 last_sent.add_metric([sink], float(entry["last_sent_ms"]) / 1000)
         yield from (items, retries, reasons, queued, stale, last_sent)
+
+    def _slices(self) -> Iterator[Metric]:
+        """Per-service and per-environment totals, at most MAX_LABEL_VALUES values each."""
+        for dim in SLICED_DIMENSIONS:
+            started = GaugeMetricFamily(
+                f"genpulse_{dim}_generations_5m", f"Generations started, by {dim}.", labels=[dim]
+            )
+            completed = GaugeMetricFamily(
+                f"genpulse_{dim}_completed_generations_5m",
+                f"Generations completed, by {dim}.",
+                labels=[dim],
+            )
+            for row in _group_rows(self.recent_by.get(dim), dim, "total_generations",
+                                   ["total_generations", "completed_generations"]):  # fmt: skip
+                started.add_metric([row[dim]], row["total_generations"])
+                completed.add_metric([row[dim]], row["completed_generations"])
+            cost = GaugeMetricFamily(
+                f"genpulse_{dim}_cost_today_usd", f"Model cost today, by {dim}.", labels=[dim]
+            )
+            for row in _group_rows(self.today_by.get(dim), dim, "total_cost_nanousd",
+                                   ["total_cost_nanousd"]):  # fmt: skip
+                cost.add_metric([row[dim]], row["total_cost_nanousd"] / 1e9)
+            yield from (started, completed, cost)
+
+
+def _group_rows(answer: dict[str, Any] | None, dim: str, rank: str, sums: list[str]) -> list[Row]:
+    """A grouped answer's groups (and its `other`) as bounded rows labelled by `dim`."""
+    if not answer:
+        return []
+    parts = [(g["value"], g) for g in answer.get("groups", [])]
+    if answer.get("other") is not None:
+        parts.append((OTHER_VALUE, answer["other"]))
+    rows = [{dim: str(value), **{f: _number(data, f) for f in sums}} for value, data in parts]
+    return bounded(rows, dim, lambda r: r[rank], sums)

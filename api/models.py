@@ -9,9 +9,9 @@ worker adds reaches clients before these models name it.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 Rate = float | None
 Ms = float | None
@@ -461,3 +461,112 @@ class SinksHealth(BaseModel):
         "False when there are no entries."
     )
     sinks: dict[str, SinkHealth]
+
+
+def _compact(view: type[Snapshot], keep: tuple[str, ...] = ("start_ms", "end_ms")) -> Any:
+    """The view as a `user=` or `tag=` slice answers it: the worker keeps compact figures
+    (counts, tokens, money) for those high-cardinality dimensions, so any other field may be
+    null (docs/api.md, Slicing). `keep` stays as the view has it."""
+    nullable: dict[str, Any] = {
+        name: (Optional[field.annotation], Field(None, description=field.description))  # noqa: UP045
+        for name, field in view.model_fields.items()
+        if name not in keep
+    }
+    return create_model(
+        f"Compact{view.__name__}",
+        __base__=Ranged if issubclass(view, Ranged) else Snapshot,
+        __doc__=f"{view.__name__} of a user= or tag= slice: figures it cannot know are null.",
+        **nullable,
+    )
+
+
+def _part_of(view: type[Ranged], name: str, doc: str, **fields: Any) -> type[Snapshot]:
+    """A view's fields for part of the events (the range is the enclosing answer's)."""
+    return create_model(
+        name,
+        __base__=view,
+        __doc__=doc,
+        start_ms=(int | None, Field(None, exclude=True)),  # the enclosing answer's range
+        end_ms=(int | None, Field(None, exclude=True)),
+        **fields,
+    )
+
+
+def _grouped(compact: type[Ranged], name: str) -> type[Ranged]:
+    """A view answered per value of one dimension (`group_by=`), with the top-K remainder.
+
+    Groups of service, environment, model and tier carry every figure; groups of user and
+    tag carry the compact figures (others null), hence the compact model."""
+    group = _part_of(
+        compact,
+        f"{name}Group",
+        f"{name} of the events whose group-by dimension has `value`.",
+        value=(
+            str,
+            Field(description="The dimension's value; `none`: the events without one."),
+        ),
+    )
+    rest = _part_of(compact, f"{name}Other", f"{name} of the values outside the top-K.")
+    return create_model(
+        f"Grouped{name}",
+        __base__=Ranged,
+        __doc__=f"{name} per value of `group_by`: the worker's top-K values in `groups`; "
+        "`other` holds what fell out of the top-K (null when nothing did).",
+        group_by=(str, Field(examples=["service", "tag:feature"])),
+        groups=(list[group], ...),  # type: ignore[valid-type]
+        other=(
+            rest | None,  # type: ignore[arg-type]
+            Field(None, description="Everything outside the top-K values."),
+        ),
+    )
+
+
+CompactPerformanceMetrics = _compact(PerformanceMetrics)
+CompactCostMetrics = _compact(CostMetrics)
+CompactQualityMetrics = _compact(QualityMetrics)
+CompactHealthMetrics = _compact(HealthMetrics)
+CompactSummary = _compact(Summary)
+CompactDailyCostSummary = _compact(DailyCostSummary, keep=("date",))
+GroupedPerformanceMetrics = _grouped(CompactPerformanceMetrics, "PerformanceMetrics")
+GroupedCostMetrics = _grouped(CompactCostMetrics, "CostMetrics")
+GroupedQualityMetrics = _grouped(CompactQualityMetrics, "QualityMetrics")
+GroupedHealthMetrics = _grouped(CompactHealthMetrics, "HealthMetrics")
+GroupedSummary = _grouped(CompactSummary, "Summary")
+
+
+class TimeseriesGroup(Snapshot):
+    """One group's series of a grouped timeseries."""
+
+    value: str = Field(description="The dimension's value (`none`, `other` as in views).")
+    points: list[TimeseriesPoint]
+
+
+class TopUser(Snapshot):
+    user: str
+    cost_nanousd: int
+    cost_usd: str
+    tokens: int
+    calls: int = Field(description="Model calls.")
+    generations: int = Field(description="generation_started events.")
+
+
+class TopUsersRest(Snapshot):
+    """The users outside the list, summed (the worker's `other` included)."""
+
+    cost_nanousd: int = 0
+    cost_usd: str = "0"
+    tokens: int = 0
+    calls: int = 0
+    generations: int = 0
+
+
+class TopUsers(Ranged):
+    """The users who cost (or used, or generated) the most in the range."""
+
+    by: Literal["cost", "tokens", "generations"]
+    users: list[TopUser]
+    other: TopUsersRest | None = None
+    complete: bool = Field(
+        description="True when every user of the range is ranked exactly; false when some "
+        "fell into the worker's `other` bucket, so a user there could rank higher."
+    )

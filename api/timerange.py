@@ -37,6 +37,7 @@ class Window(StrEnum):
 class TimeRange:
     start_ms: int
     end_ms: int
+    window: str | None = None  # set for a window ending now: the cache's stand-in across minutes
 
 
 def duration_ms(text: str) -> int | None:
@@ -49,7 +50,7 @@ def window_ending_now(window: Window, now_ms: int) -> TimeRange:
     """The whole minutes of `window` up to and including the current, still open, minute:
     the same range for a whole minute, so repeated reads can share one answer."""
     end = now_ms - now_ms % MINUTE_MS + MINUTE_MS
-    return TimeRange(end - (duration_ms(window) or 0), end)
+    return TimeRange(end - (duration_ms(window) or 0), end, window.value)
 
 
 def _epoch_ms(moment: datetime) -> int:

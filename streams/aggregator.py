@@ -28,6 +28,7 @@ from streams.dedup import BLOCK
 from streams.partial import Partial
 from streams.partition import BatchOutput, PartitionState, Rules
 from streams.settings import WorkerSettings
+from streams.slices import Table, encode_cell
 from streams.snapshots import SnapshotWriter
 from streams.store import RowStore, restore
 
@@ -39,13 +40,19 @@ HOT_MINUTES = 5  # minute rows kept parsed in memory; older ones are read from R
 class SourcePartition:
     """Everything the worker holds for one assigned source partition."""
 
-    def __init__(self, tp: TopicPartition, kind: str, store: RowStore, rules: Rules) -> None:
+    def __init__(
+        self, tp: TopicPartition, kind: str, store: RowStore, rules: Rules, top_k: int
+    ) -> None:
         self.tp = tp
         self.kind = kind  # "events", "metrics" or "dlq"
         self.field = f"{kind}:{tp.partition}"
         self.store = store
         self.state = PartitionState(self.field, rules, store, store if kind == "events" else None)
-        self.rows: dict[str, Partial] = {}
+        self.rows: dict[str, Partial] = {}  # bucket rows and their cells (c:...)
+        self.tables: dict[str, Table] = {}  # t:<level>:<bucket>:<dimension>
+        self.top_k = top_k
+        self.dirty: set[tuple[str, str]] = set()  # (level, bucket) whose totals to write
+        self.blobs: dict[str, bytes] = {}  # cell rows serialised since the last totals
         self.pruned_minute = 0
         self.dropped: list[str] = []  # session rows to delete in this poll
 
@@ -56,6 +63,25 @@ class SourcePartition:
             row = Partial.from_json(orjson.loads(blob)) if blob else Partial()
             self.rows[key] = row
         return row
+
+    def table(self, key: str) -> Table:
+        table = self.tables.get(key)
+        if table is None:
+            blob = self.store.get(key)
+            k = self.top_k
+            table = Table.from_json(orjson.loads(blob), k) if blob else Table(k)
+            self.tables[key] = table
+        return table
+
+
+def level_bucket(key: str) -> tuple[str, str]:
+    """(level letter, bucket) of a bucket row key: `m:<ms>`, `c:h:<ms>:<cell>`,
+    `t:d:<day>:<dimension>`."""
+    kind, _, rest = key.partition(":")
+    if kind == "c" or kind == "t":
+        level, _, rest = rest.partition(":")
+        return level, rest.partition(":")[0]
+    return kind, rest
 
 
 class Aggregator:
@@ -88,11 +114,17 @@ class Aggregator:
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         snapshots.on_recovered.append(self.requeue_all)
+        snapshots.before_flush.append(self.write_totals)
+        self.ttl = {
+            "m": settings.minute_retention_s,
+            "h": settings.hour_retention_s,
+            "d": settings.day_retention_s,
+        }
 
     async def requeue_all(self) -> None:
         """Queue every row of every owned partition for Redis (after Redis was down)."""
         for part in self.parts.values():
-            self._queue_snapshot(part, dict(part.store.bucket_rows()))
+            self._queue_snapshot(part, dict(part.store.bucket_rows()), polled=False)
 
     def changelog(self, kind: str) -> str:
         return self.settings.internal_topic(f"{kind}-changelog")
@@ -108,6 +140,9 @@ class Aggregator:
             linger_ms=5,
             max_batch_size=1024 * 1024,
             max_request_size=8 * 1024 * 1024,
+            # rows are JSON rewritten every poll (full tables at high cardinality): lz4
+            # cuts the bytes the broker, sharing these cores, has to write and compact
+            compression_type="lz4",
         )
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(
@@ -141,7 +176,9 @@ class Aggregator:
             await self._consumer.stop()
             await self._producer.stop()
             for part in self.parts.values():
+                self._write_totals(part)  # for the writer's last flush
                 part.store.close()
+            self.parts.clear()
 
     def _owned(self, batch: dict[TopicPartition, list[Any]]) -> dict[TopicPartition, list[Any]]:
         """Records of partitions whose state is loaded; others are fetched again later."""
@@ -196,7 +233,7 @@ class Aggregator:
             raise
         self.parts[tp] = part
         # Redis may have missed the last commits before a crash: write every restored row
-        self._queue_snapshot(part, dict(store.bucket_rows()))
+        self._queue_snapshot(part, dict(store.bucket_rows()), polled=False)
 
     async def _restore_into(
         self, tp: TopicPartition, kind: str, store: RowStore
@@ -204,7 +241,7 @@ class Aggregator:
         assert self._consumer is not None
         changelog = TopicPartition(self.changelog(kind), tp.partition)
         rows = await restore(self.settings.kafka_bootstrap, changelog, store)
-        part = SourcePartition(tp, kind, store, self.rules)
+        part = SourcePartition(tp, kind, store, self.rules, self.settings.slice_top_k)
         live = store.get("live")
         if live:
             part.state.load(orjson.loads(live))
@@ -230,6 +267,7 @@ class Aggregator:
             for tp in tps:
                 part = self.parts.pop(tp, None)
                 if part is not None:
+                    self._write_totals(part)  # what it committed, before the store goes
                     part.store.close()
 
     # -- one poll ----------------------------------------------------------------------------
@@ -239,7 +277,7 @@ class Aggregator:
             return
         assert self._producer is not None
         producer = self._producer
-        written: list[tuple[SourcePartition, dict[str, bytes], list[str]]] = []
+        written: list[tuple[SourcePartition, dict[str, bytes], list[str], TableChanges]] = []
         await producer.begin_transaction()
         try:
             futures = []
@@ -252,7 +290,7 @@ class Aggregator:
                     out = part.state.fold_metric_batches(records, tp.topic, tp.partition)
                 else:
                     out = part.state.fold_dead_letters(records, tp.topic, tp.partition)
-                rows = self._merge_rows(part, out)
+                rows, tables = self._merge_rows(part, out)
                 gone = self._expired(part) + part.dropped
                 changelog = self.changelog(part.kind)
                 for key, blob in [*rows.items(), *((key, None) for key in gone)]:
@@ -272,7 +310,7 @@ class Aggregator:
                         )
                     )
                 offsets[tp] = part.state.next_offset or records[-1].offset + 1
-                written.append((part, rows, gone))
+                written.append((part, rows, gone, tables))
                 self.records_in += len(records)
             await asyncio.gather(*futures)
             await producer.send_offsets_to_transaction(offsets, self.group_id)
@@ -281,7 +319,7 @@ class Aggregator:
             log.exception("batch failed; stopping so state is rebuilt from the changelog")
             raise
         self.batches += 1
-        for part, rows, gone in written:
+        for part, rows, gone, tables in written:
             for key, blob in rows.items():
                 part.store.put(key, blob)
             seen = part.state.seen
@@ -292,8 +330,9 @@ class Aggregator:
                     seen.forget_block(key)
                 part.store.delete(key)
                 part.rows.pop(key, None)
+                part.tables.pop(key, None)
             part.state.sessions.trim()
-            self._queue_snapshot(part, rows)
+            self._queue_snapshot(part, rows, tables)
             self._evict(part)
 
     def _expired(self, part: SourcePartition) -> list[str]:
@@ -307,7 +346,7 @@ class Aggregator:
         oldest_day = part.state.day_of(now - s.day_retention_s * 1000)
         gone = []
         for key in part.store.bucket_keys():
-            kind, _, bucket = key.partition(":")
+            kind, bucket = level_bucket(key)
             if (
                 (kind == "m" and int(bucket) < now - s.minute_retention_s * 1000)
                 or (kind == "h" and int(bucket) < now - s.hour_retention_s * 1000)
@@ -318,17 +357,40 @@ class Aggregator:
             gone += part.state.seen.expired_blocks(now)
         return gone
 
-    def _merge_rows(self, part: SourcePartition, out: BatchOutput) -> dict[str, bytes]:
-        """Fold the batch's minute partials into minute, hour and day rows; serialise them."""
+    def _merge_rows(
+        self, part: SourcePartition, out: BatchOutput
+    ) -> tuple[dict[str, bytes], TableChanges]:
+        """Fold the batch's cells into the minute, hour and day cell rows and its per-value
+        figures into the bounded tables; serialise them. A bucket's whole partial is not a
+        row of its own: it is the merge of its cells, written to Redis once per snapshot
+        (`write_totals`), so a poll costs one merge per cell and bucket, not two."""
         touched: dict[str, Partial] = {}
-        for minute, partial in out.minutes.items():
-            hour = minute - minute % keys.HOUR_MS
-            day = part.state.day_of(minute)
-            for key in (f"m:{minute}", f"h:{hour}", f"d:{day}"):
-                row = part.row(key)
-                row.merge(partial)
-                touched[key] = row
+        for minute, in_minute in out.cells.items():
+            buckets = self._buckets(part, minute)
+            for cell, cell_partial in in_minute.items():
+                encoded = encode_cell(cell)
+                for level, bucket in buckets:
+                    key = f"c:{level}:{bucket}:{encoded}"
+                    row = part.row(key)
+                    row.merge(cell_partial)
+                    touched[key] = row
         rows = {key: orjson.dumps(row.to_json()) for key, row in touched.items()}
+        tables: TableChanges = {}
+        for minute, dimensions in out.tables.items():
+            buckets = self._buckets(part, minute)
+            for dimension, values in dimensions.items():
+                for level, bucket in buckets:
+                    key = f"t:{level}:{bucket}:{dimension}"
+                    table = part.table(key)
+                    admitted, spilled = table.merge(values)
+                    before = tables.get(key)
+                    if before is None:
+                        tables[key] = (table, set(admitted), spilled)
+                    else:
+                        before[1].update(admitted)
+                        tables[key] = (table, before[1], before[2] or spilled)
+        for key, (table, _, _) in tables.items():
+            rows[key] = orjson.dumps(table.to_json())
         changed, dropped = part.state.take_session_changes()
         for sid, session in changed.items():
             rows[f"s:{sid}"] = orjson.dumps(session)
@@ -338,26 +400,76 @@ class Aggregator:
             block = part.state.seen.take_block()
             if block is not None:
                 rows[block[0]] = block[1]
-        return rows
+        return rows, tables
 
-    def _queue_snapshot(self, part: SourcePartition, rows: dict[str, bytes]) -> None:
+    def _buckets(self, part: SourcePartition, minute: int) -> tuple[tuple[str, int | str], ...]:
+        hour = minute - minute % keys.HOUR_MS
+        return (("m", minute), ("h", hour), ("d", part.state.day_of(minute)))
+
+    def _queue_snapshot(
+        self,
+        part: SourcePartition,
+        rows: dict[str, bytes],
+        tables: TableChanges | None = None,
+        polled: bool = True,
+    ) -> None:
+        """Queue rows for Redis and mark their buckets' totals for the next snapshot; a table
+        writes only the values `tables` says changed (all of them when it is not given: a
+        restore or Redis coming back, `polled` False)."""
         s = self.settings
         prefix = s.key_prefix
+        put = self.snapshots.put
         for key, blob in rows.items():
-            kind, _, bucket = key.partition(":")
-            if kind == "m":
-                self.snapshots.put(
-                    keys.minute(prefix, int(bucket)), part.field, blob, s.minute_retention_s
-                )
-            elif kind == "h":
-                self.snapshots.put(
-                    keys.hour(prefix, int(bucket)), part.field, blob, s.hour_retention_s
-                )
-            elif kind == "d":
-                self.snapshots.put(keys.day(prefix, bucket), part.field, blob, s.day_retention_s)
-        self.snapshots.put(
-            keys.live(prefix), part.field, orjson.dumps(part.state.live_view()), None
-        )
+            kind, _, rest = key.partition(":")
+            if kind == "c":
+                level, _, rest = rest.partition(":")
+                bucket, _, cell = rest.partition(":")
+                name = keys.slice_cells(prefix, keys.LEVEL_NAMES[level], bucket)
+                put(name, f"{part.field}|{cell}", blob, self.ttl[level])
+                part.dirty.add((level, bucket))
+                if polled:
+                    part.blobs[key] = blob
+            elif kind == "t":
+                level, bucket, dimension = rest.split(":", 2)
+                name = keys.slice_table(prefix, keys.LEVEL_NAMES[level], bucket, dimension)
+                change = tables.get(key) if tables is not None else None
+                if change is None:
+                    table = Table.from_json(orjson.loads(blob), part.top_k)
+                    values, spilled = set(table.values), True
+                else:
+                    table, values, spilled = change
+                ttl = self.ttl[level]
+                for value in values:
+                    put(name, f"{part.field}|{value}", orjson.dumps(table.values[value]), ttl)
+                if spilled:
+                    put(name, f"{part.field}#other", orjson.dumps(table.other), ttl)
+                    if table.bloom is not None:
+                        put(name, f"{part.field}#bloom", bytes(table.bloom), ttl)
+        put(keys.live(prefix), part.field, orjson.dumps(part.state.live_view()), None)
+
+    async def write_totals(self) -> None:
+        """Before each snapshot: every changed bucket's whole partial (the merge of its
+        cells, as committed) to `P:snap:<level>:<bucket>`, where unsliced reads find it."""
+        async with self.lock:
+            for part in self.parts.values():
+                self._write_totals(part)
+
+    def _write_totals(self, part: SourcePartition) -> None:
+        prefix = self.settings.key_prefix
+        for level, bucket in sorted(part.dirty):
+            cells = list(part.store.rows_between(f"c:{level}:{bucket}:", f"c:{level}:{bucket};"))
+            if len(cells) == 1 and cells[0][0] in part.blobs:
+                blob = part.blobs[cells[0][0]]  # one cell: it is the whole bucket
+            else:
+                total = Partial()
+                for key, stored in cells:
+                    row = part.rows.get(key)
+                    total.merge(row if row is not None else Partial.from_json(orjson.loads(stored)))
+                blob = orjson.dumps(total.to_json())
+            name = f"{prefix}:snap:{keys.LEVEL_NAMES[level]}:{bucket}"
+            self.snapshots.put(name, part.field, blob, self.ttl[level])
+        part.dirty.clear()
+        part.blobs.clear()
 
     def _evict(self, part: SourcePartition) -> None:
         """Keep parsed only the rows new events still touch: the last few minutes, the
@@ -367,28 +479,47 @@ class Aggregator:
         minute_horizon = now - HOT_MINUTES * keys.MINUTE_MS
         hour_horizon = now - now % keys.HOUR_MS - keys.HOUR_MS
         today = part.state.day_of(now - now % keys.MINUTE_MS)
-        for key in list(part.rows):
-            kind, _, bucket = key.partition(":")
-            if (
-                (kind == "m" and int(bucket) < minute_horizon)
-                or (kind == "h" and int(bucket) < hour_horizon)
-                or (kind == "d" and bucket < today)
-            ):
-                del part.rows[key]
+        for parsed in (part.rows, part.tables):
+            for key in list(parsed):
+                kind, bucket = level_bucket(key)
+                if (
+                    (kind == "m" and int(bucket) < minute_horizon)
+                    or (kind == "h" and int(bucket) < hour_horizon)
+                    or (kind == "d" and bucket < today)
+                ):
+                    del parsed[key]
+
+
+TableChanges = dict[str, tuple[Table, set[str], bool]]  # key -> (table, values changed, other?)
 
 
 def _rollup(source: str, out: BatchOutput) -> bytes | None:
     """What the controller needs from one batch: spend, minute sketches, breaker changes."""
-    if not (out.spend or out.minutes or out.breakers):
+    if not (out.spend or out.cells or out.breakers):
         return None
     minutes = {}
-    for minute, p in out.minutes.items():
-        if not (p.sketch or "generation_started" in p.count or "generation_failed" in p.count):
+    for minute, in_minute in out.cells.items():
+        started = failed = 0
+        parts: dict[str, list[sketches.Sketch]] = {}
+        for p in in_minute.values():
+            started += p.count.get("generation_started", 0)
+            failed += p.count.get("generation_failed", 0)
+            for name, sketch in p.sketch.items():
+                parts.setdefault(name, []).append(sketch)
+        merged = {}
+        for name, found in parts.items():
+            if len(found) == 1:
+                merged[name] = found[0]  # only serialised below
+            else:
+                merged[name] = sketches.empty()
+                for sketch in found:
+                    sketches.merge_into(merged[name], sketch)
+        if not (merged or started or failed):
             continue
         minutes[str(minute)] = {
-            "started": p.count.get("generation_started", 0),
-            "failed": p.count.get("generation_failed", 0),
-            "sketch": {k: sketches.to_wire(v) for k, v in p.sketch.items()},
+            "started": started,
+            "failed": failed,
+            "sketch": {k: sketches.to_wire(v) for k, v in merged.items()},
         }
     return orjson.dumps(
         {

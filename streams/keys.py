@@ -42,3 +42,18 @@ def updates_channel(prefix: str) -> str:
 
 def floor(ms: int, step: int) -> int:
     return ms - ms % step
+
+
+LEVEL_NAMES = {"m": "minute", "h": "hour", "d": "day"}
+"""Row-key level letters (worker rows `m:`, `c:m:`, `t:m:`...) and their Redis names."""
+
+
+def slice_cells(prefix: str, level: str, bucket: str | int) -> str:
+    """Hash of a bucket's cells: field `<partition>|<cell key JSON>` → partial JSON."""
+    return f"{prefix}:slice:{level}:{bucket}:cells"
+
+
+def slice_table(prefix: str, level: str, bucket: str | int, dimension: str) -> str:
+    """Hash of a bucket's table of one dimension (`user`, `tag:<key>`): field
+    `<partition>|<value>` → figures, `<partition>#other` → what fell out of the top-K."""
+    return f"{prefix}:slice:{level}:{bucket}:{dimension}"

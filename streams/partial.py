@@ -59,7 +59,6 @@ MODEL_FIELDS: tuple[str, ...] = (
     "unpriced_calls",
     "cache_write_1h_tokens",
 )
-USER_FIELDS: tuple[str, ...] = ("calls", "tokens", "cost_nanousd", "generations")
 LOW_CONFIDENCE = 0.70
 
 MARK_SERIES: dict[str, str] = {
@@ -111,7 +110,6 @@ class Partial:
         "sketch",
         "tally",
         "upgrades",
-        "users",
         "within",
     )
 
@@ -120,7 +118,6 @@ class Partial:
         self.sketch: dict[str, sketches.Sketch] = {}
         self.within: dict[str, int] = {}
         self.models: dict[str, dict[str, Any]] = {}
-        self.users: dict[str, dict[str, int]] = {}
         self.quality: dict[str, float] = dict.fromkeys(QUALITY_FIELDS, 0)
         self.errors_by_type: dict[str, int] = {}
         self.dlq: dict[str, int] = {}
@@ -143,11 +140,12 @@ class Partial:
     def add_event(
         self, kind: str, user: str | None, data: dict[str, Any], targets: Targets
     ) -> None:
-        """Fold one valid event (already checked against the contract)."""
+        """Fold one valid event (already checked against the contract). `user` is not kept
+        here: per-user figures live in the bounded user table (streams.slices)."""
         count = self.count
         count[kind] = count.get(kind, 0) + 1
         if kind == "model_called":
-            self._model_call(user, data)
+            self._model_call(data)
         elif kind == "phase_completed" or kind == "phase_failed":
             duration = data.get("duration_ms")
             if duration is not None:
@@ -167,9 +165,6 @@ class Partial:
                 self.observe("generation_duration_ms", duration)
         elif kind == "phase_started":
             self._tally(f"phase_started:{data['phase']}", 1)
-        elif kind == "generation_started":
-            if user is not None:
-                self._user(user)["generations"] += 1
         elif kind == "quality_scored":
             self._quality(data)
         elif kind == "satisfaction_rated":
@@ -208,13 +203,7 @@ class Partial:
     def _tally(self, name: str, value: int) -> None:
         self.tally[name] = self.tally.get(name, 0) + value
 
-    def _user(self, user: str) -> dict[str, int]:
-        row = self.users.get(user)
-        if row is None:
-            row = self.users[user] = dict.fromkeys(USER_FIELDS, 0)
-        return row
-
-    def _model_call(self, user: str | None, data: dict[str, Any]) -> None:
+    def _model_call(self, data: dict[str, Any]) -> None:
         model = data["model"]
         row = self.models.get(model)
         if row is None:
@@ -236,15 +225,11 @@ class Partial:
             row["cost_nanousd"] += cost
         else:
             row["unpriced_calls"] += 1
-        if user is not None:
-            urow = self._user(user)
-            urow["calls"] += 1
-            urow["tokens"] += input_tokens + output_tokens
-            if priced:
-                urow["cost_nanousd"] += cost
         duration = data.get("duration_ms")
         if duration is not None:
             self.observe("model_call_duration_ms", duration)
+            # per model too, so a model or tier slice has its own (streams.slices.project)
+            self.observe("model_call_duration_ms:" + model, duration)
 
     def _quality(self, data: dict[str, Any]) -> None:
         q = self.quality
@@ -304,13 +289,6 @@ class Partial:
                 mine_row[field] += row[field]
             if mine_row["tier"] is None:
                 mine_row["tier"] = row["tier"]
-        for user, urow in other.users.items():
-            mine_u = self.users.get(user)
-            if mine_u is None:
-                self.users[user] = dict(urow)
-                continue
-            for field in USER_FIELDS:
-                mine_u[field] += urow[field]
         for field in QUALITY_FIELDS:
             self.quality[field] += other.quality[field]
         return self
@@ -325,7 +303,6 @@ class Partial:
             "sketch": {k: sketches.to_wire(s) for k, s in self.sketch.items()},
             "within": self.within,
             "models": self.models,
-            "users": self.users,
             "quality": self.quality,
             "errors_by_type": self.errors_by_type,
             "dlq": self.dlq,
@@ -344,7 +321,6 @@ class Partial:
         p.models = {
             k: {**dict.fromkeys(MODEL_FIELDS, 0), **v} for k, v in obj.get("models", {}).items()
         }
-        p.users = {k: dict(v) for k, v in obj.get("users", {}).items()}
         p.quality.update(obj.get("quality", {}))
         p.errors_by_type = dict(obj.get("errors_by_type", {}))
         p.dlq = dict(obj.get("dlq", {}))

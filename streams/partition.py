@@ -24,6 +24,8 @@ from streams.dedup import IdRows, SeenEvents
 from streams.keys import HOUR_MS, MINUTE_MS
 from streams.partial import Partial, Targets, series_name
 from streams.sessions import DONE, UPGRADE_COUNTED, UPGRADED, SessionRows, Sessions
+from streams.slices import TOTAL_CELL, CellKey, empty_row
+from streams.slices import add_event as add_to_row
 from streams.validate import absurd, quick_valid
 
 MAX_ERRORS = 100
@@ -50,15 +52,31 @@ class Rules:
     dedup_horizon_ms: int = 86_400_000  # 0: every copy of an event is counted
 
 
+Cells = dict[int, dict[CellKey, Partial]]  # minute -> cell -> partial
+Tables = dict[int, dict[str, dict[str, list[int]]]]  # minute -> dimension -> value -> figures
+
+
 @dataclass
 class BatchOutput:
-    """What one batch changed: buckets touched, dead letters, spend per scope and minute."""
+    """What one batch changed: buckets touched (per cell, per high-cardinality value), dead
+    letters, spend per scope and minute."""
 
-    minutes: dict[int, Partial] = field(default_factory=dict)
+    cells: Cells = field(default_factory=dict)
+    tables: Tables = field(default_factory=dict)
     dead_letters: list[tuple[bytes | None, dict[str, Any]]] = field(default_factory=list)
     spend: dict[tuple[str, int], int] = field(default_factory=dict)  # (scope, minute) -> nanousd
     breakers: list[tuple[str, str, int]] = field(default_factory=list)
     good: int = 0
+
+    @property
+    def minutes(self) -> dict[int, Partial]:
+        """Each minute's whole partial (the merge of its cells)."""
+        out = {}
+        for minute, in_minute in self.cells.items():
+            total = out[minute] = Partial()
+            for p in in_minute.values():
+                total.merge(p)
+        return out
 
 
 class PartitionState:
@@ -139,7 +157,8 @@ class PartitionState:
 
     def fold_events(self, records: Iterable[Record], topic: str, partition: int) -> BatchOutput:
         out = BatchOutput()
-        minutes = out.minutes
+        cells = out.cells
+        tables = out.tables
         targets = self.rules.targets
         loads = orjson.loads
         seen = self.seen
@@ -165,23 +184,30 @@ class PartitionState:
                 continue
             ts = obj["timestamp"]
             minute = ts - ts % MINUTE_MS
-            p = minutes.get(minute)
+            kind = obj["type"]
+            data = obj.get("data") or {}
+            cell = (obj.get("service"), obj.get("environment"))
+            in_minute = cells.get(minute)
+            if in_minute is None:
+                in_minute = cells[minute] = {}
+            p = in_minute.get(cell)
             if p is None:
-                p = minutes[minute] = Partial()
+                p = in_minute[cell] = Partial()
             if seen is not None:
                 event_id = obj["event_id"]
                 if seen.seen(event_id):
                     p.duplicates += 1  # a resend: counted once already
                     continue
                 seen.add(event_id, ts, record.offset)
-            kind = obj["type"]
-            data = obj.get("data") or {}
             user = obj.get("user_id")
             p.add_event(kind, user, data, targets)
+            tags = obj.get("tags")
+            if user is not None or tags:
+                _fold_values(tables, minute, user, tags, kind, data)
             if ts > self.watermark_ms:
                 self.watermark_ms = ts
             if kind in SESSION_KINDS:
-                self._session(kind, obj["session_id"], ts, p, data, minutes)
+                self._session(kind, obj["session_id"], ts, p, data, cells, cell)
             elif kind == "model_called":
                 self._spend(out, minute, obj, data)
             elif kind == "error_occurred":
@@ -233,9 +259,7 @@ class PartitionState:
                 )
                 continue
             minute = batch.start_ms - batch.start_ms % MINUTE_MS
-            p = out.minutes.get(minute)
-            if p is None:
-                p = out.minutes[minute] = Partial()
+            p = _bucket(out.cells, minute, (batch.service, None))
             p.count["metric_batch"] = p.count.get("metric_batch", 0) + 1
             for name, sketch in folded:
                 p.add_series(name, sketch, targets)
@@ -260,11 +284,7 @@ class PartitionState:
             except (ValueError, TypeError, KeyError):
                 reason, ts = "unreadable_dead_letter", record.timestamp
             ts = ts if ts > 0 else self.watermark_ms
-            minute = ts - ts % MINUTE_MS
-            p = out.minutes.get(minute)
-            if p is None:
-                p = out.minutes[minute] = Partial()
-            p.add_dlq(reason)
+            _bucket(out.cells, ts, TOTAL_CELL).add_dlq(reason)
             self.watermark_ms = max(self.watermark_ms, ts)
             out.good += 1
         return out
@@ -329,10 +349,12 @@ class PartitionState:
         ts: int,
         p: Partial,
         data: dict[str, Any],
-        minutes: dict[int, Partial],
+        cells: Cells,
+        cell: CellKey,
     ) -> None:
         """A generation's outcome, edits and upgrade, counted once per generation in the
-        bucket of its completion (docs/metrics.md, "Outcomes"), and its streams."""
+        bucket of its completion (docs/metrics.md, "Outcomes"), in the cell of the event that
+        decides it (docs/slicing.md), and its streams."""
         sessions = self.sessions
         s = sessions.get(session_id)
         if s is None:
@@ -361,12 +383,12 @@ class PartitionState:
                 sessions.set_started(s, 0)
                 s[4] &= ~UPGRADED
             elif is_open:
-                self._outcome(s, "canceled_generations", minutes)
+                self._outcome(s, "canceled_generations", cells, cell)
         elif kind in EDIT_KINDS:
             if is_open and not s[2]:
                 if ts >= s[1]:
                     p.observe("time_to_first_edit_ms", ts - s[1])
-                _bucket(minutes, s[1]).quality["edited_generations"] += 1
+                _bucket(cells, s[1], cell).quality["edited_generations"] += 1
             if is_open:
                 s[2] = 1
         elif kind == "uvp_approved":
@@ -377,18 +399,17 @@ class PartitionState:
                     p.observe("time_to_approval_ms", ts - s[1])
                 edits = data.get("edits_made") or 0
                 edited = s[2] or edits > 0
-                self._outcome(
-                    s, "approved_after_edit" if edited else "approved_without_edit", minutes
-                )
+                outcome = "approved_after_edit" if edited else "approved_without_edit"
+                self._outcome(s, outcome, cells, cell)
         elif kind == "uvp_regenerated":
             if is_open:
-                self._outcome(s, "regenerated_generations", minutes)
+                self._outcome(s, "regenerated_generations", cells, cell)
         elif kind == "model_upgraded":
             if s[0]:
                 s[4] |= UPGRADED
             elif is_open and not s[4] & UPGRADE_COUNTED:
                 s[4] |= UPGRADE_COUNTED
-                _bucket(minutes, s[1]).quality["upgraded_generations"] += 1
+                _bucket(cells, s[1], cell).quality["upgraded_generations"] += 1
         elif kind == "stream_started":
             sessions.stream_started(s, ts)
         elif kind == "stream_completed":
@@ -401,9 +422,9 @@ class PartitionState:
         if not (s[0] or s[6]) and (not s[1] or s[4] & DONE):
             sessions.drop(session_id)  # nothing left to wait for: free the state
 
-    def _outcome(self, s: list[int], field: str, minutes: dict[int, Partial]) -> None:
+    def _outcome(self, s: list[int], field: str, cells: Cells, cell: CellKey) -> None:
         s[4] |= DONE
-        _bucket(minutes, s[1]).quality[field] += 1
+        _bucket(cells, s[1], cell).quality[field] += 1
 
     def _sweep(self) -> None:
         """Expire idle sessions and stale in-flight generations (event time, every minute:
@@ -418,13 +439,48 @@ class PartitionState:
 EDIT_KINDS = frozenset({"uvp_edited", "transformation_edited", "benefit_reordered"})
 
 
-def _bucket(minutes: dict[int, Partial], ts: int) -> Partial:
-    """The batch's partial of the minute of `ts` (a generation's completion may be older)."""
+def _bucket(cells: Cells, ts: int, cell: CellKey) -> Partial:
+    """The batch's partial of a cell in the minute of `ts` (a generation's completion may be
+    older)."""
     minute = ts - ts % MINUTE_MS
-    p = minutes.get(minute)
+    in_minute = cells.get(minute)
+    if in_minute is None:
+        in_minute = cells[minute] = {}
+    p = in_minute.get(cell)
     if p is None:
-        p = minutes[minute] = Partial()
+        p = in_minute[cell] = Partial()
     return p
+
+
+def _fold_values(
+    tables: Tables,
+    minute: int,
+    user: str | None,
+    tags: dict[str, str] | None,
+    kind: str,
+    data: dict[str, Any],
+) -> None:
+    """Fold one event into the batch's rows of its user and of each of its tags."""
+    in_minute = tables.get(minute)
+    if in_minute is None:
+        in_minute = tables[minute] = {}
+    if user is not None:
+        _row(in_minute, "user", user, kind, data)
+    if tags:
+        for key, value in tags.items():
+            _row(in_minute, "tag:" + key, value, kind, data)
+
+
+def _row(
+    in_minute: dict[str, dict[str, list[int]]], dim: str, value: str, kind: str, data: Any
+) -> None:
+    rows = in_minute.get(dim)
+    if rows is None:
+        rows = in_minute[dim] = {}
+    row = rows.get(value)
+    if row is None:
+        row = rows[value] = empty_row()
+    add_to_row(row, kind, data)
 
 
 SESSION_KINDS = frozenset(

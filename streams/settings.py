@@ -46,6 +46,12 @@ class WorkerSettings(GenPulseSettings):
         ge=0,
         description="A repeated event_id within this much event time is dropped; 0 turns it off.",
     )
+    slice_top_k: int = Field(
+        1000,
+        ge=1,
+        description="Values kept per bucket, partition and high-cardinality dimension (user, "
+        "each tag key); later ones are folded into `other` (docs/slicing.md).",
+    )
     transaction_timeout_ms: int = Field(15_000)
     session_timeout_ms: int = Field(
         10_000, description="Consumer-group session: how soon a killed worker's partitions move."

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
@@ -36,6 +37,7 @@ class SnapshotWriter:
         self._stopping = asyncio.Event()
         self._was_down = False
         self.on_recovered: list[Callable[[], Awaitable[None]]] = []
+        self.before_flush: list[Callable[[], Awaitable[None]]] = []  # last puts of a snapshot
 
     def put(self, key: str, field: str, value: bytes, ttl_s: int | None) -> None:
         self._dirty[(key, field)] = (value, ttl_s)
@@ -59,18 +61,27 @@ class SnapshotWriter:
         await self.redis.aclose()
 
     async def flush(self) -> bool:
+        for callback in self.before_flush:
+            await callback()
         if not self._dirty and not self._alerts:
             return True
         dirty, self._dirty = self._dirty, {}
         alerts, self._alerts = self._alerts, []
         now_ms = int(time.time() * 1000)
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
+            # one MULTI: a reader never sees a bucket's totals and its slices disagree
+            async with self.redis.pipeline(transaction=True) as pipe:
                 expiries: dict[str, int] = {}
+                by_key: dict[str, dict[Any, Any]] = {}  # field -> value
                 for (key, field), (value, ttl) in dirty.items():
-                    pipe.hset(key, field, value)
+                    fields = by_key.get(key)
+                    if fields is None:
+                        fields = by_key[key] = {}
+                    fields[field] = value
                     if ttl is not None:
                         expiries[key] = ttl
+                for key, fields in by_key.items():  # one HSET per hash: a table has many
+                    pipe.hset(key, mapping=fields)
                 for key, ttl in expiries.items():
                     pipe.expire(key, ttl + 300)
                 if alerts:

@@ -153,21 +153,27 @@ class RowStore:
             yield bytes(key).decode(), bytes(value)  # type: ignore[arg-type]
 
     def bucket_rows(self) -> Iterator[tuple[str, bytes]]:
-        """The time-bucket rows (d:, h:, m:): what Redis snapshots hold."""
-        return self.rows_between("d:", "s:")
+        """The time-bucket rows (d:, h:, m:) and their slices (c:, t:): what Redis holds."""
+        yield from self.rows_between("c:", "c;")
+        yield from self.rows_between("d:", "s:")
+        yield from self.rows_between("t:", "t;")
 
     def row_keys(self) -> list[str]:
         keys = self.db.keys()  # Rdict's own iterator (iter() needs bytes indexes in raw mode)
         return [bytes(k).decode() for k in keys]  # type: ignore[arg-type]
 
     def bucket_keys(self) -> list[str]:
-        """Keys of the time-bucket rows (d:, h:, m:), not sessions; a scan that bypasses the
-        block cache so the retention sweep does not evict the rows in use."""
-        read = ReadOptions()
-        read.fill_cache(False)  # type: ignore[call-arg]  # the stub omits the flag
-        read.set_iterate_upper_bound(b"s:")
-        keys = self.db.keys(from_key=b"d:", read_opt=read)
-        return [bytes(k).decode() for k in keys]  # type: ignore[arg-type]
+        """Keys of the time-bucket rows (d:, h:, m:) and their slices (c:, t:), not sessions;
+        a scan that bypasses the block cache so the retention sweep does not evict the rows in
+        use."""
+        out = []
+        for low, high in ((b"c:", b"c;"), (b"d:", b"s:"), (b"t:", b"t;")):
+            read = ReadOptions()
+            read.fill_cache(False)  # type: ignore[call-arg]  # the stub omits the flag
+            read.set_iterate_upper_bound(high)
+            keys = self.db.keys(from_key=low, read_opt=read)
+            out += [bytes(k).decode() for k in keys]  # type: ignore[arg-type]
+        return out
 
     def session_rows(self) -> Iterator[tuple[str, bytes]]:
         """The `s:<session id>` rows (streams.sessions), bypassing the block cache."""

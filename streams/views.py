@@ -12,6 +12,7 @@ from producers.contract import PHASES
 from streams import sketches
 from streams.money import ratio_usd, usd
 from streams.partial import OUTCOMES, Partial, Targets
+from streams.slices import CALLS, COST, FIGURES, INPUT, KIND_FIGURE, OUTPUT, Merged
 
 QUANTILES: tuple[tuple[str, float], ...] = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
 TIERS: tuple[str, ...] = ("haiku", "sonnet", "opus")
@@ -114,7 +115,9 @@ def performance(
     return out
 
 
-def costs(p: Partial, top_users: int = 100) -> dict[str, Any]:
+def costs(p: Partial, users: Merged | None = None, top_users: int = 100) -> dict[str, Any]:
+    """CostMetrics of a partial; the per-user figures come from the bounded user table
+    `users` (null without one: a slice the table does not cover)."""
     totals = {
         k: 0
         for k in (
@@ -159,11 +162,6 @@ def costs(p: Partial, top_users: int = 100) -> dict[str, Any]:
         per_tier[f"{name}_tokens"] = {"input": t["input_tokens"], "output": t["output_tokens"]}
         per_tier[f"{name}_cost_nanousd"] = t["cost_nanousd"]
         per_tier[f"{name}_cost_usd"] = usd(t["cost_nanousd"])
-    callers = {u: r for u, r in p.users.items() if r["calls"]}
-    user_cost = sum(r["cost_nanousd"] for r in callers.values())
-    user_tokens = sum(r["tokens"] for r in callers.values())
-    per_user_usd, per_user_nanos = ratio_usd(user_cost, len(callers))
-    ranked = sorted(callers.items(), key=lambda kv: (-kv[1]["cost_nanousd"], kv[0]))
     return {
         "total_calls": totals["calls"],
         "total_input_tokens": totals["input_tokens"],
@@ -176,21 +174,49 @@ def costs(p: Partial, top_users: int = 100) -> dict[str, Any]:
         "unpriced_calls": totals["unpriced_calls"],
         **per_tier,
         "by_model": models,
-        "user_count": len(callers),
+        **user_costs(users, top_users),
+    }
+
+
+def user_costs(users: Merged | None, top_users: int) -> dict[str, Any]:
+    """The per-user part of CostMetrics. `user_count` counts users with a model call: exact
+    when no user fell out of the top-K in the range (`users_complete`), else the users kept
+    exactly plus one for `other` (a lower bound); money and tokens per user divide every
+    call that has a user by that count."""
+    if users is None:
+        return dict.fromkeys(USER_COST_FIELDS)
+    callers = {u: r for u, r in users.values.items() if r[CALLS]}
+    count = len(callers) + (0 if users.complete or not users.other[CALLS] else 1)
+    total = users.total()
+    per_user_usd, per_user_nanos = ratio_usd(total[COST], count)
+    ranked = sorted(callers.items(), key=lambda kv: (-kv[1][COST], kv[0]))
+    return {
+        "user_count": count,
+        "users_complete": users.complete,
         "by_user": [
             {
                 "user_id": u,
-                "calls": r["calls"],
-                "tokens": r["tokens"],
-                "cost_nanousd": r["cost_nanousd"],
-                "cost_usd": usd(r["cost_nanousd"]),
+                "calls": r[CALLS],
+                "tokens": r[INPUT] + r[OUTPUT],
+                "cost_nanousd": r[COST],
+                "cost_usd": usd(r[COST]),
             }
             for u, r in ranked[:top_users]
         ],
         "cost_per_user_nanousd": per_user_nanos,
         "cost_per_user_usd": per_user_usd,
-        "average_tokens_per_user": rate(user_tokens, len(callers)),
+        "average_tokens_per_user": rate(total[INPUT] + total[OUTPUT], count),
     }
+
+
+USER_COST_FIELDS: tuple[str, ...] = (
+    "user_count",
+    "users_complete",
+    "by_user",
+    "cost_per_user_nanousd",
+    "cost_per_user_usd",
+    "average_tokens_per_user",
+)
 
 
 def generations(p: Partial) -> int:
@@ -328,12 +354,12 @@ def health(p: Partial, live: dict[str, Any], recent: int = 20) -> dict[str, Any]
     }
 
 
-def summary(p: Partial) -> dict[str, Any]:
+def summary(p: Partial, users: Merged | None = None) -> dict[str, Any]:
     c = p.count
     finished = sum(c.get(k, 0) for k in ("generation_completed", "generation_failed"))
     finished += c.get("generation_canceled", 0)
     duration = p.sketch.get("generation_duration_ms")
-    money = costs(p, top_users=0)
+    money = costs(p, users, top_users=0)
     return {
         "total_generations": c.get("generation_started", 0),
         "completed_generations": c.get("generation_completed", 0),
@@ -399,3 +425,82 @@ TIMESERIES_METRICS: tuple[str, ...] = (
     "p95_time_to_first_byte_ms",
     "p95_<any series name>",
 )
+
+
+# -- slices of a high-cardinality dimension (user, tag): compact figures only -------------
+
+COMPACT_FIGURES: dict[str, frozenset[str]] = {
+    "performance": frozenset({"generations_started", "requests_per_second"}),
+    "costs": frozenset(
+        {
+            "total_calls",
+            "total_input_tokens",
+            "total_output_tokens",
+            "total_tokens",
+            "total_cost_nanousd",
+            "total_cost_usd",
+            "unpriced_calls",
+            "generations",  # daily costs
+            *USER_COST_FIELDS,
+        }
+    ),
+    "quality": frozenset({"generations_completed", "abandonments", "canceled"}),
+    "health": frozenset(
+        {
+            "generations_started",
+            "generations_failed",
+            "error_rate",
+            "errors",
+            "generations_canceled",
+        }
+    ),
+    "summary": frozenset(
+        {
+            "total_generations",
+            "completed_generations",
+            "success_rate",
+            "total_cost_nanousd",
+            "total_cost_usd",
+            "cost_per_user_nanousd",
+            "cost_per_user_usd",
+            "events",
+        }
+    ),
+}
+"""What a user= or tag= slice can say per view (docs/slicing.md); every other field is null."""
+COMPACT_SERIES: frozenset[str] = frozenset(
+    {"events", "generations", "requests_per_second", "error_rate", "cost_nanousd"}
+)
+
+
+def compact_partial(row: list[int]) -> Partial:
+    """A partial carrying just a table row's figures, so the views compute them as usual."""
+    figures = dict(zip(FIGURES, row, strict=True))
+    p = Partial()
+    for kind, index in KIND_FIGURE.items():
+        if row[index]:
+            p.count[kind] = row[index]
+    if row[CALLS]:
+        p.count["model_called"] = row[CALLS]
+    rest = figures["events"] - sum(p.count.values())
+    if rest:
+        p.count["other_kinds"] = rest
+    if row[CALLS]:
+        p.models[""] = {
+            "tier": None,
+            "calls": row[CALLS],
+            "input_tokens": row[INPUT],
+            "output_tokens": row[OUTPUT],
+            "cache_write_tokens": 0,
+            "cache_read_tokens": 0,
+            "cost_nanousd": row[COST],
+            "unpriced_calls": figures["unpriced_calls"],
+            "cache_write_1h_tokens": 0,
+        }
+    return p
+
+
+def compact(view: str, figures: dict[str, Any]) -> dict[str, Any]:
+    """Null every figure a compact slice does not know (keeps start_ms/end_ms)."""
+    known = COMPACT_FIGURES[view]
+    return {k: (v if k in known else None) for k, v in figures.items()}

@@ -3,6 +3,8 @@
 A metric group's export is the group's metrics endpoint applied to consecutive buckets of
 `step` across the range (one bucket, the whole range, when no step is given), so its numbers
 equal what /v1/metrics/<group> answers for the same buckets. Rows stream one bucket at a time.
+Filters and `group_by` (api/slicing.py) apply as on the metrics routes; daily costs take
+filters only, alerts neither.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
 
 from api.auth import Role, require
 from api.errors import AUTHED, REDIS_DOWN, ApiError, Responses
@@ -23,8 +26,12 @@ from api.export_format import (
     GROUP_COLUMNS,
     csv_lines,
     flatten,
+    grouped_rows,
     json_array,
+    scalar_paths,
 )
+from api.models import CostMetrics, HealthMetrics, PerformanceMetrics, QualityMetrics, Summary
+from api.slicing import Slice, slice_params
 from api.timerange import TimeRange, duration_ms, time_range
 
 router = APIRouter(
@@ -45,8 +52,18 @@ class Export(StrEnum):
     ALERTS = "alerts"
 
 
+VIEWS: dict[Export, type[BaseModel]] = {
+    Export.PERFORMANCE: PerformanceMetrics,
+    Export.COSTS: CostMetrics,
+    Export.QUALITY: QualityMetrics,
+    Export.HEALTH: HealthMetrics,
+    Export.SUMMARY: Summary,
+}
+"""The response model of each metric group: a grouped CSV's columns are its fixed fields."""
+
 Name = Annotated[Export, Path(description="What to export.")]
 Range = Annotated[TimeRange, Depends(time_range)]
+Sliced = Annotated[Slice, Depends(slice_params)]
 Step = Annotated[
     str | None,
     Query(
@@ -73,12 +90,21 @@ def _day(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).date().isoformat()
 
 
+def _check_slice(name: Export, cut: Slice) -> None:
+    if name is Export.ALERTS and not cut.is_empty():
+        raise ApiError(422, "invalid_filter", "the alerts export takes no filters or group_by")
+    if name is Export.DAILY_COSTS and cut.group_by is not None:
+        raise ApiError(422, "invalid_filter", "daily-costs takes filters but no group_by")
+
+
 async def _items(
-    request: Request, name: Export, span: TimeRange, step: str | None
+    request: Request, name: Export, span: TimeRange, step: str | None, cut: Slice
 ) -> AsyncIterator[dict[str, Any]]:
     reader = request.app.state.reader
+    sliced = cut.reader_kwargs()
     if name is Export.DAILY_COSTS:
-        for day in await reader.daily_costs(_day(span.start_ms), _day(span.end_ms - 1)):
+        days = await reader.daily_costs(_day(span.start_ms), _day(span.end_ms - 1), **sliced)
+        for day in days:
             yield day
     elif name is Export.ALERTS:
         found = await reader.alerts(since_ms=span.start_ms, limit=MAX_ALERTS)
@@ -86,12 +112,14 @@ async def _items(
             if alert.get("time_ms", 0) < span.end_ms:
                 yield alert
     else:
-        fetch: Callable[[int, int], Any] = getattr(reader, name.value)
+        fetch: Callable[..., Any] = getattr(reader, name.value)
         for start, end in _buckets(span, step):
-            yield {"from_ms": start, "to_ms": end, "data": await fetch(start, end)}
+            yield {"from_ms": start, "to_ms": end, "data": await fetch(start, end, **sliced)}
 
 
-async def _csv(items: AsyncIterator[dict[str, Any]], name: Export) -> AsyncIterator[bytes]:
+async def _csv(
+    items: AsyncIterator[dict[str, Any]], name: Export, group_by: str | None
+) -> AsyncIterator[bytes]:
     if name is Export.ALERTS:
         yield csv_lines([ALERT_COLUMNS])
         async for alert in items:
@@ -104,6 +132,12 @@ async def _csv(items: AsyncIterator[dict[str, Any]], name: Export) -> AsyncItera
                 (label, path, value) for path, value in flatten(day) if path not in ("date", "day")
             ]
             yield csv_lines(rows)
+    elif group_by is not None:
+        paths = scalar_paths(VIEWS[name])
+        yield csv_lines([("from_ms", "to_ms", group_by, *paths)])
+        async for bucket in items:
+            span = (bucket["from_ms"], bucket["to_ms"])
+            yield csv_lines(grouped_rows(span, bucket["data"], paths))
     else:
         yield csv_lines([GROUP_COLUMNS])
         async for bucket in items:
@@ -131,7 +165,8 @@ async def _prefetched(items: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dic
 
 CSV_DOC: Responses = {
     200: {
-        "description": "CSV with a header row.",
+        "description": "CSV with a header row: long form `from_ms,to_ms,field,value`; with "
+        "`group_by`, one row per group: `from_ms,to_ms,<group_by>,<field>…`.",
         "content": {"text/csv": {"schema": {"type": "string"}}},
     }
 }
@@ -150,10 +185,11 @@ JSON_DOC: Responses = {
     summary="Export as CSV",
 )
 async def export_csv(
-    request: Request, name: Name, span: Range, step: Step = None
+    request: Request, name: Name, span: Range, cut: Sliced, step: Step = None
 ) -> StreamingResponse:
-    items = await _prefetched(_items(request, name, span, step))
-    body = _csv(items, name)
+    _check_slice(name, cut)
+    items = await _prefetched(_items(request, name, span, step, cut))
+    body = _csv(items, name, cut.group_by)
     return StreamingResponse(
         body,
         media_type="text/csv; charset=utf-8",
@@ -168,9 +204,10 @@ async def export_csv(
     summary="Export as JSON",
 )
 async def export_json(
-    request: Request, name: Name, span: Range, step: Step = None
+    request: Request, name: Name, span: Range, cut: Sliced, step: Step = None
 ) -> StreamingResponse:
-    items = await _prefetched(_items(request, name, span, step))
+    _check_slice(name, cut)
+    items = await _prefetched(_items(request, name, span, step, cut))
     body = json_array(items)
     return StreamingResponse(
         body,

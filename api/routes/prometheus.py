@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from api.auth import Role, require
 from api.errors import AUTHED, REDIS_DOWN
-from api.exposition import SnapshotCollector
+from api.exposition import SLICED_DIMENSIONS, SnapshotCollector
 from api.settings import ApiSettings
 from api.sinks_health import read_sinks_health
 from api.timerange import Window, window_ending_now
@@ -37,13 +37,18 @@ async def metrics(request: Request) -> Response:
     now_ms = time.time_ns() // 1_000_000
     span = window_ending_now(Window.FIVE_MINUTES, now_ms)
     day_start = span.end_ms - span.end_ms % 86_400_000
+    recent, today = (span.start_ms, span.end_ms), (day_start, span.end_ms)
+    recent_by, today_by = {}, {}
+    for dim in SLICED_DIMENSIONS:
+        recent_by[dim] = await snapshots.read("summary", *recent, window="5m", group_by=dim)
+        today_by[dim] = await snapshots.read("summary", *today, window="today", group_by=dim)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(
         SnapshotCollector(
-            performance=await snapshots.read("performance", span.start_ms, span.end_ms),
-            health=await snapshots.read("health", span.start_ms, span.end_ms),
-            quality=await snapshots.read("quality", span.start_ms, span.end_ms),
-            costs=await snapshots.read("costs", day_start, span.end_ms),
+            performance=await snapshots.read("performance", *recent, window="5m"),
+            health=await snapshots.read("health", *recent, window="5m"),
+            quality=await snapshots.read("quality", *recent, window="5m"),
+            costs=await snapshots.read("costs", *today, window="today"),
             budgets=await request.app.state.reader.budgets(),
             sinks=(
                 await read_sinks_health(
@@ -53,6 +58,8 @@ async def metrics(request: Request) -> Response:
                     settings.sinks_stale_after_ms,
                 )
             )["sinks"],
+            recent_by=recent_by,
+            today_by=today_by,
         )
     )
     text = generate_latest(registry) + generate_latest(request.app.state.api_metrics.registry)

@@ -29,6 +29,7 @@ ROUTES: dict[tuple[str, str], tuple[str, str, object]] = {
         None,
     ),
     ("GET", "/v1/costs/daily"): ("read", "/v1/costs/daily", None),
+    ("GET", "/v1/top/users"): ("read", "/v1/top/users?by=tokens", None),
     ("GET", "/v1/errors/recent"): ("read", "/v1/errors/recent", None),
     ("GET", "/v1/budgets"): ("read", "/v1/budgets", None),
     ("GET", "/v1/alerts"): ("read", "/v1/alerts", None),

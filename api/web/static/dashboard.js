@@ -6,6 +6,11 @@
  * headers) and re-fetch the views when the worker publishes a snapshot. Every chart has an
  * empty state ("no data yet") and the page has an error state when the API or Redis is down;
  * both clear by themselves when data flows again.
+ *
+ * The filter bar slices every metric (service, environment, model, tier, user, tag) and the
+ * "group by" switch turns the time series into one line per value plus a table of groups.
+ * The view (range, filters, group-by) lives in the URL's hash, so a shared link restores it
+ * (the token never does: the recipient signs in with their own).
  */
 (function () {
   "use strict";
@@ -20,19 +25,26 @@
     ["time_to_interactive", "Interactive"], ["time_to_complete", "Complete"]
   ];
 
+  var FILTERS = ["service", "environment", "model", "tier", "user", "tag"];
+  var SUGGESTED = ["service", "environment", "model", "tier"];  // values offered from group_by answers
+  var MAX_SERIES = 10;  // lines per grouped chart; the groups table lists them all
+  // What the worker keeps per user and per tag value (docs/api.md, Slicing): other series
+  // are not asked for in such a view, their charts say so.
+  var COMPACT_SERIES = ["events", "generations", "requests_per_second", "error_rate", "cost_nanousd"];
+
   var state = {range: "1h", token: sessionStorage.getItem(TOKEN_KEY), loading: false,
-               again: false, stream: null, lastOk: 0};
+               again: false, stream: null, lastOk: 0, filters: {}, groupBy: ""};
   var $ = function (id) { return document.getElementById(id); };
 
   // ---------------------------------------------------------------- API access ----------
-  function ApiError(status, message) { this.status = status; this.message = message; }
+  function ApiError(status, message, code) { this.status = status; this.message = message; this.code = code; }
 
   function api(path) {
     return fetch(path, {headers: {Authorization: "Bearer " + state.token}}).then(
       function (response) {
         if (response.ok) return response.json();
         return response.json().catch(function () { return {}; }).then(function (body) {
-          throw new ApiError(response.status, body.message || body.detail || response.statusText);
+          throw new ApiError(response.status, body.message || body.detail || response.statusText, body.error);
         });
       },
       function () { throw new ApiError(0, "the API is unreachable"); }
@@ -42,6 +54,94 @@
   function query(extra) {
     var q = "window=" + encodeURIComponent(state.range);
     return extra ? q + "&" + extra : q;
+  }
+
+  function filterQuery() {
+    return FILTERS.filter(function (f) { return state.filters[f]; }).map(function (f) {
+      return f + "=" + encodeURIComponent(state.filters[f]);
+    }).join("&");
+  }
+
+  // The range and the filters: what every sliced route takes.
+  function sliced(extra) {
+    return query([filterQuery(), extra || ""].filter(Boolean).join("&"));
+  }
+
+  // ... and the group-by, for the routes whose grouped answer the page shows.
+  function grouped(extra) {
+    return sliced([state.groupBy ? "group_by=" + encodeURIComponent(state.groupBy) : "", extra || ""]
+                  .filter(Boolean).join("&"));
+  }
+
+  // ---------------------------------------------------------------- the view in the URL -
+  function readHash() {
+    var params = new URLSearchParams(location.hash.replace(/^#/, ""));
+    var range = params.get("window");
+    state.range = STEPS[range] ? range : "1h";
+    state.filters = {};
+    FILTERS.forEach(function (f) { if (params.get(f)) state.filters[f] = params.get(f); });
+    state.groupBy = params.get("group_by") || "";
+    showView();
+  }
+
+  function writeHash() {
+    var params = new URLSearchParams();
+    params.set("window", state.range);
+    FILTERS.forEach(function (f) { if (state.filters[f]) params.set(f, state.filters[f]); });
+    if (state.groupBy) params.set("group_by", state.groupBy);
+    history.replaceState(null, "", "#" + params.toString());
+  }
+
+  function showView() {  // the controls show the state (after a shared URL or a change)
+    document.querySelectorAll(".ranges button").forEach(function (x) {
+      x.classList.toggle("active", x.dataset.range === state.range);
+    });
+    FILTERS.forEach(function (f) { $("f-" + f).value = state.filters[f] || ""; });
+    var tag = /^tag:/.test(state.groupBy);
+    $("f-group").value = tag ? "tag" : state.groupBy;
+    $("f-group-tag").value = tag ? state.groupBy.slice(4) : "";
+    $("f-group-tag").hidden = !tag;
+    $("groups-section").hidden = !state.groupBy;
+    document.body.dataset.view = location.hash.replace(/^#/, "");
+  }
+
+  function applyControls() {
+    state.filters = {};
+    FILTERS.forEach(function (f) { var v = $("f-" + f).value.trim(); if (v) state.filters[f] = v; });
+    var group = $("f-group").value;
+    $("f-group-tag").hidden = group !== "tag";
+    var key = $("f-group-tag").value.trim();
+    state.groupBy = group === "tag" ? (key ? "tag:" + key : "") : group;
+    writeHash();
+    showView();
+    load();
+  }
+
+  // Values seen for the filters: the groups of a group_by answer for each dimension.
+  function suggest() {
+    SUGGESTED.forEach(function (dim) {
+      api("/v1/metrics/summary?" + query("group_by=" + dim)).then(function (answer) {
+        $("dl-" + dim).innerHTML = answer.groups.filter(function (g) { return g.value !== "other"; }).map(function (g) {
+          return '<option value="' + esc(g.value) + '">';
+        }).join("");
+      }, function () {});
+    });
+  }
+
+  // A user= or tag= slice answers compact figures (docs/api.md): the rest is null. The
+  // renderers read nested figures, so those get empty stand-ins.
+  var NESTED = {
+    performance: {phases: {}, cache_hits: 0, cache_misses: 0},
+    costs: {by_model: []},
+    quality: {distribution: {excellent: 0, good: 0, fair: 0, poor: 0}},
+    health: {circuit_breakers: [], retries: {attempted: 0, failed: 0}, active_requests: 0}
+  };
+
+  function filled(view, answer) {
+    if (!answer) return answer;
+    var stand = NESTED[view];
+    for (var k in stand) if (answer[k] == null) answer[k] = stand[k];
+    return answer;
   }
 
   // ---------------------------------------------------------------- formatting ----------
@@ -104,6 +204,25 @@
     };
   }
 
+  // A timeseries answer as named series: one per group when grouped, else one.
+  function asSeries(answer, name) {
+    if (answer.length && answer[0].points) {
+      return answer.slice(0, MAX_SERIES).map(function (g) { return {name: g.value, points: g.points}; });
+    }
+    return [{name: name, points: answer}];
+  }
+
+  function lines(answer, name, scale, first) {  // a group keeps its colour in every chart
+    var series = asSeries(answer, name);
+    return series.map(function (s, i) {
+      return line(s.points, s.name, scale, series.length > 1 || state.groupBy ? i % COLORS.length : first);
+    });
+  }
+
+  function anyValues(answer, test) {
+    return asSeries(answer, "").some(function (s) { return (test || hasValues)(s.points); });
+  }
+
   function table(id, columns, rows, emptyText) {
     var el = $(id);
     if (!rows.length) { el.innerHTML = '<div class="empty">' + esc(emptyText) + "</div>"; return; }
@@ -130,9 +249,10 @@
   }
 
   function renderPerformance(perf, series) {
-    if (hasValues(series.p50) || hasValues(series.p95)) {
-      plot("chart-duration", [line(series.p50, "p50", 1e-3, 0), line(series.p95, "p95", 1e-3, 2)],
-           {yaxis: {title: "seconds", gridcolor: "#263049", rangemode: "tozero"}});
+    if (anyValues(series.p50) || anyValues(series.p95)) {  // grouped: the p95 of each group
+      var traces = state.groupBy ? lines(series.p95, "p95", 1e-3, 0)
+        : [line(series.p50, "p50", 1e-3, 0), line(series.p95, "p95", 1e-3, 2)];
+      plot("chart-duration", traces, {yaxis: {title: "seconds", gridcolor: "#263049", rangemode: "tozero"}});
     } else empty("chart-duration");
 
     var counted = PHASES.some(function (ph) { return perf.phases[ph] && perf.phases[ph].count; });
@@ -143,8 +263,8 @@
       }), {barmode: "group", yaxis: {title: "ms", gridcolor: "#263049"}});
     } else empty("chart-phases");
 
-    if (hasValues(series.cache)) {
-      plot("chart-cache", [line(series.cache, "hit rate %", 100, 1)],
+    if (anyValues(series.cache)) {
+      plot("chart-cache", lines(series.cache, "hit rate %", 100, 1),
            {yaxis: {range: [0, 100], gridcolor: "#263049", title: "%"}});
     } else empty("chart-cache", perf.cache_hits + perf.cache_misses ? "no hits yet" : "no data yet");
 
@@ -183,12 +303,11 @@
       (f.alert ? " · over budget" : "");
   }
 
-  function renderCosts(costs, budgets, daily) {
+  function renderCosts(costs, budgets, daily, users) {  // users: /v1/top/users?by=cost&limit=10
     var today = daily.length ? daily[daily.length - 1] : null;
-    var users = costs.by_user.slice(0, 10);
     if (users.length) {
       plot("chart-cost-monitor", [{
-        y: users.map(function (u) { return u.user_id; }).reverse(),
+        y: users.map(function (u) { return u.user; }).reverse(),
         x: users.map(function (u) { return Number(u.cost_usd); }).reverse(),
         type: "bar", orientation: "h", name: "top users ($)", marker: {color: COLORS[0]}
       }], {margin: {l: 90, r: 12, t: 28, b: 28}, showlegend: false,
@@ -253,9 +372,9 @@
                              hole: 0.45, marker: {colors: [COLORS[1], COLORS[0], COLORS[2], COLORS[3]]}}]);
     } else empty("chart-scores");
 
-    if (hasValues(series.acceptance) || hasValues(series.edits)) {
-      plot("chart-acceptance", [line(series.acceptance, "acceptance %", 100, 1),
-                                line(series.edits, "edit %", 100, 2)],
+    if (anyValues(series.acceptance) || anyValues(series.edits)) {  // grouped: acceptance per group
+      plot("chart-acceptance", state.groupBy ? lines(series.acceptance, "acceptance %", 100, 1)
+             : [line(series.acceptance, "acceptance %", 100, 1), line(series.edits, "edit %", 100, 2)],
            {yaxis: {range: [0, 100], title: "%", gridcolor: "#263049"}});
     } else empty("chart-acceptance");
 
@@ -322,8 +441,8 @@
   }
 
   function renderHealth(h, errors, series) {
-    if (series.errors.some(function (p) { return p.value != null; })) {
-      plot("chart-errors", [line(series.errors, "error rate %", 100, 3)],
+    if (anyValues(series.errors, function (pts) { return pts.some(function (p) { return p.value != null; }); })) {
+      plot("chart-errors", lines(series.errors, "error rate %", 100, 3),
            {yaxis: {title: "%", rangemode: "tozero", gridcolor: "#263049"}});
     } else empty("chart-errors");
 
@@ -379,6 +498,22 @@
     ], rows, "no exporters running");
   }
 
+  // The grouped summary: one row per value of the group-by dimension, `other` last.
+  function renderGroups(answer) {
+    var rows = answer.groups.slice();
+    if (answer.other) { answer.other.value = "other (outside the top values)"; rows.push(answer.other); }
+    $("groups-title").textContent = "by " + answer.group_by + " · " + answer.groups.length + " values";
+    table("groups", [
+      [answer.group_by, function (g) { return esc(g.value); }],
+      ["generations", function (g) { return esc(fmtInt(g.total_generations)); }],
+      ["success", function (g) { return esc(fmtPct(g.success_rate)); }],
+      ["avg duration", function (g) { return esc(fmtMs(g.average_duration_ms)); }],
+      ["cost", function (g) { return esc(fmtUsd(g.total_cost_usd)); }],
+      ["cost/user", function (g) { return esc(fmtUsd(g.cost_per_user_usd)); }],
+      ["events", function (g) { return esc(fmtInt(g.events)); }]
+    ], rows, "no data in this view");
+  }
+
   function renderAlerts(alerts) {
     table("alert-list", [
       ["time", function (a) { return esc(new Date(a.time_ms).toLocaleString()); }],
@@ -391,8 +526,13 @@
   }
 
   // ---------------------------------------------------------------- loading -------------
+  function compactView() {
+    return Boolean(state.filters.user || state.filters.tag || /^(user|tag:)/.test(state.groupBy));
+  }
+
   function ts(metric) {
-    return api("/v1/metrics/timeseries?" + query("metric=" + metric + "&step=" + STEPS[state.range]));
+    if (compactView() && COMPACT_SERIES.indexOf(metric) < 0) return Promise.resolve([]);
+    return api("/v1/metrics/timeseries?" + grouped("metric=" + metric + "&step=" + STEPS[state.range]));
   }
 
   function load() {
@@ -401,29 +541,45 @@
     state.loading = true;
     var today = new Date().toISOString().slice(0, 10);
     var from = new Date(Date.now() - 13 * 86400000).toISOString().slice(0, 10);
+    var filters = filterQuery();
     var calls = [
-      api("/v1/metrics/summary?" + query()), api("/v1/metrics/performance?" + query()),
-      api("/v1/metrics/costs?" + query()), api("/v1/metrics/quality?" + query()),
-      api("/v1/metrics/health?" + query()), api("/v1/budgets"),
+      api("/v1/metrics/summary?" + sliced()), api("/v1/metrics/performance?" + sliced()),
+      api("/v1/metrics/costs?" + sliced()), api("/v1/metrics/quality?" + sliced()),
+      api("/v1/metrics/health?" + sliced()), api("/v1/budgets"),
       api("/v1/alerts?limit=50"), api("/v1/errors/recent?limit=20"),
-      api("/v1/costs/daily?from=" + from + "&to=" + today),
+      api("/v1/costs/daily?from=" + from + "&to=" + today + (filters ? "&" + filters : "")),
       ts("p50_duration_ms"), ts("p95_duration_ms"), ts("cache_hit_rate"), ts("error_rate"),
-      ts("acceptance_rate"), ts("edit_rate"), api("/v1/health/sinks")
+      ts("acceptance_rate"), ts("edit_rate"), api("/v1/health/sinks"),
+      state.groupBy ? api("/v1/metrics/summary?" + grouped()) : Promise.resolve(null),
+      // top users take no filter but user= (one bounded table)
+      FILTERS.every(function (f) { return f === "user" || !state.filters[f]; })
+        ? api("/v1/top/users?" + sliced("by=cost&limit=10")) : Promise.resolve(null)
     ];
     return Promise.all(calls.map(settle)).then(function (results) {
-      var failed = results.filter(function (x) { return !x.ok; }).map(function (x) { return x.error; });
+      // a figure this slice cannot answer (422 unsupported_filter) empties its chart and is
+      // said once under the filter bar; it is not an outage
+      var unsupported = results.filter(function (x) { return !x.ok && x.error.code === "unsupported_filter"; });
+      $("slice-note").textContent = unsupported.length ? "Not for this view: " + unsupported[0].error.message
+        : compactView() ? "Per user or tag only counts, errors and money are kept: latency, cache and quality charts stay empty." : "";
+      var failed = results.filter(function (x) { return !x.ok && x.error.code !== "unsupported_filter"; })
+        .map(function (x) { return x.error; });
       var auth = failed.filter(function (e) { return e.status === 401 || e.status === 403; })[0];
       if (auth) { signOut("That token was refused: " + auth.message); return; }
       var r = results.map(function (x) { return x.ok ? x.value : null; });
       var series = function (i) { return r[i] || []; };
       // Each section renders from what arrived; a failed call leaves its section as it was.
       if (r[0]) renderOverview(r[0]);
-      if (r[1]) renderPerformance(r[1], {p50: series(9), p95: series(10), cache: series(11)});
-      if (r[2] && r[5] && r[8]) renderCosts(r[2], r[5], r[8]);
-      if (r[3]) renderQuality(r[3], {acceptance: series(13), edits: series(14)});
-      if (r[4] && r[7]) renderHealth(r[4], r[7], {errors: series(12)});
+      if (r[1]) renderPerformance(filled("performance", r[1]), {p50: series(9), p95: series(10), cache: series(11)});
+      var top = r[17] ? r[17].users : (r[2] && r[2].by_user || []).map(function (u) {
+        return {user: u.user_id, cost_usd: u.cost_usd};
+      });
+      if (r[2] && r[5] && r[8]) renderCosts(filled("costs", r[2]), r[5], r[8], top);
+      if (r[3]) renderQuality(filled("quality", r[3]), {acceptance: series(13), edits: series(14)});
+      if (r[4] && r[7]) renderHealth(filled("health", r[4]), r[7], {errors: series(12)});
       if (r[6]) renderAlerts(r[6]);
       if (r[15]) renderExporters(r[15]);
+      if (r[16]) renderGroups(r[16]);
+      else if (state.groupBy) $("groups").innerHTML = '<div class="empty">not for this view</div>';
       if (!failed.length) {
         state.lastOk = Date.now();
         $("updated").textContent = "updated " + fmtTime(state.lastOk);
@@ -506,11 +662,12 @@
     $("signin").hidden = true;
     load();
     connectStream();
+    suggest();
   }
 
   function download(group, format) {
     var name = group === "alerts" ? "alerts" : group;
-    fetch("/v1/export/" + name + "." + format + "?" + query(),
+    fetch("/v1/export/" + name + "." + format + "?" + (name === "alerts" ? query() : grouped()),
           {headers: {Authorization: "Bearer " + state.token}})
       .then(function (response) {
         if (!response.ok) throw new ApiError(response.status, "export failed");
@@ -539,11 +696,12 @@
 
   document.querySelectorAll(".ranges button").forEach(function (b) {
     b.addEventListener("click", function () {
-      document.querySelectorAll(".ranges button").forEach(function (x) { x.classList.remove("active"); });
-      b.classList.add("active");
       state.range = b.dataset.range;
+      writeHash();
+      showView();
       load();
       connectStream();
+      suggest();
     });
   });
 
@@ -555,6 +713,23 @@
     start();
   });
   $("signout").addEventListener("click", function () { signOut(); });
+  $("filters").addEventListener("submit", function (event) { event.preventDefault(); applyControls(); });
+  $("f-group").addEventListener("change", function () {
+    if ($("f-group").value === "tag" && !$("f-group-tag").value.trim()) {
+      $("f-group-tag").hidden = false;
+      $("f-group-tag").focus();
+      return;  // applied once a tag key is given
+    }
+    applyControls();
+  });
+  $("f-clear").addEventListener("click", function () {
+    FILTERS.forEach(function (f) { $("f-" + f).value = ""; });
+    $("f-group").value = "";
+    $("f-group-tag").value = "";
+    applyControls();
+  });
+  window.addEventListener("hashchange", function () { readHash(); if (state.token) load(); });
+  readHash();
 
   // A slow poll as a safety net: live updates normally arrive through /v1/stream.
   setInterval(function () { if (state.token) load(); }, 30000);

@@ -1,0 +1,184 @@
+"""The worker at high cardinality (issue 14): events/s with 100,000 distinct users and 1,000
+tag values against today's low-cardinality workload in the same run, and its RSS over a
+steady run at that cardinality.
+
+Run: .venv/bin/python bench/worker_cardinality.py [--events 150000] [--minutes 2]
+     [--rate 4000] [--bootstrap host:port] [--redis redis://...]
+
+Throughput: two topics are filled beforehand with the same seeded demo sessions
+(tests/streams/workload.py), (a) as bench/worker_throughput.py sends them (one service, a few
+hundred users, no tags) and (b) rewritten to 3 services, 2 environments, users drawn from
+100,000 and a `feature` tag from 1,000 values; a fresh `genpulse worker` drains each, timed
+from its first committed offset to the last (Kafka's record of progress). Goal: (b)/(a)
+>= 0.8. Memory: then --minutes of load at --rate events/s, event times now (minutes roll
+over, tables fill to K and stop growing), at the high cardinality; VmRSS of the worker
+sampled every 10 s; the figure is the last sample against the one at minute 2 (or the first
+after 60 s for shorter runs). Goal: within 10 %. The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' helpers, bench
+
+from bench.worker_soak import rss_mb
+from bench.worker_throughput import run_worker
+from streams.settings import WorkerSettings
+from streams.topics import ensure_topics
+from tests.streams.helpers import WorkerProcess, produce
+from tests.streams.workload import session_events, workload
+
+USERS = 100_000
+TAG_VALUES = 1_000
+SERVICES = ("generator", "editor", "exporter")
+ENVIRONMENTS = ("prod", "staging")
+
+
+def high_cardinality(events: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+    """The same events with each session's user, service, environment and tag redrawn."""
+    rng = random.Random(seed)
+    per_session: dict[str, dict[str, Any]] = {}
+    out = []
+    for e in events:
+        dims = per_session.get(e["session_id"])
+        if dims is None:
+            dims = per_session[e["session_id"]] = draw(rng)
+        out.append({**e, **dims})
+    return out
+
+
+def draw(rng: random.Random) -> dict[str, Any]:
+    return {
+        "user_id": f"user-{rng.randrange(USERS)}",
+        "service": rng.choice(SERVICES),
+        "environment": rng.choice(ENVIRONMENTS),
+        "tags": {"feature": f"f{rng.randrange(TAG_VALUES)}"},
+    }
+
+
+async def throughput(bootstrap: str, redis: str, events: int, tmp: Path) -> dict[str, float]:
+    base = workload(1, events, int(time.time() * 1000) - 30 * 60_000, 25 * 60_000)
+    rates = {}
+    for name, rows in (("low", base), ("high", high_cardinality(base, 2))):
+        unique = uuid.uuid4().hex[:8]
+        s = WorkerSettings(
+            kafka_bootstrap=bootstrap,
+            redis_url=redis,
+            topic_prefix=f"card-{unique}",
+            app_id=f"card-{unique}",
+        )
+        await ensure_topics(s)
+        total = await produce(
+            bootstrap,
+            s.topic("events"),
+            [(e["session_id"].encode(), orjson.dumps(e)) for e in rows],
+        )
+        (tmp / name).mkdir()
+        got = await run_worker(s, tmp / name, total)
+        rates[name] = got["events"] / got["seconds"]
+        print(f"{name} cardinality: {rates[name]:,.0f} events/s", flush=True)
+    return rates
+
+
+async def memory(bootstrap: str, redis: str, minutes: float, rate: float, tmp: Path) -> dict:
+    unique = uuid.uuid4().hex[:8]
+    s = WorkerSettings(
+        kafka_bootstrap=bootstrap,
+        redis_url=redis,
+        topic_prefix=f"cardsoak-{unique}",
+        app_id=f"cardsoak-{unique}",
+    )
+    await ensure_topics(s)
+    worker = WorkerProcess(s, tmp, "soak").start()
+    assert worker.proc is not None
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
+    await producer.start()
+    rng = random.Random(3)
+    samples: list[tuple[float, float]] = []
+    began = time.monotonic()
+    next_sample = 10.0
+    sent = n = 0
+    try:
+        while (at := time.monotonic() - began) < minutes * 60:
+            due = int(at * rate)
+            while sent < due:
+                n += 1
+                dims = draw(rng)
+                for e in session_events(rng, f"c{n}", dims["user_id"], int(time.time() * 1000)):
+                    e.update(dims)
+                    key = e["session_id"].encode()
+                    await producer.send(s.topic("events"), orjson.dumps(e), key=key)
+                    sent += 1
+            if at >= next_sample:
+                next_sample += 10
+                if not worker.alive():
+                    raise RuntimeError(worker.log_tail())
+                samples.append((at, rss_mb(worker.proc.pid)))
+                print(f"{at:6.0f}s rss {samples[-1][1]:.1f} MB, {sent} events", flush=True)
+            await asyncio.sleep(0.05)
+    finally:
+        await producer.stop()
+        worker.stop()
+    base_at = 120 if minutes >= 3 else 60
+    baseline = min(samples, key=lambda x: abs(x[0] - base_at))
+    return {
+        "rss_end_mb": round(samples[-1][1], 1),
+        "baseline_rss_mb": round(baseline[1], 1),
+        "baseline_at_s": round(baseline[0]),
+        "rss_ratio": round(samples[-1][1] / baseline[1], 3),
+        "peak_rss_mb": round(max(r for _, r in samples), 1),
+        "soak_events": sent,
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=150_000)
+    parser.add_argument("--minutes", type=float, default=2.0)
+    parser.add_argument("--rate", type=float, default=4000.0)
+    parser.add_argument(
+        "--bootstrap", default=os.environ.get("GENPULSE_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    )
+    parser.add_argument(
+        "--redis", default=os.environ.get("GENPULSE_REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        rates = await throughput(args.bootstrap, args.redis, args.events, Path(tmp))
+        mem = {}
+        if args.minutes > 0:  # 0: the throughput part only
+            mem = await memory(args.bootstrap, args.redis, args.minutes, args.rate, Path(tmp))
+    print(
+        json.dumps(
+            {
+                "bench": "worker_cardinality",
+                "events": args.events,
+                "users": USERS,
+                "tag_values": TAG_VALUES,
+                "high_cardinality_events_per_s": round(rates["high"]),
+                "baseline_low_cardinality_events_per_s": round(rates["low"]),
+                "ratio": round(rates["high"] / rates["low"], 3),
+                "minutes": args.minutes,
+                "rate_events_per_s": args.rate,
+                **mem,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
