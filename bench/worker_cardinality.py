@@ -3,7 +3,8 @@ tag values against today's low-cardinality workload in the same run, and its RSS
 steady run at that cardinality.
 
 Run: .venv/bin/python bench/worker_cardinality.py [--events 150000] [--minutes 2]
-     [--rate 4000] [--bootstrap host:port] [--redis redis://...]
+     [--rate 4000] [--bootstrap host:port] [--redis redis://...] [--skip-throughput]
+     [--soak-env GENPULSE_DEDUP_HORIZON_S=0]
 
 Throughput: two topics are filled beforehand with the same seeded demo sessions
 (tests/streams/workload.py), (a) as bench/worker_throughput.py sends them (one service, a few
@@ -94,7 +95,9 @@ async def throughput(bootstrap: str, redis: str, events: int, tmp: Path) -> dict
     return rates
 
 
-async def memory(bootstrap: str, redis: str, minutes: float, rate: float, tmp: Path) -> dict:
+async def memory(
+    bootstrap: str, redis: str, minutes: float, rate: float, tmp: Path, env: dict[str, str]
+) -> dict:
     unique = uuid.uuid4().hex[:8]
     s = WorkerSettings(
         kafka_bootstrap=bootstrap,
@@ -103,7 +106,7 @@ async def memory(bootstrap: str, redis: str, minutes: float, rate: float, tmp: P
         app_id=f"cardsoak-{unique}",
     )
     await ensure_topics(s)
-    worker = WorkerProcess(s, tmp, "soak").start()
+    worker = WorkerProcess(s, tmp, "soak", **env).start()
     assert worker.proc is not None
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
     await producer.start()
@@ -156,12 +159,25 @@ async def main() -> None:
     parser.add_argument(
         "--redis", default=os.environ.get("GENPULSE_REDIS_URL", "redis://127.0.0.1:6379/0")
     )
+    parser.add_argument(
+        "--soak-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of the soak's worker, e.g. GENPULSE_DEDUP_HORIZON_S=0 (repeatable)",
+    )
+    parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args()
+    soak_env = dict(item.split("=", 1) for item in args.soak_env)
     with tempfile.TemporaryDirectory() as tmp:
-        rates = await throughput(args.bootstrap, args.redis, args.events, Path(tmp))
+        rates = {"low": 0.0, "high": 0.0}
+        if not args.skip_throughput:
+            rates = await throughput(args.bootstrap, args.redis, args.events, Path(tmp))
         mem = {}
         if args.minutes > 0:  # 0: the throughput part only
-            mem = await memory(args.bootstrap, args.redis, args.minutes, args.rate, Path(tmp))
+            mem = await memory(
+                args.bootstrap, args.redis, args.minutes, args.rate, Path(tmp), soak_env
+            )
     print(
         json.dumps(
             {
@@ -171,7 +187,8 @@ async def main() -> None:
                 "tag_values": TAG_VALUES,
                 "high_cardinality_events_per_s": round(rates["high"]),
                 "baseline_low_cardinality_events_per_s": round(rates["low"]),
-                "ratio": round(rates["high"] / rates["low"], 3),
+                "ratio": round(rates["high"] / rates["low"], 3) if rates["low"] else None,
+                "soak_env": soak_env,
                 "minutes": args.minutes,
                 "rate_events_per_s": args.rate,
                 **mem,

@@ -51,6 +51,7 @@ HOURLY_FROM_MS = 3 * keys.HOUR_MS  # ranges longer than this read whole hours fr
 CELL_DIMENSIONS = ("service", "environment", "model", "tier")  # index in a CellKey
 TABLE_EXTRA = ("#other", "#bloom")  # a table's fields besides `<partition>|<value>`
 SERIES_GROUPS = 10  # a grouped time series shows this many groups plus `other`
+GROUPS = 1000  # a table group-by names at most this many values (the rest is `other`)
 Bucket = tuple[str, int | str]  # (level name, bucket start or day)
 MakeView = Callable[[Partial, Merged | None], dict[str, Any]]
 
@@ -249,14 +250,18 @@ class MetricsReader:
             "this range, so its figures are not exact there; ask for a shorter range"
         )
 
-    async def _grouped(self, buckets: list[Bucket], dimension: str) -> tuple[Merged, list[int]]:
-        """A dimension's table over the buckets and the figures of events without a value."""
+    async def _grouped(
+        self, buckets: list[Bucket], dimension: str, by_cost: bool = False
+    ) -> tuple[Merged, list[int]]:
+        """A dimension's table over the buckets (its first GROUPS exact values by events, or
+        by cost) and the figures of events without a value."""
         tables, total = await self._tables(buckets, dimension, with_totals=True)
-        merged = Merged.of(tables)
+        key = COST if by_cost else EVENTS
+        merged = Merged.of(tables, GROUPS, lambda row: row[key])
         return merged, minus(figures_of(total), merged.total())
 
-    async def _users(self, buckets: list[Bucket]) -> Merged:
-        return Merged.of((await self._tables(buckets, "user"))[0])
+    async def _users(self, buckets: list[Bucket], limit: int) -> Merged:
+        return Merged.of((await self._tables(buckets, "user"))[0], limit)
 
     async def _live(self) -> dict[str, Any]:
         fields = await self.redis.hgetall(keys.live(self.prefix))
@@ -280,7 +285,9 @@ class MetricsReader:
         head = {"start_ms": start_ms, "end_ms": end_ms}
         if how.mode == "total":
             p = await self._merged([self._total_key(b) for b in buckets])
-            users = await self._users(buckets) if view in ("costs", "summary") else None
+            users = None
+            if view in ("costs", "summary"):
+                users = await self._users(buckets, 100 if view == "costs" else 0)
             return {**head, **make(p, users)}
         if how.mode == "value":
             assert how.dimension is not None and how.value is not None
@@ -295,7 +302,7 @@ class MetricsReader:
             groups = [{"value": v, **make(p, None)} for v, p in ranked]
             return {**head, "group_by": group_by, "groups": groups, "other": None}
         assert how.dimension is not None
-        merged, none = await self._grouped(buckets, how.dimension)
+        merged, none = await self._grouped(buckets, how.dimension, view == "costs")
         rows = list(merged.values.items())
         if none[EVENTS]:
             rows.append((NONE_VALUE, none))
@@ -446,18 +453,26 @@ class MetricsReader:
                 series.append({"value": OTHER_VALUE, "points": points})
             return series
         assert how.dimension is not None
-        merged, none = await self._grouped([b for _, bs in steps for b in bs], how.dimension)
+        everything = [b for _, bs in steps for b in bs]
+        merged, none = await self._grouped(everything, how.dimension, by_cost)
         ranked = dict(merged.values)
         if none[EVENTS]:
             ranked[NONE_VALUE] = none
         top = _top(ranked, by_cost)
         per_step = []
         for _, bs in steps:
-            m, n = await self._grouped(bs, how.dimension)
-            step_rows = dict(m.values)
-            step_rows[NONE_VALUE] = n
-            total = m.total()
-            add_row(total, n)
+            # a value exact over the range is exact in each step: sum its listed rows
+            tables, in_step = await self._tables(bs, how.dimension, with_totals=True)
+            total = figures_of(in_step)
+            step_rows: dict[str, list[int]] = {}
+            kept = empty_row()
+            for t in tables:
+                add_row(kept, t.other)
+                for v, row in t.values.items():
+                    add_row(kept, row)
+                    if v in top:
+                        add_row(step_rows.setdefault(v, empty_row()), row)
+            step_rows[NONE_VALUE] = minus(total, kept)
             per_step.append((step_rows, total))
         series = []
         for v in top:
@@ -532,10 +547,13 @@ class MetricsReader:
         w = where or Where()
         if not (w.is_empty() or Where(user=w.user) == w):
             raise UnsupportedSlice("top users take no filter but user= (one bounded table)")
-        merged = await self._users(self._buckets(start_ms, end_ms))
-        values = merged.values
+        buckets = self._buckets(start_ms, end_ms)
         if w.user is not None:
-            values = {w.user: values[w.user]} if w.user in values else {}
+            row = await self._value_row(buckets, "user", w.user)
+            merged = Merged({w.user: row} if row[EVENTS] else {}, empty_row(), True)
+        else:
+            merged = Merged.of((await self._tables(buckets, "user"))[0], limit, figure)
+        values = merged.values
         ranked = sorted(values.items(), key=lambda kv: (-figure(kv[1]), kv[0]))
         other = list(merged.other)
         for _, row in ranked[limit:]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import zlib
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -165,15 +166,25 @@ class Merged:
     `other`), and `other` holding everything else, so values + other is the exact sum of
     the events that have a value."""
 
-    __slots__ = ("complete", "other", "values")
+    __slots__ = ("callers", "complete", "other", "values")
 
-    def __init__(self, values: dict[str, list[int]], other: list[int], complete: bool) -> None:
+    def __init__(
+        self, values: dict[str, list[int]], other: list[int], complete: bool, callers: int = 0
+    ) -> None:
         self.values = values
         self.other = other
         self.complete = complete  # no table of the range folded anything into `other`
+        self.callers = callers  # distinct values listed anywhere with a model call
 
     @classmethod
-    def of(cls, tables: list[Table]) -> Merged:
+    def of(
+        cls,
+        tables: list[Table],
+        limit: int | None = None,
+        rank: Callable[[list[int]], int] = lambda row: row[COST],
+    ) -> Merged:
+        """`limit`: name only the first `limit` exact values by `rank` (descending); the
+        exactness check, the costly part, then runs only as far as it must."""
         sums: dict[str, list[int]] = {}
         other = empty_row()
         spilled = []
@@ -187,13 +198,17 @@ class Merged:
                     sums[value] = list(row)
                 else:
                     add_row(mine, row)
-        values = {}
-        for value, row in sums.items():
-            if absent_from_other(value, spilled):
+        values: dict[str, list[int]] = {}
+        candidates: Iterable[tuple[str, list[int]]] = sums.items()
+        if limit is not None:
+            candidates = sorted(sums.items(), key=lambda kv: (-rank(kv[1]), kv[0]))
+        for value, row in candidates:
+            if (limit is None or len(values) < limit) and absent_from_other(value, spilled):
                 values[value] = row
             else:
                 add_row(other, row)  # part of it may sit in some table's `other`
-        return cls(values, other, not spilled)
+        callers = sum(1 for row in sums.values() if row[CALLS])
+        return cls(values, other, not spilled, callers)
 
     def total(self) -> list[int]:
         out = list(self.other)

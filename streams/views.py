@@ -179,14 +179,14 @@ def costs(p: Partial, users: Merged | None = None, top_users: int = 100) -> dict
 
 
 def user_costs(users: Merged | None, top_users: int) -> dict[str, Any]:
-    """The per-user part of CostMetrics. `user_count` counts users with a model call: exact
-    when no user fell out of the top-K in the range (`users_complete`), else the users kept
-    exactly plus one for `other` (a lower bound); money and tokens per user divide every
-    call that has a user by that count."""
+    """The per-user part of CostMetrics. `user_count` counts the users with a model call the
+    tables name: exact when no user fell out of the top-K in the range (`users_complete`),
+    else a lower bound (users only ever in `other` are not counted); money and tokens per
+    user divide every call that has a user by that count. `by_user` lists exact users."""
     if users is None:
         return dict.fromkeys(USER_COST_FIELDS)
     callers = {u: r for u, r in users.values.items() if r[CALLS]}
-    count = len(callers) + (0 if users.complete or not users.other[CALLS] else 1)
+    count = max(users.callers, len(callers))
     total = users.total()
     per_user_usd, per_user_nanos = ratio_usd(total[COST], count)
     ranked = sorted(callers.items(), key=lambda kv: (-kv[1][COST], kv[0]))
