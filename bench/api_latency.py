@@ -109,16 +109,14 @@ async def _fill(redis_url: str, prefix: str) -> None:
     def partial(sessions: int) -> bytes:
         p = Partial()
         for s in range(sessions):
-            user = f"user-{rng.randint(1, 200)}"
-            p.add_event("generation_started", user, {}, targets)
+            p.add_event("generation_started", {}, targets)
             for phase in ("extraction", "analysis", "synthesis", "enhancement"):
                 ms = rng.lognormvariate(6, 0.5)
-                p.add_event("phase_completed", user, {"phase": phase, "duration_ms": ms}, targets)
+                p.add_event("phase_completed", {"phase": phase, "duration_ms": ms}, targets)
             for mark in ("first_byte", "first_content", "interactive"):
-                p.add_event(mark, user, {"elapsed_ms": rng.lognormvariate(6, 0.7)}, targets)
+                p.add_event(mark, {"elapsed_ms": rng.lognormvariate(6, 0.7)}, targets)
             p.add_event(
                 "model_called",
-                user,
                 {
                     "model": rng.choice(["claude-haiku", "claude-sonnet", "claude-opus"]),
                     "input_tokens": 900,
@@ -127,8 +125,8 @@ async def _fill(redis_url: str, prefix: str) -> None:
                 },
                 targets,
             )
-            p.add_event("quality_scored", user, {"score": rng.uniform(30, 100)}, targets)
-            p.add_event("generation_completed", user, {"duration_ms": 9000.0 + s}, targets)
+            p.add_event("quality_scored", {"score": rng.uniform(30, 100)}, targets)
+            p.add_event("generation_completed", {"duration_ms": 9000.0 + s}, targets)
         return json.dumps(p.to_json()).encode()
 
     writer = SnapshotWriter(redis_url, prefix)

@@ -137,11 +137,9 @@ class Partial:
             if target is not None and value <= target:
                 self.within[series] = self.within.get(series, 0) + 1
 
-    def add_event(
-        self, kind: str, user: str | None, data: dict[str, Any], targets: Targets
-    ) -> None:
-        """Fold one valid event (already checked against the contract). `user` is not kept
-        here: per-user figures live in the bounded user table (streams.slices)."""
+    def add_event(self, kind: str, data: dict[str, Any], targets: Targets) -> None:
+        """Fold one valid event (already checked against the contract). Per-user figures
+        live in the bounded user table (streams.slices), not here."""
         count = self.count
         count[kind] = count.get(kind, 0) + 1
         if kind == "model_called":

@@ -200,7 +200,7 @@ class PartitionState:
                     continue
                 seen.add(event_id, ts, record.offset)
             user = obj.get("user_id")
-            p.add_event(kind, user, data, targets)
+            p.add_event(kind, data, targets)
             tags = obj.get("tags")
             if user is not None or tags:
                 _fold_values(tables, minute, user, tags, kind, data)

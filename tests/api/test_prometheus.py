@@ -20,10 +20,8 @@ async def test_exposition_carries_the_snapshot_in_seconds(
 ) -> None:
     partial = Partial()
     for ms in (100.0, 200.0, 300.0, 400.0):
-        partial.add_event(
-            "phase_completed", "u", {"phase": "analysis", "duration_ms": ms}, Targets()
-        )
-    partial.add_event("cache_hit", "u", {}, Targets())
+        partial.add_event("phase_completed", {"phase": "analysis", "duration_ms": ms}, Targets())
+    partial.add_event("cache_hit", {}, Targets())
     minute = keys.floor(time.time_ns() // 1_000_000, keys.MINUTE_MS) - keys.MINUTE_MS
     writer = SnapshotWriter(api_settings.redis_url, api_settings.key_prefix)
     prefix = api_settings.key_prefix

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 async def write_minute(redis_url: str, prefix: str, generations: int) -> None:
     partial = Partial()
     for _ in range(generations):
-        partial.add_event("generation_started", "alice", {}, Targets())
+        partial.add_event("generation_started", {}, Targets())
     minute = keys.floor(time.time_ns() // 1_000_000, keys.MINUTE_MS) - keys.MINUTE_MS
     writer = SnapshotWriter(redis_url, prefix)
     writer.put(keys.minute(prefix, minute), "events:0", orjson.dumps(partial.to_json()), 3600)

@@ -43,7 +43,7 @@ async def test_poll_turns_snapshots_into_gauges(redis: aioredis.Redis, unique: s
         ),
     ]  # fmt: skip
     for kind, data in events:
-        partial.add_event(kind, "u-1", data, Targets())
+        partial.add_event(kind, data, Targets())
     blob = orjson.dumps(partial.to_json())
     minute = keys.floor(int(NOW_S * 1000) - 30_000, keys.MINUTE_MS)
     await redis.hset(keys.minute(unique, minute), "0", blob)

@@ -50,11 +50,11 @@ def comparable(p: Partial) -> dict[str, object]:
 def test_merging_parts_equals_folding_everything(seed: int, parts: int) -> None:
     events = fold(seed, 300)
     whole = Partial()
-    for kind, user, data in events:
-        whole.add_event(kind, user, data, TARGETS)
+    for kind, _user, data in events:
+        whole.add_event(kind, data, TARGETS)
     pieces = [Partial() for _ in range(parts)]
-    for i, (kind, user, data) in enumerate(events):
-        pieces[i % parts].add_event(kind, user, data, TARGETS)
+    for i, (kind, _user, data) in enumerate(events):
+        pieces[i % parts].add_event(kind, data, TARGETS)
     random.Random(seed).shuffle(pieces)
     merged = Partial()
     for piece in pieces:
@@ -82,14 +82,12 @@ def test_money_strings_are_exact() -> None:
 
 def test_a_model_row_stored_before_cache_write_1h_tokens_merges_as_zero() -> None:
     old = Partial()
-    old.add_event(
-        "model_called", "a", {"model": "x", "input_tokens": 1, "output_tokens": 1}, TARGETS
-    )
+    old.add_event("model_called", {"model": "x", "input_tokens": 1, "output_tokens": 1}, TARGETS)
     stored = old.to_json()
     del stored["models"]["x"]["cache_write_1h_tokens"]  # as a row written by an older worker
     new = Partial()
     data = {"model": "x", "input_tokens": 1, "output_tokens": 1, "cache_write_1h_tokens": 7}
-    new.add_event("model_called", "a", data, TARGETS)
+    new.add_event("model_called", data, TARGETS)
     merged = Partial.from_json(orjson.loads(orjson.dumps(stored))).merge(new)
     assert merged.models["x"]["cache_write_1h_tokens"] == 7
     assert merged.models["x"]["calls"] == 2

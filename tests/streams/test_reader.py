@@ -21,10 +21,10 @@ T0 = 1_764_115_200_000  # 2025-11-26T00:00:00Z, a whole day
 def partial(started: int, cost: int, ttfb: float) -> Partial:
     p = Partial()
     for _ in range(started):
-        p.add_event("generation_started", "u1", {}, Targets())
-        p.add_event("first_byte", "u1", {"elapsed_ms": ttfb}, Targets())
+        p.add_event("generation_started", {}, Targets())
+        p.add_event("first_byte", {"elapsed_ms": ttfb}, Targets())
     p.add_event(
-        "model_called", "u1", {"model": "m", "input_tokens": 1, "output_tokens": 1,
+        "model_called", {"model": "m", "input_tokens": 1, "output_tokens": 1,
                                "cost_nanousd": cost}, Targets(),
     )  # fmt: skip
     return p

@@ -44,8 +44,8 @@ def test_projection_equals_folding_the_matching_events(
 ) -> None:
     whole, wanted = Partial(), Partial()
     for kind, data in events:
-        whole.add_event(kind, None, data, Targets())
+        whole.add_event(kind, data, Targets())
         if matches(kind, data, model, tier):
-            wanted.add_event(kind, None, data, Targets())
+            wanted.add_event(kind, data, Targets())
     got = project(whole, model, tier).to_json()
     assert got == wanted.to_json()
