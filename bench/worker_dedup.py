@@ -54,8 +54,7 @@ async def ids_in_rocksdb(n: int, tmp: Path) -> dict[str, float]:
     for start in range(0, n, poll):
         for i in range(start, min(n, start + poll)):
             event_id = f"{i:032x}"
-            if not seen.seen(event_id):
-                seen.add(event_id, 1_764_000_000_000 + i, i)
+            seen.first_time(event_id, 1_764_000_000_000 + i, i)
         block = seen.take_block()
         assert block is not None
         store.put(*block)

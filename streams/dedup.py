@@ -6,10 +6,13 @@ same `event_id` and the same key (the session id), so it lands on the same parti
 owner alone decides whether it was counted.
 
 Where the ids live, so memory does not grow with them and a SIGKILL changes nothing:
+- an id is kept as its 12-byte BLAKE2b digest: a third of a hex id's size, so the changelog
+  and the store carry a third of the bytes (a chance collision, 2^-96 per pair of ids, would
+  count one event as a duplicate);
 - the changelog gets one immutable row per poll, `x:<minute of its newest event>:<first
-  offset>`, holding that poll's new ids (JSON list), in the same Kafka transaction as the
-  counts they produced and the input offsets;
-- the partition's RocksDB gets one empty `z:<event id>` key per id after the commit (local
+  offset>`, holding that poll's new digests (a version byte, then the digests back to
+  back), in the same Kafka transaction as the counts they produced and the input offsets;
+- the partition's RocksDB gets one empty `z:<digest>` key per id after the commit (local
   only; rebuilt from the `x:` rows on restore). A lookup is one RocksDB get, mostly answered
   by its bloom filter; the ids of the poll being folded are checked in a dict first.
 Blocks whose newest event is older than the horizon (event time) are deleted with their ids,
@@ -18,6 +21,7 @@ so an id is remembered for at least the horizon (default 24 h, GENPULSE_DEDUP_HO
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -27,6 +31,19 @@ from streams.keys import MINUTE_MS
 
 BLOCK = "x:"
 SEEN = b"z:"
+DIGEST_BYTES = 12
+BLOCK_V2 = b"\x02"  # a block of digests; blocks of stop 10 and before are JSON lists of ids
+
+
+def digest(event_id: str) -> bytes:
+    return hashlib.blake2b(event_id.encode(), digest_size=DIGEST_BYTES).digest()
+
+
+def block_digests(blob: bytes) -> list[bytes]:
+    """The digests a changelog block holds, in either stored form."""
+    if blob[:1] == BLOCK_V2:
+        return [blob[i : i + DIGEST_BYTES] for i in range(1, len(blob), DIGEST_BYTES)]
+    return [digest(str(event_id)) for event_id in orjson.loads(blob)]
 
 
 class IdRows(Protocol):
@@ -54,38 +71,41 @@ class SeenEvents:
     def __init__(self, rows: IdRows | None, horizon_ms: int) -> None:
         self.rows = rows
         self.horizon_ms = horizon_ms
-        self.memory: set[str] = set()  # only without a store
-        self.pending: dict[str, None] = {}
+        self.memory: set[bytes] = set()  # only without a store
+        self.pending: dict[bytes, None] = {}
         self.pending_from = -1
         self.pending_newest = 0
 
-    def seen(self, event_id: str) -> bool:
-        if event_id in self.pending:
-            return True
+    def first_time(self, event_id: str, timestamp_ms: int, offset: int) -> bool:
+        """True (and remembered for this poll) unless the id was counted before."""
+        key = digest(event_id)
+        if key in self.pending:
+            return False
         if self.rows is None:
-            return event_id in self.memory
-        return self.rows.get_raw(SEEN + event_id.encode()) is not None
-
-    def add(self, event_id: str, timestamp_ms: int, offset: int) -> None:
+            if key in self.memory:
+                return False
+        elif self.rows.get_raw(SEEN + key) is not None:
+            return False
         if not self.pending:
             self.pending_from = offset
-        self.pending[event_id] = None
+        self.pending[key] = None
         if timestamp_ms > self.pending_newest:
             self.pending_newest = timestamp_ms
+        return True
 
     def take_block(self) -> tuple[str, bytes] | None:
         """The changelog row of this poll's new ids (None when there are none)."""
         if not self.pending:
             return None
         key = block_key(self.pending_newest, self.pending_from)
-        return key, orjson.dumps(list(self.pending))
+        return key, BLOCK_V2 + b"".join(self.pending)
 
     def committed(self) -> None:
         """The poll is committed: remember its ids locally."""
         if self.rows is None:
             self.memory.update(self.pending)
         else:
-            self.rows.put_many_raw([SEEN + event_id.encode() for event_id in self.pending], b"")
+            self.rows.put_many_raw([SEEN + key for key in self.pending], b"")
         self.pending = {}
         self.pending_newest = 0
 
@@ -106,8 +126,8 @@ class SeenEvents:
         blob = self.rows.get_raw(key.encode())
         if blob is None:
             return
-        for event_id in orjson.loads(blob):
-            self.rows.delete_raw(SEEN + str(event_id).encode())
+        for one in block_digests(blob):
+            self.rows.delete_raw(SEEN + one)
 
     def rebuild(self) -> int:
         """After a restore from the changelog: the local id keys from the `x:` blocks."""
@@ -115,7 +135,7 @@ class SeenEvents:
             return 0
         ids = 0
         for _, blob in self.rows.rows_between(BLOCK, "x;"):
-            for event_id in orjson.loads(blob):
-                self.rows.put_raw(SEEN + str(event_id).encode(), b"")
-                ids += 1
+            keys = [SEEN + one for one in block_digests(blob)]
+            self.rows.put_many_raw(keys, b"")
+            ids += len(keys)
         return ids

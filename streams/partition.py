@@ -193,12 +193,9 @@ class PartitionState:
             p = in_minute.get(cell)
             if p is None:
                 p = in_minute[cell] = Partial()
-            if seen is not None:
-                event_id = obj["event_id"]
-                if seen.seen(event_id):
-                    p.duplicates += 1  # a resend: counted once already
-                    continue
-                seen.add(event_id, ts, record.offset)
+            if seen is not None and not seen.first_time(obj["event_id"], ts, record.offset):
+                p.duplicates += 1  # a resend: counted once already
+                continue
             user = obj.get("user_id")
             p.add_event(kind, data, targets)
             tags = obj.get("tags")

@@ -83,9 +83,21 @@ async def test_stored_ids_survive_a_rebuild_and_expire_after_the_horizon(tmp_pat
     assert again.seen.expired_blocks(T0 + 2 * 3_600_000) == [key]
     again.seen.forget_block(key)
     fresh.delete(key)
-    assert not again.seen.seen("id-1")
+    assert again.seen.first_time("id-1", T0, 9)  # forgotten: counted as new
     store.close()
     fresh.close()
+
+
+async def test_blocks_of_the_earlier_json_form_are_still_read(tmp_path: Path) -> None:
+    store = await RowStore.open(tmp_path / "events-0")
+    key = block_key(T0, 0)
+    store.put(key, orjson.dumps(["id-1", "id-2"]))  # as stop-10 workers wrote them
+    state = PartitionState("events:0", Rules(), store, store)
+    assert state.seen is not None and state.seen.rebuild() == 2
+    assert _counted(state, [1, 3], 5) == (1, 1)
+    state.seen.forget_block(key)
+    assert state.seen.first_time("id-2", T0, 9)
+    store.close()
 
 
 @pytest.fixture
