@@ -131,9 +131,6 @@ class RowStore:
         value = self.db.get(key)
         return None if value is None else bytes(value)
 
-    def put_raw(self, key: bytes, value: bytes) -> None:
-        self.db.put(key, value)
-
     def delete_raw(self, key: bytes) -> None:
         self.db.delete(key)
 
