@@ -10,9 +10,11 @@ OpenAPI, and those requests rightly get 422.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import pytest
 import schemathesis
-import schemathesis.specs.openapi.schemas  # see below
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
@@ -21,11 +23,23 @@ from tests.api.conftest import auth
 from tests.api.server import running_api
 
 pytestmark = pytest.mark.integration
-# `from_url` imports its OpenAPI modules lazily, and pytest compiles them then (schemathesis
+# schemathesis imports many of its modules lazily, and pytest compiles them then (schemathesis
 # is a pytest plugin, so its modules are assertion-rewritten). With the API's server thread
 # running, CPython 3.11.7 can fail that compile with "AST constructor recursion depth
-# mismatch" (its issue 106905; the AST state is shared by threads): it did once in CI.
-# Importing them here compiles them at collection, before any thread starts.
+# mismatch" (its issue 106905; the AST state is shared by threads). It did twice in CI, from
+# two different lazy imports, so every schemathesis module is imported here, at collection,
+# before any thread starts.
+
+
+def _import_every_schemathesis_module() -> None:
+    for module in pkgutil.walk_packages(schemathesis.__path__, "schemathesis."):
+        try:
+            importlib.import_module(module.name)
+        except ImportError:  # an optional extra that is not installed (allure)
+            pass
+
+
+_import_every_schemathesis_module()
 
 EXAMPLES_PER_OPERATION = 50
 
