@@ -10,6 +10,7 @@ OpenAPI, and those requests rightly get 422.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pkgutil
 
@@ -33,10 +34,8 @@ pytestmark = pytest.mark.integration
 
 def _import_every_schemathesis_module() -> None:
     for module in pkgutil.walk_packages(schemathesis.__path__, "schemathesis."):
-        try:
+        with contextlib.suppress(ImportError):  # an optional extra not installed (allure)
             importlib.import_module(module.name)
-        except ImportError:  # an optional extra that is not installed (allure)
-            pass
 
 
 _import_every_schemathesis_module()
