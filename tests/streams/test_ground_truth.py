@@ -44,10 +44,16 @@ async def _oracle(settings: WorkerSettings) -> Oracle:
     return oracle
 
 
-async def _drained(reader: MetricsReader, oracle: Oracle, start: int, end: int) -> bool:
+async def _drained(
+    reader: MetricsReader, oracle: Oracle, start: int, end: int
+) -> bool | tuple[str, ...]:
+    """True once everything is counted; else what is counted so far (wait_for shows it)."""
     summary = await reader.summary(start, end)
     health = await reader.health(start, end)
-    return summary["events"] == sum(oracle.count.values()) and health["dead_letters"] == oracle.dead
+    events, dead = summary["events"], health["dead_letters"]
+    if events == sum(oracle.count.values()) and dead == oracle.dead:
+        return True
+    return (f"events {events} of {sum(oracle.count.values())}", f"dead {dead} of {oracle.dead}")
 
 
 @pytest.mark.parametrize("n_workers", [1, 3])
