@@ -305,7 +305,7 @@ def _sync_post(post: Callable[..., Any], reporter: Reporter) -> Callable[..., An
             raise
         _CALL.reset(token)
         if call is not None:  # the rest is the sender thread's (Reporter.report_returned)
-            if isinstance(result, Message):  # hold its usage, never a whole response
+            if not call.stream and isinstance(result, Message):  # its usage, not the response
                 defer((report_returned, call, result.model, result.usage, _now(), _time()))
             elif call.attempts > 1:
                 defer((report_returned, call, None, None, _now(), _time()))
@@ -335,7 +335,7 @@ def _async_post(post: Callable[..., Any], reporter: Reporter) -> Callable[..., A
             raise
         _CALL.reset(token)
         if call is not None:
-            if isinstance(result, Message):  # hold its usage, never a whole response
+            if not call.stream and isinstance(result, Message):  # its usage, not the response
                 defer((report_returned, call, result.model, result.usage, _now(), _time()))
             elif call.attempts > 1:
                 defer((report_returned, call, None, None, _now(), _time()))
