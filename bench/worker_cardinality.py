@@ -4,7 +4,7 @@ steady run at that cardinality.
 
 Run: .venv/bin/python bench/worker_cardinality.py [--events 150000] [--minutes 2]
      [--rate 4000] [--bootstrap host:port] [--redis redis://...] [--skip-throughput]
-     [--soak-env GENPULSE_DEDUP_HORIZON_S=0]
+     [--soak-env GENPULSE_DEDUP_HORIZON_S=0] [--worker-env GENPULSE_CHANGELOG_COMPRESSION=none]
 
 Throughput: two topics are filled beforehand with the same seeded demo sessions
 (tests/streams/workload.py), (a) as bench/worker_throughput.py sends them (one service, a few
@@ -24,6 +24,7 @@ import asyncio
 import json
 import os
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -71,7 +72,9 @@ def draw(rng: random.Random) -> dict[str, Any]:
     }
 
 
-async def throughput(bootstrap: str, redis: str, events: int, tmp: Path) -> dict[str, float]:
+async def throughput(
+    bootstrap: str, redis: str, events: int, tmp: Path, env: dict[str, str]
+) -> dict[str, float]:
     base = workload(1, events, int(time.time() * 1000) - 30 * 60_000, 25 * 60_000)
     rates = {}
     for name, rows in (("low", base), ("high", high_cardinality(base, 2))):
@@ -89,7 +92,7 @@ async def throughput(bootstrap: str, redis: str, events: int, tmp: Path) -> dict
             [(e["session_id"].encode(), orjson.dumps(e)) for e in rows],
         )
         (tmp / name).mkdir()
-        got = await run_worker(s, tmp / name, total)
+        got = await run_worker(s, tmp / name, total, **env)
         rates[name] = got["events"] / got["seconds"]
         print(f"{name} cardinality: {rates[name]:,.0f} events/s", flush=True)
     return rates
@@ -138,11 +141,18 @@ async def memory(
         worker.stop()
     base_at = 120 if minutes >= 3 else 60
     baseline = min(samples, key=lambda x: abs(x[0] - base_at))
+    # single samples swing by ±10 MB with the poll in progress: medians of the minute
+    # around the baseline and of the last minute say the same without the swing
+    around = statistics.median(r for at, r in samples if abs(at - base_at) <= 30)
+    last = statistics.median(r for at, r in samples if at >= samples[-1][0] - 60)
     return {
         "rss_end_mb": round(samples[-1][1], 1),
         "baseline_rss_mb": round(baseline[1], 1),
         "baseline_at_s": round(baseline[0]),
         "rss_ratio": round(samples[-1][1] / baseline[1], 3),
+        "median_rss_baseline_minute_mb": round(around, 1),
+        "median_rss_last_minute_mb": round(last, 1),
+        "median_rss_ratio": round(last / around, 3),
         "peak_rss_mb": round(max(r for _, r in samples), 1),
         "soak_events": sent,
     }
@@ -166,13 +176,21 @@ async def main() -> None:
         metavar="NAME=VALUE",
         help="a setting of the soak's worker, e.g. GENPULSE_DEDUP_HORIZON_S=0 (repeatable)",
     )
+    parser.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of every worker, e.g. GENPULSE_CHANGELOG_COMPRESSION=none (repeatable)",
+    )
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args()
-    soak_env = dict(item.split("=", 1) for item in args.soak_env)
+    worker_env = dict(item.split("=", 1) for item in args.worker_env)
+    soak_env = {**worker_env, **dict(item.split("=", 1) for item in args.soak_env)}
     with tempfile.TemporaryDirectory() as tmp:
         rates = {"low": 0.0, "high": 0.0}
         if not args.skip_throughput:
-            rates = await throughput(args.bootstrap, args.redis, args.events, Path(tmp))
+            rates = await throughput(args.bootstrap, args.redis, args.events, Path(tmp), worker_env)
         mem = {}
         if args.minutes > 0:  # 0: the throughput part only
             mem = await memory(
@@ -188,6 +206,7 @@ async def main() -> None:
                 "high_cardinality_events_per_s": round(rates["high"]),
                 "baseline_low_cardinality_events_per_s": round(rates["low"]),
                 "ratio": round(rates["high"] / rates["low"], 3) if rates["low"] else None,
+                "worker_env": worker_env,
                 "soak_env": soak_env,
                 "minutes": args.minutes,
                 "rate_events_per_s": args.rate,
