@@ -36,10 +36,11 @@ from streams.store import RowStore, restore
 log = logging.getLogger("genpulse.worker")
 
 HOT_MINUTES = 5  # minute rows kept parsed in memory; older ones are read from RocksDB
-# ... and of those only the ones written to in the last minute of event time: a minute row
-# holds full sketches and a minute table up to K values, so keeping idle ones parsed made the
-# worker's memory climb for five minutes after start (docs/architecture.md, "State sizes")
-MINUTE_IDLE_MS = 60_000
+# ... and of those only the ones written to in the last minute of event time, the same for
+# the previous hour's rows: a row holds full sketches and a table up to K values, so keeping
+# idle ones parsed made the worker's memory climb for five minutes after start and step up at
+# every hour (docs/architecture.md, "State sizes")
+IDLE_MS = 60_000
 
 
 class SourcePartition:
@@ -59,7 +60,7 @@ class SourcePartition:
         self.dirty: set[tuple[str, str]] = set()  # (level, bucket) whose totals to write
         self.blobs: dict[str, bytes] = {}  # cell rows serialised since the last totals
         self.pruned_minute = 0
-        self.written_at: dict[str, int] = {}  # minute row or table -> watermark when merged
+        self.written_at: dict[str, int] = {}  # minute/hour row or table -> watermark merged
         self.dropped: list[str] = []  # session rows to delete in this poll
 
     def row(self, key: str) -> Partial:
@@ -380,13 +381,15 @@ class Aggregator:
                     row = part.row(key)
                     row.merge(cell_partial)
                     touched[key] = row
-                part.written_at[f"c:m:{minute}:{encoded}"] = part.state.watermark_ms
+                for level, bucket in buckets[:2]:
+                    part.written_at[f"c:{level}:{bucket}:{encoded}"] = part.state.watermark_ms
         rows = {key: orjson.dumps(row.to_json()) for key, row in touched.items()}
         tables: TableChanges = {}
         for minute, dimensions in out.tables.items():
             buckets = self._buckets(part, minute)
             for dimension, values in dimensions.items():
-                part.written_at[f"t:m:{minute}:{dimension}"] = part.state.watermark_ms
+                for level, bucket in buckets[:2]:
+                    part.written_at[f"t:{level}:{bucket}:{dimension}"] = part.state.watermark_ms
                 for level, bucket in buckets:
                     key = f"t:{level}:{bucket}:{dimension}"
                     table = part.table(key)
@@ -480,23 +483,35 @@ class Aggregator:
         part.blobs.clear()
 
     def _evict(self, part: SourcePartition) -> None:
-        """Keep parsed only the rows new events still touch: the minutes of the last few
-        written to in the last minute, the current and previous hour, today's day row. Older
-        ones are read back from RocksDB if a late event needs them."""
+        """Keep parsed only the rows new events still touch: those of the last few minutes
+        written to in the last minute, the current hour's and the previous hour's while it
+        is still written to, today's, and until the next snapshot the cells of every bucket
+        whose totals it must merge. Others are read back from RocksDB when an event needs
+        them."""
         now = part.state.watermark_ms
         minute_horizon = now - HOT_MINUTES * keys.MINUTE_MS
-        idle_before = now - MINUTE_IDLE_MS
+        idle_before = now - IDLE_MS
         written_at = part.written_at
         for key in [k for k, at in written_at.items() if at < idle_before]:
             del written_at[key]
-        hour_horizon = now - now % keys.HOUR_MS - keys.HOUR_MS
+        this_hour = now - now % keys.HOUR_MS
+        hour_horizon = this_hour - keys.HOUR_MS
         today = part.state.day_of(now - now % keys.MINUTE_MS)
+        dirty = part.dirty  # buckets whose totals the next snapshot merges from these rows
         for parsed in (part.rows, part.tables):
             for key in list(parsed):
                 kind, bucket = level_bucket(key)
+                if (kind, bucket) in dirty and parsed is part.rows:
+                    continue
                 if (
                     (kind == "m" and (int(bucket) < minute_horizon or key not in written_at))
-                    or (kind == "h" and int(bucket) < hour_horizon)
+                    or (
+                        kind == "h"
+                        and (
+                            int(bucket) < hour_horizon
+                            or (int(bucket) < this_hour and key not in written_at)
+                        )
+                    )
                     or (kind == "d" and bucket < today)
                 ):
                     del parsed[key]
