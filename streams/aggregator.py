@@ -27,6 +27,7 @@ from streams import keys, memory, sketches
 from streams.dedup import BLOCK
 from streams.partial import Partial
 from streams.partition import BatchOutput, PartitionState, Rules
+from streams.probe import MemoryProbe
 from streams.settings import WorkerSettings
 from streams.slices import Table, encode_cell
 from streams.snapshots import SnapshotWriter
@@ -35,6 +36,11 @@ from streams.store import RowStore, restore
 log = logging.getLogger("genpulse.worker")
 
 HOT_MINUTES = 5  # minute rows kept parsed in memory; older ones are read from RocksDB
+# ... and of those only the ones written to in the last minute of event time, the same for
+# the previous hour's rows: a row holds full sketches and a table up to K values, so keeping
+# idle ones parsed made the worker's memory climb for five minutes after start and step up at
+# every hour (docs/architecture.md, "State sizes")
+IDLE_MS = 60_000
 
 
 class SourcePartition:
@@ -54,6 +60,7 @@ class SourcePartition:
         self.dirty: set[tuple[str, str]] = set()  # (level, bucket) whose totals to write
         self.blobs: dict[str, bytes] = {}  # cell rows serialised since the last totals
         self.pruned_minute = 0
+        self.written_at: dict[str, int] = {}  # minute/hour row or table -> watermark merged
         self.dropped: list[str] = []  # session rows to delete in this poll
 
     def row(self, key: str) -> Partial:
@@ -113,6 +120,7 @@ class Aggregator:
         self._next_trim = 0.0
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
+        self._probe = MemoryProbe()
         snapshots.on_recovered.append(self.requeue_all)
         snapshots.before_flush.append(self.write_totals)
         self.ttl = {
@@ -140,9 +148,7 @@ class Aggregator:
             linger_ms=5,
             max_batch_size=1024 * 1024,
             max_request_size=8 * 1024 * 1024,
-            # rows are JSON rewritten every poll (full tables at high cardinality): lz4
-            # cuts the bytes the broker, sharing these cores, has to write and compact
-            compression_type="lz4",
+            compression_type=None if s.changelog_compression == "none" else s.changelog_compression,
         )
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(
@@ -172,6 +178,7 @@ class Aggregator:
                 if time.monotonic() >= self._next_trim:
                     self._next_trim = time.monotonic() + memory.TRIM_INTERVAL_S
                     memory.trim()
+                self._probe.maybe(list(self.parts.values()), redis_pending=self.snapshots.pending)
         finally:
             await self._consumer.stop()
             await self._producer.stop()
@@ -374,11 +381,15 @@ class Aggregator:
                     row = part.row(key)
                     row.merge(cell_partial)
                     touched[key] = row
+                for level, bucket in buckets[:2]:
+                    part.written_at[f"c:{level}:{bucket}:{encoded}"] = part.state.watermark_ms
         rows = {key: orjson.dumps(row.to_json()) for key, row in touched.items()}
         tables: TableChanges = {}
         for minute, dimensions in out.tables.items():
             buckets = self._buckets(part, minute)
             for dimension, values in dimensions.items():
+                for level, bucket in buckets[:2]:
+                    part.written_at[f"t:{level}:{bucket}:{dimension}"] = part.state.watermark_ms
                 for level, bucket in buckets:
                     key = f"t:{level}:{bucket}:{dimension}"
                     table = part.table(key)
@@ -472,19 +483,35 @@ class Aggregator:
         part.blobs.clear()
 
     def _evict(self, part: SourcePartition) -> None:
-        """Keep parsed only the rows new events still touch: the last few minutes, the
-        current and previous hour, today's day row. Older ones are read back from RocksDB
-        if a late event needs them."""
+        """Keep parsed only the rows new events still touch: those of the last few minutes
+        written to in the last minute, the current hour's and the previous hour's while it
+        is still written to, today's, and until the next snapshot the cells of every bucket
+        whose totals it must merge. Others are read back from RocksDB when an event needs
+        them."""
         now = part.state.watermark_ms
         minute_horizon = now - HOT_MINUTES * keys.MINUTE_MS
-        hour_horizon = now - now % keys.HOUR_MS - keys.HOUR_MS
+        idle_before = now - IDLE_MS
+        written_at = part.written_at
+        for key in [k for k, at in written_at.items() if at < idle_before]:
+            del written_at[key]
+        this_hour = now - now % keys.HOUR_MS
+        hour_horizon = this_hour - keys.HOUR_MS
         today = part.state.day_of(now - now % keys.MINUTE_MS)
+        dirty = part.dirty  # buckets whose totals the next snapshot merges from these rows
         for parsed in (part.rows, part.tables):
             for key in list(parsed):
                 kind, bucket = level_bucket(key)
+                if (kind, bucket) in dirty and parsed is part.rows:
+                    continue
                 if (
-                    (kind == "m" and int(bucket) < minute_horizon)
-                    or (kind == "h" and int(bucket) < hour_horizon)
+                    (kind == "m" and (int(bucket) < minute_horizon or key not in written_at))
+                    or (
+                        kind == "h"
+                        and (
+                            int(bucket) < hour_horizon
+                            or (int(bucket) < this_hour and key not in written_at)
+                        )
+                    )
                     or (kind == "d" and bucket < today)
                 ):
                     del parsed[key]

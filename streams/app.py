@@ -24,6 +24,7 @@ from streams.topics import KafkaUnreachable, TopologyError, ensure_topics
 
 log = logging.getLogger("genpulse.worker")
 memory.limit_arenas()  # before any RocksDB thread exists (streams/memory.py says why)
+memory.fix_mmap_threshold()
 settings = WorkerSettings()  # type: ignore[call-arg]  # filled from GENPULSE_* env
 Path(settings.datadir).mkdir(parents=True, exist_ok=True)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -51,6 +51,10 @@ class WorkerSettings(GenPulseSettings):
         ge=1,
         description="Values kept per bucket, partition and high-cardinality dimension (user, "
         "each tag key); later ones are folded into `other` (docs/slicing.md).",
+    )
+    changelog_compression: Literal["none", "lz4", "gzip", "snappy", "zstd"] = Field(
+        "lz4",
+        description="Compression of the worker's changelog writes (docs/architecture.md).",
     )
     transaction_timeout_ms: int = Field(15_000)
     session_timeout_ms: int = Field(

@@ -45,6 +45,29 @@ MEMTABLES_BYTES = 16 * MiB
 _shared: tuple[Cache, WriteBufferManager] | None = None
 
 
+PROPERTIES = (
+    "rocksdb.cur-size-all-mem-tables",
+    "rocksdb.size-all-mem-tables",
+    "rocksdb.estimate-table-readers-mem",
+    "rocksdb.num-files-at-level0",
+    "rocksdb.total-sst-files-size",
+    "rocksdb.estimate-num-keys",
+    "rocksdb.num-running-compactions",
+)
+
+
+def shared_memory() -> dict[str, int]:
+    """The process-wide block cache and memtable budget in use (bytes)."""
+    if _shared is None:
+        return {}
+    cache, memtables = _shared
+    return {
+        "block_cache": cache.get_usage(),
+        "block_cache_pinned": cache.get_pinned_usage(),
+        "memtables": memtables.get_usage(),
+    }
+
+
 def _options() -> Options:
     global _shared
     if _shared is None:
@@ -183,6 +206,15 @@ class RowStore:
     def items(self) -> Iterator[tuple[str, bytes]]:
         for key, value in self.db.items():
             yield bytes(key).decode(), bytes(value)  # type: ignore[arg-type]
+
+    def memory(self) -> dict[str, int]:
+        """RocksDB's own memory figures of this store (the memory probe, streams/probe.py)."""
+        out = {}
+        for name in PROPERTIES:
+            value = self.db.property_int_value(name)
+            if value is not None:
+                out[name.removeprefix("rocksdb.")] = value
+        return out
 
     def close(self) -> None:
         self.db.close()
