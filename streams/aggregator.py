@@ -32,6 +32,7 @@ from streams.settings import WorkerSettings
 from streams.slices import Table, encode_cell
 from streams.snapshots import SnapshotWriter
 from streams.store import RowStore, restore
+from streams.totals import BucketTotal, merge_cells, settle
 
 log = logging.getLogger("genpulse.worker")
 
@@ -58,6 +59,7 @@ class SourcePartition:
         self.tables: dict[str, Table] = {}  # t:<level>:<bucket>:<dimension>
         self.top_k = top_k
         self.dirty: set[tuple[str, str]] = set()  # (level, bucket) whose totals to write
+        self.totals: dict[tuple[str, str], BucketTotal] = {}  # hot buckets' running totals
         self.blobs: dict[str, bytes] = {}  # cell rows serialised since the last totals
         self.pruned_minute = 0
         self.written_at: dict[str, int] = {}  # minute/hour row or table -> watermark merged
@@ -70,6 +72,18 @@ class SourcePartition:
             row = Partial.from_json(orjson.loads(blob)) if blob else Partial()
             self.rows[key] = row
         return row
+
+    def bucket_total(self, level: str, bucket: str) -> BucketTotal:
+        """A bucket's running total; built from its committed cells the first time."""
+        entry = self.totals.get((level, bucket))
+        if entry is None:
+            prefix = f"c:{level}:{bucket}:"
+            cells = dict(self.store.rows_between(prefix, f"c:{level}:{bucket};"))
+            total = None
+            if len(cells) > 1:
+                total = merge_cells(self.row(key) for key in sorted(cells))
+            entry = self.totals[(level, bucket)] = BucketTotal(set(cells), total)
+        return entry
 
     def table(self, key: str) -> Table:
         table = self.tables.get(key)
@@ -338,6 +352,8 @@ class Aggregator:
                 part.store.delete(key)
                 part.rows.pop(key, None)
                 part.tables.pop(key, None)
+                if key.startswith("c:"):
+                    part.totals.pop(level_bucket(key), None)
             part.state.sessions.trim()
             self._queue_snapshot(part, rows, tables)
             self._evict(part)
@@ -369,20 +385,19 @@ class Aggregator:
     ) -> tuple[dict[str, bytes], TableChanges]:
         """Fold the batch's cells into the minute, hour and day cell rows and its per-value
         figures into the bounded tables; serialise them. A bucket's whole partial is not a
-        row of its own: it is the merge of its cells, written to Redis once per snapshot
-        (`write_totals`), so a poll costs one merge per cell and bucket, not two."""
+        row of its own: it is the merge of its cells, kept running in memory
+        (streams/totals.py) and written to Redis once per snapshot (`write_totals`)."""
         touched: dict[str, Partial] = {}
-        for minute, in_minute in out.cells.items():
-            buckets = self._buckets(part, minute)
-            for cell, cell_partial in in_minute.items():
-                encoded = encode_cell(cell)
-                for level, bucket in buckets:
-                    key = f"c:{level}:{bucket}:{encoded}"
-                    row = part.row(key)
-                    row.merge(cell_partial)
-                    touched[key] = row
-                for level, bucket in buckets[:2]:
-                    part.written_at[f"c:{level}:{bucket}:{encoded}"] = part.state.watermark_ms
+        watermark = part.state.watermark_ms
+        for level, bucket, cell, added in self._cell_changes(part, out):
+            key = f"c:{level}:{bucket}:{cell}"
+            entry = part.bucket_total(level, str(bucket))  # before the poll touches it
+            row = part.row(key)
+            row.merge(added)
+            touched[key] = row
+            entry.add(key, added, part.row)
+            if level != "d":
+                part.written_at[key] = watermark
         rows = {key: orjson.dumps(row.to_json()) for key, row in touched.items()}
         tables: TableChanges = {}
         for minute, dimensions in out.tables.items():
@@ -412,6 +427,37 @@ class Aggregator:
             if block is not None:
                 rows[block[0]] = block[1]
         return rows, tables
+
+    def _cell_changes(
+        self, part: SourcePartition, out: BatchOutput
+    ) -> list[tuple[str, int | str, str, Partial]]:
+        """(level, bucket, encoded cell, what to add) of a batch: its minute partials as
+        they are, and per hour and day each cell's minutes merged first, so a poll spread
+        over many minutes merges each hour and day cell row (and total) once."""
+        changes: list[tuple[str, int | str, str, Partial]] = []
+        upper: dict[tuple[str, int | str, str], list[Partial]] = {}
+        for minute, in_minute in out.cells.items():
+            buckets = self._buckets(part, minute)
+            for cell, cell_partial in in_minute.items():
+                encoded = encode_cell(cell)
+                changes.append(("m", minute, encoded, cell_partial))
+                for level, bucket in buckets[1:]:
+                    found = upper.get((level, bucket, encoded))
+                    if found is None:
+                        upper[(level, bucket, encoded)] = [cell_partial]
+                    else:
+                        found.append(cell_partial)
+        combined: dict[tuple[int, ...], Partial] = {}  # the same minutes: the same merge
+        for (level, bucket, encoded), found in upper.items():
+            if len(found) == 1:
+                changes.append((level, bucket, encoded, found[0]))
+                continue
+            ids = tuple(map(id, found))
+            merged = combined.get(ids)
+            if merged is None:
+                merged = combined[ids] = merge_cells(found)
+            changes.append((level, bucket, encoded, merged))
+        return changes
 
     def _buckets(self, part: SourcePartition, minute: int) -> tuple[tuple[str, int | str], ...]:
         hour = minute - minute % keys.HOUR_MS
@@ -460,7 +506,8 @@ class Aggregator:
 
     async def write_totals(self) -> None:
         """Before each snapshot: every changed bucket's whole partial (the merge of its
-        cells, as committed) to `P:snap:<level>:<bucket>`, where unsliced reads find it."""
+        cells, as committed: the running total, settled) to `P:snap:<level>:<bucket>`,
+        where unsliced reads find it."""
         async with self.lock:
             for part in self.parts.values():
                 self._write_totals(part)
@@ -468,19 +515,35 @@ class Aggregator:
     def _write_totals(self, part: SourcePartition) -> None:
         prefix = self.settings.key_prefix
         for level, bucket in sorted(part.dirty):
-            cells = list(part.store.rows_between(f"c:{level}:{bucket}:", f"c:{level}:{bucket};"))
-            if len(cells) == 1 and cells[0][0] in part.blobs:
-                blob = part.blobs[cells[0][0]]  # one cell: it is the whole bucket
+            entry = part.totals.get((level, bucket))
+            if entry is None:  # restored or Redis back: merge the stored cells once
+                cells = list(
+                    part.store.rows_between(f"c:{level}:{bucket}:", f"c:{level}:{bucket};")
+                )
+                if len(cells) == 1:
+                    blob = part.blobs.get(cells[0][0], cells[0][1])  # the cell is the bucket
+                else:
+                    total = merge_cells(self._parsed(part, key, stored) for key, stored in cells)
+                    blob = orjson.dumps(total.to_json())
+            elif entry.total is None:  # one cell
+                (key,) = entry.cells
+                blob = part.blobs.get(key) or part.store.get(key) or b""
             else:
-                total = Partial()
-                for key, stored in cells:
-                    row = part.rows.get(key)
-                    total.merge(row if row is not None else Partial.from_json(orjson.loads(stored)))
-                blob = orjson.dumps(total.to_json())
+                parsed = [self._parsed(part, key) for key in sorted(entry.cells)]
+                blob = orjson.dumps(settle(entry.total, parsed).to_json())
             name = f"{prefix}:snap:{keys.LEVEL_NAMES[level]}:{bucket}"
             self.snapshots.put(name, part.field, blob, self.ttl[level])
         part.dirty.clear()
         part.blobs.clear()
+
+    @staticmethod
+    def _parsed(part: SourcePartition, key: str, stored: bytes | None = None) -> Partial:
+        """A committed cell row, parsed (without keeping it parsed)."""
+        row = part.rows.get(key)
+        if row is not None:
+            return row
+        blob = stored if stored is not None else part.store.get(key)
+        return Partial.from_json(orjson.loads(blob)) if blob else Partial()
 
     def _evict(self, part: SourcePartition) -> None:
         """Keep parsed only the rows new events still touch: those of the last few minutes
@@ -515,6 +578,10 @@ class Aggregator:
                     or (kind == "d" and bucket < today)
                 ):
                     del parsed[key]
+        if part.totals:
+            hot = {level_bucket(key) for key in part.rows if key.startswith("c:")}
+            for lb in [lb for lb in part.totals if lb not in hot and lb not in dirty]:
+                del part.totals[lb]
 
 
 TableChanges = dict[str, tuple[Table, set[str], bool]]  # key -> (table, values changed, other?)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from producers.sketch import RELATIVE_ACCURACY
 from streams import sketches
 
 QUALITY_FIELDS: tuple[str, ...] = (
@@ -42,6 +43,7 @@ QUALITY_FIELDS: tuple[str, ...] = (
     "satisfaction_4",
     "satisfaction_5",
 )
+QUALITY_SET = frozenset(QUALITY_FIELDS)
 OUTCOMES: tuple[str, ...] = (
     "approved_without_edit",
     "approved_after_edit",
@@ -265,19 +267,39 @@ class Partial:
     # -- merging and the stored form ----------------------------------------------------
 
     def merge(self, other: Partial) -> Partial:
-        """Add `other` into self; returns self."""
-        _add_counts(self.count, other.count)
-        _add_counts(self.within, other.within)
-        _add_counts(self.errors_by_type, other.errors_by_type)
-        _add_counts(self.dlq, other.dlq)
-        _add_counts(self.upgrades, other.upgrades)
-        _add_counts(self.tally, other.tally)
+        """Add `other` into self; returns self. Written out flat: a poll merges hundreds of
+        small partials (one per cell, minute and level), so per-call overhead counts."""
+        for mine_counts, theirs in (
+            (self.count, other.count),
+            (self.within, other.within),
+            (self.errors_by_type, other.errors_by_type),
+            (self.dlq, other.dlq),
+            (self.upgrades, other.upgrades),
+            (self.tally, other.tally),
+        ):
+            if theirs:
+                get = mine_counts.get
+                for k, v in theirs.items():
+                    mine_counts[k] = get(k, 0) + v
         self.duplicates += other.duplicates
+        mine_sketches = self.sketch
         for name, sketch in other.sketch.items():
-            mine = self.sketch.get(name)
+            mine = mine_sketches.get(name)
             if mine is None:
-                mine = self.sketch[name] = sketches.empty()
-            sketches.merge_into(mine, sketch)
+                mine = mine_sketches[name] = sketches.empty()
+            if not sketch["count"]:
+                continue
+            pos = mine["pos"]
+            get = pos.get
+            for k, c in sketch["pos"].items():
+                pos[k] = get(k, 0) + c
+            mine["zero"] += sketch["zero"]
+            mine["count"] += sketch["count"]
+            mine["sum"] += sketch["sum"]
+            if sketch["min"] < mine["min"]:
+                mine["min"] = sketch["min"]
+            if sketch["max"] > mine["max"]:
+                mine["max"] = sketch["max"]
         for model, row in other.models.items():
             mine_row = self.models.get(model)
             if mine_row is None:
@@ -287,8 +309,10 @@ class Partial:
                 mine_row[field] += row[field]
             if mine_row["tier"] is None:
                 mine_row["tier"] = row["tier"]
-        for field in QUALITY_FIELDS:
-            self.quality[field] += other.quality[field]
+        quality = self.quality
+        for field, value in other.quality.items():
+            if value and field in QUALITY_SET:
+                quality[field] += value
         return self
 
     def is_empty(self) -> bool:
@@ -298,7 +322,7 @@ class Partial:
         return {
             "v": 1,
             "count": self.count,
-            "sketch": {k: sketches.to_wire(s) for k, s in self.sketch.items()},
+            "sketch": {k: _wire(s) for k, s in self.sketch.items()},
             "within": self.within,
             "models": self.models,
             "quality": self.quality,
@@ -328,6 +352,20 @@ class Partial:
         return p
 
 
-def _add_counts(target: dict[str, int], other: dict[str, int]) -> None:
-    for k, v in other.items():
-        target[k] = target.get(k, 0) + v
+def _wire(sketch: sketches.Sketch) -> dict[str, Any]:
+    """`sketches.to_wire` for orjson only: `pos` as (key, count) tuples, which orjson writes
+    as the same arrays (every poll serialises each touched cell row's sketches)."""
+    if sketch["count"]:
+        low, high = sketch["min"], sketch["max"]
+    else:
+        low = high = None
+    return {
+        "alpha": RELATIVE_ACCURACY,
+        "count": sketch["count"],
+        "sum": sketch["sum"],
+        "min": low,
+        "max": high,
+        "zero": sketch["zero"],
+        "pos": sorted(sketch["pos"].items()),
+        "neg": [],
+    }
