@@ -74,6 +74,20 @@ def draw(rng: random.Random) -> dict[str, Any]:
     }
 
 
+async def fresh_topology(bootstrap: str, redis: str, name: str) -> WorkerSettings:
+    """Settings on a prefix of their own, topics created: a worker there starts from nothing
+    (a reused prefix would restore another run's position from its changelogs)."""
+    unique = uuid.uuid4().hex[:8]
+    s = WorkerSettings(
+        kafka_bootstrap=bootstrap,
+        redis_url=redis,
+        topic_prefix=f"{name}-{unique}",
+        app_id=f"{name}-{unique}",
+    )
+    await ensure_topics(s)
+    return s
+
+
 async def throughput(
     bootstrap: str, redis: str, events: int, tmp: Path, env: dict[str, str], rounds: int
 ) -> dict[str, list[float]]:
@@ -84,14 +98,7 @@ async def throughput(
     rates: dict[str, list[float]] = {"low": [], "high": []}
     for n in range(rounds):
         for name in ("low", "high") if n % 2 == 0 else ("high", "low"):
-            unique = uuid.uuid4().hex[:8]
-            s = WorkerSettings(
-                kafka_bootstrap=bootstrap,
-                redis_url=redis,
-                topic_prefix=f"card-{unique}",
-                app_id=f"card-{unique}",
-            )
-            await ensure_topics(s)
+            s = await fresh_topology(bootstrap, redis, "card")
             total = await produce(
                 bootstrap,
                 s.topic("events"),
@@ -107,14 +114,7 @@ async def throughput(
 async def memory(
     bootstrap: str, redis: str, minutes: float, rate: float, tmp: Path, env: dict[str, str]
 ) -> dict:
-    unique = uuid.uuid4().hex[:8]
-    s = WorkerSettings(
-        kafka_bootstrap=bootstrap,
-        redis_url=redis,
-        topic_prefix=f"cardsoak-{unique}",
-        app_id=f"cardsoak-{unique}",
-    )
-    await ensure_topics(s)
+    s = await fresh_topology(bootstrap, redis, "cardsoak")
     worker = WorkerProcess(s, tmp, "soak", **env).start()
     assert worker.proc is not None
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
