@@ -192,6 +192,8 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="throughput pairs, alternating")
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args()
+    if 0 < args.minutes < 1:
+        parser.error("--minutes: 0 (throughput only) or at least 1 (RSS is compared at minute 1)")
     worker_env = dict(item.split("=", 1) for item in args.worker_env)
     soak_env = {**worker_env, **dict(item.split("=", 1) for item in args.soak_env)}
     with tempfile.TemporaryDirectory() as tmp:
