@@ -79,22 +79,26 @@ def _model_call(d: dict[str, Any]) -> bool:
         and (source is None or _text(source, 1, 64))
         and (version is None or _text(version, 1, 128))
         and _opt_millis(d, "duration_ms")
+        and believable(d)
     )
 
 
 def _phase(d: dict[str, Any]) -> bool:  # the commonest type: _opt_millis inlined
     ms = d.get("duration_ms")
-    return d.get("phase") in _PHASES and (
-        ms is None or ((type(ms) is float or type(ms) is int) and 0 <= ms <= MAX_DURATION_MS)
+    return (
+        d.get("phase") in _PHASES
+        and (ms is None or ((type(ms) is float or type(ms) is int) and 0 <= ms <= MAX_DURATION_MS))
+        # other duration keys are absurd past a day too; the usual data has none of them
+        and (len(d) == 1 or (len(d) == 2 and ms is not None) or believable(d))
     )
 
 
 def _duration(d: dict[str, Any]) -> bool:
-    return _opt_millis(d, "duration_ms")
+    return _opt_millis(d, "duration_ms") and believable(d)
 
 
 def _mark(d: dict[str, Any]) -> bool:
-    return _millis(d.get("elapsed_ms")) and _opt_millis(d, "duration_ms")
+    return _millis(d.get("elapsed_ms")) and _opt_millis(d, "duration_ms") and believable(d)
 
 
 def _quality(d: dict[str, Any]) -> bool:

@@ -65,6 +65,13 @@ def test_ordinary_data_takes_the_fast_path() -> None:
     assert data_valid("profile_selected", {"profile_id": "p"})
     assert not data_valid("phase_completed", {})
     assert not data_valid("stream_completed", {"duration_ms": 2 * 86_400_000})
+    # any duration key past a day is absurd, not only the one the type is known for
+    late = {"time_to_first_chunk_ms": 86_400_001}
+    assert not data_valid("phase_completed", {"phase": "analysis", "duration_ms": 1.0, **late})
+    assert not data_valid("phase_started", {"phase": "analysis", **late})
+    assert not data_valid("generation_completed", {"duration_ms": 1.0, **late})
+    for kind in ("model_called", "first_byte"):
+        assert not data_valid(kind, {**VALID_DATA[kind], **late}), kind
 
 
 def _record(percent: float, state: str) -> bytes:
