@@ -194,12 +194,10 @@ class Aggregator:
                     memory.trim()
                 self._probe.maybe(list(self.parts.values()), redis_pending=self.snapshots.pending)
         finally:
+            async with self.lock:  # in Redis before the group hands the partitions on
+                await self._release(set(self.parts))
             await self._consumer.stop()
             await self._producer.stop()
-            for part in self.parts.values():
-                self._write_totals(part)  # for the writer's last flush
-                part.store.close()
-            self.parts.clear()
 
     def _owned(self, batch: dict[TopicPartition, list[Any]]) -> dict[TopicPartition, list[Any]]:
         """Records of partitions whose state is loaded; others are fetched again later."""
@@ -285,11 +283,23 @@ class Aggregator:
     async def revoke(self, tps: set[TopicPartition]) -> None:
         async with self.lock:
             self._unloaded -= tps
-            for tp in tps:
-                part = self.parts.pop(tp, None)
-                if part is not None:
-                    self._write_totals(part)  # what it committed, before the store goes
-                    part.store.close()
+            await self._release(tps)
+
+    async def _release(self, tps: set[TopicPartition]) -> None:
+        """Give partitions up: their totals as committed, and everything queued for them,
+        written to Redis before this returns (and so before the group can give them to
+        another worker, whose values a late write of ours would overwrite)."""
+        fields = set()
+        for tp in tps:
+            part = self.parts.pop(tp, None)
+            if part is not None:
+                self._write_totals(part)
+                part.store.close()
+                fields.add(part.field)
+        if fields and not await self.snapshots.hand_over(
+            lambda _key, field: _partition_of(field) in fields
+        ):
+            log.warning("redis unavailable at hand-over; %s left to their next owner", fields)
 
     # -- one poll ----------------------------------------------------------------------------
 
@@ -582,6 +592,13 @@ class Aggregator:
             hot = {level_bucket(key) for key in part.rows if key.startswith("c:")}
             for lb in [lb for lb in part.totals if lb not in hot and lb not in dirty]:
                 del part.totals[lb]
+
+
+def _partition_of(field: str) -> str:
+    """The source partition (`events:3`) a Redis field belongs to: totals and live state
+    are the partition itself, cells `<partition>|<cell>`, tables `<partition>|<value>` and
+    `<partition>#other`."""
+    return field.partition("|")[0].partition("#")[0]
 
 
 TableChanges = dict[str, tuple[Table, set[str], bool]]  # key -> (table, values changed, other?)

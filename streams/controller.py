@@ -112,6 +112,9 @@ class Controller:
                     if self.owner:
                         await self._step(batch.get(self.rollup, []))
         finally:
+            async with self._lock:
+                if self.owner:
+                    await self._release()
             await self._consumer.stop()
             await self._producer.stop()
             await self._control.stop()
@@ -131,7 +134,15 @@ class Controller:
     async def revoke(self, tps: set[TopicPartition]) -> None:
         if self.rollup in tps:
             async with self._lock:
-                self.owner = False
+                await self._release()
+
+    async def _release(self) -> None:
+        """Stop owning the budgets: the states queued for Redis are written before the group
+        can hand the roll-up to another worker, so none of ours lands after its."""
+        self.owner = False
+        budgets = keys.budgets(self.settings.key_prefix)
+        if not await self.snapshots.hand_over(lambda key, _field: key == budgets):
+            log.warning("redis unavailable at hand-over; budget states left to the next owner")
 
     async def _restore(self) -> None:
         self.spend, self.window = {}, {"minutes": {}, "breakers": {}, "episodes": {}, "newest": 0}

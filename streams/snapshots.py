@@ -3,6 +3,11 @@
 Rows are whole values (never deltas), so the writer keeps only the newest value per
 (key, field): when Redis is down the dirty set just waits and is written, complete and
 current, when Redis answers again. The aggregation never waits for Redis.
+
+A worker's values for a partition must never land after its next owner's (a stale total
+that nothing rewrites undercounts for good), so a worker hands a partition over with
+`hand_over` before it rejoins the group: what it queued is written, after any write in
+flight, or dropped if Redis fails (the next owner writes every row it restores).
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ class SnapshotWriter:
         self.last_written_ms = 0
         self._stopping = asyncio.Event()
         self._was_down = False
+        self._recovered = False
+        self._writing = asyncio.Lock()  # one write at a time: a later one never lands first
         self.on_recovered: list[Callable[[], Awaitable[None]]] = []
         self.before_flush: list[Callable[[], Awaitable[None]]] = []  # last puts of a snapshot
 
@@ -63,6 +70,28 @@ class SnapshotWriter:
     async def flush(self) -> bool:
         for callback in self.before_flush:
             await callback()
+        written = await self._write()
+        if self._recovered:  # Redis may have come back empty: rewrite everything
+            self._recovered = False
+            for callback in self.on_recovered:
+                await callback()
+        return written
+
+    async def hand_over(self, released: Callable[[str, str], bool]) -> bool:
+        """Write what is queued now, after any write in flight, so none of the `released`
+        (key, field) values can land after their next owner's; if Redis fails, drop those
+        instead (their next owner writes them all when it restores them). The caller holds
+        its own lock, so no before-flush callback runs here."""
+        if await self._write():
+            return True
+        self._dirty = {item: entry for item, entry in self._dirty.items() if not released(*item)}
+        return False
+
+    async def _write(self) -> bool:
+        async with self._writing:
+            return await self._write_pending()
+
+    async def _write_pending(self) -> bool:
         if not self._dirty and not self._alerts:
             return True
         dirty, self._dirty = self._dirty, {}
@@ -106,10 +135,9 @@ class SnapshotWriter:
             return False
         self.writes += 1
         self.last_written_ms = now_ms
-        if self._was_down:  # Redis may have come back empty: rewrite everything
+        if self._was_down:
             self._was_down = False
-            for callback in self.on_recovered:
-                await callback()
+            self._recovered = True
         return True
 
 
