@@ -229,8 +229,9 @@ class PartitionState:
                 if current_q is None or current_q[1] <= ts:
                     self.queue_depth[obj["service"]] = [data["depth"], ts]
             out.good += 1
+            if self.watermark_ms - self.last_sweep_ms >= SWEEP_MS:
+                self._sweep()  # at the record that moves event time on: cuts change nothing
         del self.errors[:-MAX_ERRORS]
-        self._sweep()
         return out
 
     def fold_metric_batches(
@@ -425,7 +426,11 @@ class PartitionState:
 
     def _sweep(self) -> None:
         """Expire idle sessions and stale in-flight generations (event time, every minute:
-        the sweep reads the stored sessions, and a catch-up moves event time fast)."""
+        the sweep reads the stored sessions, and a catch-up moves event time fast). It runs
+        right after the record that moves event time a minute past the last sweep, never at
+        the end of a poll, so where polls are cut changes no figure (a sweep at the end of
+        each poll once made a late cancel count as "canceled while running" or not, depending
+        on whether its start and cancel were in one poll)."""
         now = self.watermark_ms
         if now - self.last_sweep_ms < SWEEP_MS:
             return

@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from streams import sessions as sessions_mod
+from streams.partial import Partial
 from streams.partition import PartitionState, Rules
 from streams.store import RowStore
 
@@ -79,6 +80,43 @@ async def test_stored_sessions_fold_like_sessions_in_memory(
     restored.sessions.load()
     assert restored.sessions.in_flight == stored.sessions.in_flight
     store.close()
+
+
+def _fold(records: list[FakeRecord], cuts: list[int], rules: Rules) -> dict[int, Any]:
+    """Every minute's figures after folding `records` in polls ending at `cuts`."""
+    state, minutes = PartitionState("events:0", rules), {}
+    for start, end in zip([0, *cuts], [*cuts, len(records)], strict=True):
+        for minute, p in apply(state, None, records[start:end]).minutes.items():
+            minutes.setdefault(minute, Partial()).merge(p)
+    return {minute: p.to_json() for minute, p in sorted(minutes.items())}
+
+
+def test_where_polls_are_cut_changes_no_figure() -> None:
+    rules = Rules(session_idle_ms=600_000, in_flight_stale_ms=120_000)
+    records = workload(11, 3_000)
+    whole = _fold(records, [], rules)
+    rng = random.Random(11)
+    for _ in range(5):
+        cuts = sorted(rng.sample(range(1, len(records)), rng.randint(1, 60)))
+        assert _fold(records, cuts, rules) == whole
+
+    # a generation that event time made stale, canceled in the next record: not "running"
+    # whether or not its start and its cancel share a poll
+    t = 1_764_000_000_000
+    late = [
+        FakeRecord(0, _event("generation_started", t, "a")),
+        FakeRecord(1, _event("generation_started", t + 11 * 60_000, "b")),
+        FakeRecord(2, _event("generation_canceled", t + 11 * 60_000 + 1, "a")),
+    ]
+    stale = Rules(in_flight_stale_ms=600_000)
+    outcomes = [_fold(late, cuts, stale) for cuts in ([], [1], [2], [1, 2])]
+    assert all(o == outcomes[0] for o in outcomes)
+    assert sum(m["quality"]["canceled_running"] for m in outcomes[0].values()) == 0
+
+
+def _event(kind: str, ts: int, sid: str) -> dict[str, Any]:
+    return {"v": 1, "type": kind, "event_id": f"{sid}{ts}", "timestamp": ts, "session_id": sid,
+            "service": "t", "data": {}}  # fmt: skip
 
 
 async def test_open_waits_for_a_lock_held_in_this_process(tmp_path: Path) -> None:
