@@ -8,10 +8,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from genpulse.devservices import KafkaCluster, KafkaServer, start_kafka, start_kafka_cluster
 from producers.settings import GenPulseSettings
 from tests.services import create_topology, kafka_service, redis_service
+
+# shared checks are plain modules: have pytest show the values of a failing assert there too
+pytest.register_assert_rewrite("tests.streams.checks")
+
+# Property tests draw the same examples on every run by default, so a run of the suite (CI's
+# fresh clone has no example database) is decided by the code, not by the draw; run with
+# GENPULSE_HYPOTHESIS=explore to search new examples (and keep what fails in .hypothesis/).
+hypothesis_settings.register_profile("fixed", derandomize=True, database=None)
+hypothesis_settings.register_profile("explore")
+hypothesis_settings.load_profile(os.environ.get("GENPULSE_HYPOTHESIS", "fixed"))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
