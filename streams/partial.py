@@ -277,16 +277,21 @@ class Partial:
             (self.upgrades, other.upgrades),
             (self.tally, other.tally),
         ):
-            if theirs:
-                get = mine_counts.get
-                for k, v in theirs.items():
-                    mine_counts[k] = get(k, 0) + v
+            if not theirs:
+                continue
+            if not mine_counts:  # integer counts: a copy is the sum
+                mine_counts.update(theirs)
+                continue
+            get = mine_counts.get
+            for k, v in theirs.items():
+                mine_counts[k] = get(k, 0) + v
         self.duplicates += other.duplicates
         mine_sketches = self.sketch
         for name, sketch in other.sketch.items():
             mine = mine_sketches.get(name)
             if mine is None:
-                mine = mine_sketches[name] = sketches.empty()
+                mine_sketches[name] = sketches.copy(sketch)  # what merging into empty gives
+                continue
             if not sketch["count"]:
                 continue
             pos = mine["pos"]

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from streams import sketches
 from streams.money import ratio_usd, usd
-from streams.partial import Partial, Targets
+from streams.partial import MODEL_FIELDS, QUALITY_SET, Partial, Targets
 
 TARGETS = Targets()
 KINDS = ["generation_started", "model_called", "first_byte", "quality_scored", "nps_rated",
@@ -91,3 +91,79 @@ def test_a_model_row_stored_before_cache_write_1h_tokens_merges_as_zero() -> Non
     merged = Partial.from_json(orjson.loads(orjson.dumps(stored))).merge(new)
     assert merged.models["x"]["cache_write_1h_tokens"] == 7
     assert merged.models["x"]["calls"] == 2
+
+
+def textbook_merge(mine: Partial, other: Partial) -> Partial:
+    """The merge as first written: every figure added one key at a time, no shortcuts."""
+    for ours, theirs in ((mine.count, other.count), (mine.within, other.within),
+                         (mine.errors_by_type, other.errors_by_type), (mine.dlq, other.dlq),
+                         (mine.upgrades, other.upgrades), (mine.tally, other.tally)):  # fmt: skip
+        for k, v in theirs.items():
+            ours[k] = ours.get(k, 0) + v
+    mine.duplicates += other.duplicates
+    for name, sketch in other.sketch.items():
+        target = mine.sketch.setdefault(name, sketches.empty())
+        if sketch["count"]:
+            for k, c in sketch["pos"].items():
+                target["pos"][k] = target["pos"].get(k, 0) + c
+            for field in ("zero", "count", "sum"):
+                target[field] += sketch[field]
+            if sketch["min"] < target["min"]:
+                target["min"] = sketch["min"]
+            if sketch["max"] > target["max"]:
+                target["max"] = sketch["max"]
+    for model, row in other.models.items():
+        if model not in mine.models:
+            mine.models[model] = dict(row)
+            continue
+        for field in MODEL_FIELDS:
+            mine.models[model][field] += row[field]
+        if mine.models[model]["tier"] is None:
+            mine.models[model]["tier"] = row["tier"]
+    for field, value in other.quality.items():
+        if value and field in QUALITY_SET:
+            mine.quality[field] += value
+    return mine
+
+
+def sdk_wire(bins: dict[int, float], zero: float, low: float, high: float, total: float) -> dict:
+    count = sum(bins.values()) + zero
+    return {"alpha": 0.01, "count": count, "sum": total, "min": low, "max": high,
+            "zero": zero, "pos": sorted(bins.items()), "neg": []}  # fmt: skip
+
+
+wire_sketches = st.builds(
+    sdk_wire,
+    st.dictionaries(st.integers(-50, 2000), st.one_of(st.integers(1, 9), st.floats(0.5, 9.0))),
+    st.sampled_from([0, 0.0, -0.0, 1, 2.0]),
+    st.floats(-0.0, 10.0),
+    st.floats(0.0, 1e5),
+    st.floats(-0.0, 1e6),
+)
+
+
+@st.composite
+def partials(draw: st.DrawFn) -> Partial:
+    """Partials folded from events, some read back from their stored form, some with SDK
+    sketches (float bin counts, a zero count of -0.0) merged in."""
+    p = Partial()
+    for kind, _user, data in fold(draw(st.integers(0, 10**6)), draw(st.integers(0, 40))):
+        p.add_event(kind, data, TARGETS)
+    for i, wire in enumerate(draw(st.lists(wire_sketches, max_size=3))):
+        p.sketch[f"sdk_{i}"] = sketches.from_wire(wire)
+    if draw(st.booleans()):
+        p = Partial.from_json(orjson.loads(orjson.dumps(p.to_json())))
+    return p
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(partials(), min_size=1, max_size=5))
+def test_the_merge_gives_the_textbook_merges_bytes(pieces: list[Partial]) -> None:
+    """Byte for byte (0 and 0.0 and -0.0 differ in JSON), into an empty partial and on."""
+    fast, slow = Partial(), Partial()
+    for piece in pieces:
+        fast.merge(piece)
+        textbook_merge(slow, piece)
+        assert orjson.dumps(fast.to_json()) == orjson.dumps(slow.to_json())
+    for name, sketch in fast.sketch.items():
+        assert sketch["pos"] is not pieces[0].sketch.get(name, {}).get("pos")  # copied

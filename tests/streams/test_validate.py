@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from hypothesis import given, settings
+import pytest
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from producers.contract import EventDecodeError, decode_event
+from producers.dimensions import tags_problem
 from producers.events import EventType
+from streams import validate
 from streams.validate import absurd, quick_valid
 
 NOW = 1_764_130_000_000
@@ -163,3 +166,47 @@ def test_decoder_rejects_what_quick_check_passes_to_it() -> None:
         decode_event(b'{"type": "phase_completed"}')
     except EventDecodeError as exc:
         assert exc.reason.value == "missing_field"
+
+
+tag_keys = st.one_of(
+    st.sampled_from(["feature", "team", "a.b-c_9", "Team", "", "a b", "k" * 40, "k" * 41]),
+    st.text(alphabet="abz09_.-A \n", max_size=42),
+    st.integers(0, 3),
+)
+tag_values = st.one_of(
+    st.sampled_from(["x" * 100, "x" * 101, ""]), st.text(max_size=102), st.integers(0, 3), st.none()
+)
+good_tags = st.dictionaries(
+    st.from_regex(r"[a-z0-9_.-]{1,40}", fullmatch=True),
+    st.text(min_size=1, max_size=100),
+    min_size=8,
+    max_size=12,
+)  # near the limits on count, valid otherwise
+
+
+@settings(max_examples=300, deadline=None)
+@example([{"k": "x" * 100}, {"k": "x" * 101}, {"k": ""}])  # the limits, exactly
+@example([{f"k{i}": "v" for i in range(10)}, {f"k{i}": "v" for i in range(11)}])
+@example([{"k" * 40: "v"}, {"k" * 41: "v"}, {"k\n": "v"}])
+@given(
+    st.lists(
+        st.one_of(st.dictionaries(tag_keys, tag_values, max_size=12), good_tags),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_the_memoised_tag_check_answers_as_the_contract(batches: list[dict[Any, Any]]) -> None:
+    """Each tags dict twice: the first call may fill the memo, the second answers from it."""
+    for tags in [*batches, *batches]:
+        assert validate._tags_valid(tags) == (tags_problem(tags) is None), tags
+
+
+def test_the_tag_key_memo_stays_within_its_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(validate, "KNOWN_TAG_KEYS_MAX", 50)
+    monkeypatch.setattr(validate, "_known_tag_keys", set())
+    for i in range(1000):  # hostile input: a new valid key in every event
+        assert validate._tags_valid({f"k{i}": "v"})
+        assert len(validate._known_tag_keys) <= 50
+    assert validate._tags_valid({"k999": "v"}) and "k999" in validate._known_tag_keys
+    assert not validate._tags_valid({"Bad": "v"}) and "Bad" not in validate._known_tag_keys
+    assert not validate._tags_valid({"k999": ""})  # a known key does not excuse its value
