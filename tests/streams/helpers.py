@@ -87,6 +87,17 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace")[-chars:]
 
 
+def clear_of_midnight(now_ms: int, lookback_ms: int) -> int:
+    """`now_ms`, or a little later when [now - lookback, now] would span a UTC midnight.
+
+    A test whose events, from `lookback_ms` ago up to now, must share one UTC day (a daily
+    budget, its alert ids) would otherwise fail when run just after midnight; its events then
+    lie at most `lookback_ms` + 1 minute ahead of the clock, within the worker's future-skew
+    bound (1 h by default)."""
+    day_start = now_ms - now_ms % 86_400_000
+    return max(now_ms, day_start + lookback_ms + 60_000)
+
+
 def event(kind: str, ts: int, session: str, user: str | None = "u1", **data: Any) -> dict[str, Any]:
     return {
         "v": 1,

@@ -17,7 +17,14 @@ from streams.reader import MetricsReader
 from streams.settings import WorkerSettings
 from streams.topics import ensure_topics
 from tests.streams.checks import WorkloadBreaker, assert_matches
-from tests.streams.helpers import WorkerProcess, event, produce, read_topic, wait_for
+from tests.streams.helpers import (
+    WorkerProcess,
+    clear_of_midnight,
+    event,
+    produce,
+    read_topic,
+    wait_for,
+)
 from tests.streams.workload import Oracle, malformed, workload
 
 pytestmark = pytest.mark.integration
@@ -61,7 +68,7 @@ async def test_three_sigkills_mid_stream_change_nothing(
 ) -> None:
     s = worker_settings
     await ensure_topics(s)
-    now = int(time.time() * 1000)
+    now = clear_of_midnight(int(time.time() * 1000), 10 * 60_000)  # one day's budget
     records, cost, breaker = _records(now)
     budget_usd = (Decimal(cost) / Decimal(1_000_000_000) / Decimal("1.02")).quantize(
         Decimal("0.000000001")
