@@ -248,17 +248,15 @@ def figures(samples: list[list[int]], calls: int) -> dict[str, Any]:
 
 
 def hook_steps(pulse: GenPulse, replay: ReplayTransport, message: Any) -> dict[str, float]:
-    """µs per call of each step the instrumented client adds on the caller's thread, replayed
-    on real httpx objects (best of 9 rounds of 500), and of the work deferred to the sender."""
+    """µs per call of what the instrumented client adds on the caller's thread, replayed
+    alone on real objects (best of 9 rounds of 500), and of the work deferred to the sender."""
     jobs: deque[tuple[Any, ...]] = deque()
     pipeline = pulse._pipeline
     reporter = integration.Reporter(
         pipeline.emit, pulse.costs.record_model_call, lambda kind, detail: None, jobs.append
     )
-    request = httpx.Request("POST", "http://127.0.0.1/v1/messages")
-    kwargs: dict[str, Any] = {"body": ASK, "stream": False}
-    stream_kwargs: dict[str, Any] = {"body": ASK, "stream": True}
-    clock, now, wall = time.thread_time_ns, time.perf_counter, time.time
+    clock = time.thread_time_ns
+    status, headers, chunks = replay.streamed
 
     def best(run: Callable[[int], None], n: int = 500) -> float:
         rounds = []
@@ -266,46 +264,31 @@ def hook_steps(pulse: GenPulse, replay: ReplayTransport, message: Any) -> dict[s
             began = clock()
             run(n)
             rounds.append((clock() - began) / n / 1000.0)
+            jobs.clear()
         return min(rounds)
 
-    def call_object(n: int) -> None:
-        for _ in range(n):
-            integration._Call(reporter, kwargs)
+    def answer(path: str, **kwargs: Any) -> Any:  # what the client's own _post returns
+        return message
 
-    def context(n: int) -> None:
-        var, call = integration._CALL, integration._Call(reporter, kwargs)
-        for _ in range(n):
-            var.reset(var.set(call))
+    wrapped = integration._sync_post(answer, reporter)
 
-    def hooks(n: int) -> None:
-        response = httpx.Response(200, request=request)
-        call = integration._Call(reporter, kwargs)
-        token = integration._CALL.set(call)
+    def bare_post(n: int) -> None:
         for _ in range(n):
-            call.attempts = 0  # each a first attempt (one store, a few ns)
-            integration._on_response(response)
-        integration._CALL.reset(token)
+            answer("/v1/messages", body=ASK, stream=False)
 
-    def defer_result(n: int) -> None:
-        call = integration._Call(reporter, kwargs)
+    def wrapped_post(n: int) -> None:
         for _ in range(n):
-            jobs.append(
-                (reporter.report_returned, call, message.model, message.usage, now(), wall())
-            )
-        jobs.clear()
-
-    status, headers, chunks = replay.streamed
+            wrapped("/v1/messages", body=ASK, stream=False)
 
     def responses(n: int) -> list[httpx.Response]:
         return [httpx.Response(status, headers=headers, stream=Recorded(chunks)) for _ in range(n)]
 
     def read(n: int, watch: bool) -> float:
         batch = responses(n)
-        call = integration._Call(reporter, stream_kwargs)
         began = clock()
         for response in batch:
             if watch:
-                integration.watch_stream(call, response)
+                integration.watch_stream(reporter, 0.0, ASK, (None, None), None, response)
             for _ in response.stream:  # type: ignore[union-attr]
                 pass
             response.close()
@@ -313,16 +296,9 @@ def hook_steps(pulse: GenPulse, replay: ReplayTransport, message: Any) -> dict[s
         jobs.clear()
         return spent / n / 1000.0
 
-    steps = {
-        "call_object_us": best(call_object),
-        "context_var_us": best(context),
-        "httpx_hooks_us": best(hooks),
-        "defer_result_us": best(defer_result),
-        "stream_watch_us": min(read(500, True) for _ in range(9))
-        - min(read(500, False) for _ in range(9)),
-    }
-    steps["caller_create_us"] = sum(
-        steps[k] for k in ("call_object_us", "context_var_us", "httpx_hooks_us", "defer_result_us")
+    steps = {"caller_create_us": best(wrapped_post) - best(bare_post)}
+    steps["stream_watch_us"] = min(read(500, True) for _ in range(9)) - min(
+        read(500, False) for _ in range(9)
     )
     steps["caller_stream_us"] = steps["caller_create_us"] + steps["stream_watch_us"]
 
@@ -332,23 +308,12 @@ def hook_steps(pulse: GenPulse, replay: ReplayTransport, message: Any) -> dict[s
             for _ in range(500):
                 if stream:
                     response = responses(1)[0]
-                    call = integration._Call(reporter, stream_kwargs)
-                    integration.watch_stream(call, response)
+                    integration.watch_stream(reporter, 0.0, ASK, (None, None), None, response)
                     for _ in response.stream:  # type: ignore[union-attr]
                         pass
                     response.close()
                 else:
-                    call = integration._Call(reporter, kwargs)
-                    jobs.append(
-                        (
-                            reporter.report_returned,
-                            call,
-                            message.model,
-                            message.usage,
-                            now(),
-                            wall(),
-                        )
-                    )
+                    wrapped("/v1/messages", body=ASK, stream=False)
             count = len(jobs)
             began = clock()
             while jobs:

@@ -5,19 +5,26 @@
 How it observes without changing anything the caller sees:
 
 - `client.messages._post` (what `messages.create` and `messages.stream` call) is wrapped:
-  it marks the call in a context variable, returns the client's own result and re-raises
-  the client's own exception, untouched. Non-streaming usage is the `Message`'s `usage`.
-- A response hook on the client's httpx client sees every answer of the client's own retry
-  loop: each error status, each retry. The client's `_should_retry_exception` (when the
-  installed version has it) is wrapped to see attempts that got no response (timeouts).
-- A 2xx stream's body is watched (`anthropic_streams`) and the stream is charged when its
-  response closes, however that happens (read to the end, closed early, abandoned, broken).
+  it returns the client's own result and re-raises the client's own exception, untouched.
+  A call answered at its first attempt (nearly all of them) costs the caller one monotonic
+  stamp before, and after it one read of the attribution and one tuple handed to `defer`:
+  no object per call, no hook per HTTP response. Non-streaming usage is the `Message`'s
+  `usage`.
+- The client's retry loop asks `_should_retry(response)` about each failed status answer
+  with retries left and `_should_retry_exception(err)` about each attempt that raised; both
+  are wrapped (where the installed version has them). A call's first failure makes its
+  state (`_Call`, kept in a context variable until the call returns): its attempts, errors
+  and retries. The final failure is the exception the wrapped `_post` sees.
+- A 2xx stream's body is watched (`anthropic_streams`) from the moment `_post` returns the
+  `Stream`, before the caller reads a byte, and the stream is charged when its response
+  closes, however that happens (read to the end, closed early, abandoned, broken).
 
 What runs on the caller's thread is kept to raw references: the call's start, its
-attribution, the `usage` object, monotonic and wall stamps, the stream's chunks. Building
-the events, pricing and queueing them is deferred work (`Reporter.defer`, run in order by
-the SDK's sender thread: producers/deferred.py). Every hook and deferred job swallows its
-own failures (counted as `internal_error` in `stats().invalid`).
+attribution, the `Message`, monotonic stamps, the stream's chunks. Building the events,
+pricing and queueing them is deferred work (`Reporter.defer`, run in order by the SDK's
+sender thread: producers/deferred.py), which also derives wall times from the stamps.
+Every wrapper and deferred job swallows its own failures (counted as `internal_error` in
+`stats().invalid`).
 """
 
 from __future__ import annotations
@@ -25,15 +32,18 @@ from __future__ import annotations
 import contextlib
 import inspect
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import anthropic
 import httpx
+import orjson
+from anthropic import AsyncStream, Stream
 from anthropic.types import Message, Usage
 
 from producers.attribution import current as current_attribution
+from producers.integrations.anthropic_streams import wall_of as _wall
 from producers.integrations.anthropic_streams import watch_stream
 
 Emit = Callable[..., Any]
@@ -58,9 +68,9 @@ def _run_now(job: tuple[Any, ...]) -> None:
 class Reporter:
     """What one GenPulse client does with an observed call: the events it sends.
 
-    The caller's thread only hands `defer` a tuple of raw references; the methods named
-    `_report_*` / `_emit` run later (on the SDK's sender thread) and build, price and
-    queue the events. Without a `defer` they run at once.
+    The caller's thread only hands `defer` a tuple of raw references; the methods it names
+    (`returned`, `report_returned`, `emit_at`) run later, on the SDK's sender thread, and
+    build, price and queue the events. Without a `defer` they run at once.
     """
 
     def __init__(
@@ -113,9 +123,11 @@ class Reporter:
         )
 
     def report_returned(
-        self, call: _Call, model: str | None, usage: Usage | None, ended: float, at: float
+        self, call: _Call, model: str | None, usage: Usage | None, ended: float
     ) -> None:
+        """A call that needed state: retried, or a stream (its usage is charged by its watch)."""
         try:
+            at = _wall(ended)
             if call.attempts > 1:
                 self.emit_at(call, "retry_succeeded", {"attempt": call.attempts - 1}, at)
             if usage is not None:
@@ -123,9 +135,32 @@ class Reporter:
         except Exception as exc:
             self.internal_error("reading a result", exc)
 
+    def new_call(
+        self, started: float, body: Any, attribution: tuple[str | None, str | None]
+    ) -> _Call:
+        return _Call(self, started, body, attribution)
+
+    def returned(
+        self,
+        body: Any,
+        message: Message,
+        attribution: tuple[str | None, str | None],
+        started: float,
+        ended: float,
+    ) -> None:
+        """A call answered at its first attempt: the common path, whose state is made here."""
+        try:
+            call = _Call(self, started, body, attribution)
+            usage = _message_usage(message.usage)
+            self.charge(call, message.model or call.model, usage, ended, _wall(ended))
+        except Exception as exc:
+            self.internal_error("reading a result", exc)
+
 
 class _Call:
-    """One `/v1/messages` call: all its HTTP attempts, from the caller's call to its outcome.
+    """One `/v1/messages` call that needs state: all its HTTP attempts, from the caller's call
+    to its outcome. Made at the call's first failed attempt (or for a stream, or on the
+    sender thread for a plain answer).
 
     The counters start as class attributes, so a call that succeeds at once stores only
     what it was made with."""
@@ -133,16 +168,21 @@ class _Call:
     attempts = 0
     last_error_type: str | None = None
     last_status: int | None = None
-    redirected = False
+    seen_response: httpx.Response | None = None
     seen_exceptions: list[BaseException] | None = None
     _model: str | None = None
 
-    def __init__(self, reporter: Reporter, kwargs: dict[str, Any]) -> None:
-        self.started = _now()
+    def __init__(
+        self,
+        reporter: Reporter,
+        started: float,
+        body: Any,
+        attribution: tuple[str | None, str | None],
+    ) -> None:
         self.reporter = reporter
-        self.body = kwargs.get("body")  # the request the client built; its model read later
-        self.stream = kwargs.get("stream") is True
-        self.session_id, self.user_id = current_attribution()
+        self.started = started
+        self.body = body  # the request the client built (its bytes, when made at a failure)
+        self.session_id, self.user_id = attribution
 
     @property
     def model(self) -> str:
@@ -150,6 +190,9 @@ class _Call:
         model = self._model
         if model is None:
             body = self.body
+            if type(body) is bytes:  # read on the sender thread, once, for a failed call
+                with contextlib.suppress(ValueError):
+                    body = orjson.loads(body)
             asked = body.get("model") if type(body) is dict else None
             model = self._model = asked if type(asked) is str else "unknown"
         return model
@@ -158,10 +201,10 @@ class _Call:
     def model(self, value: str) -> None:
         self._model = value
 
-    # -- each HTTP attempt (the httpx response hook, the retry loop's exception check) ----
+    # -- each HTTP attempt (the retry loop's questions, the wrapped _post's outcome) -------
 
-    def _attempt_began(self) -> None:
-        """Seen at its outcome (an answer, or an exception without one): one hook per call."""
+    def attempt_began(self) -> None:
+        """Seen at its outcome (a failure, or the answer _post returns)."""
         self.attempts = attempts = self.attempts + 1
         if attempts > 1:
             data: dict[str, Any] = {"attempt": attempts - 1}
@@ -171,35 +214,27 @@ class _Call:
             self.reporter.event(self, "retry_attempted", data)
             self.last_status = None
 
-    def attempt_answered(self, response: httpx.Response) -> None:
-        if self.redirected:  # httpx following a redirect: the same attempt
-            self.redirected = False
-        else:
-            self._attempt_began()
+    def status_failed(self, response: httpx.Response) -> None:
+        """An error status answer (each one once, however many times the client asks)."""
+        if response is self.seen_response:
+            return
+        self.seen_response = response
+        self.attempt_began()
         status = response.status_code
-        if status < 300:
-            if self.stream:
-                watch_stream(self, response)
-            return
-        if status < 400:
-            self.redirected = response.has_redirect_location
-            return
         self.last_status = status
         self._attempt_failed(_status_error_type(status), f"HTTP {status} from the Messages API")
 
     def attempt_raised(self, exc: BaseException) -> None:
         if isinstance(exc, anthropic.APIStatusError):
-            return  # a status answer: its response was seen by the hook
+            self.status_failed(exc.response)
+            return
         seen = self.seen_exceptions
         if seen is None:
             seen = self.seen_exceptions = []
         elif exc in seen:
             return
         seen.append(exc)
-        if self.redirected:  # the request httpx made to follow a redirect: the same attempt
-            self.redirected = False
-        else:
-            self._attempt_began()
+        self.attempt_began()
         error_type = "timeout" if isinstance(exc, anthropic.APITimeoutError) else "api_error"
         self._attempt_failed(error_type, f"{type(exc).__name__}: no response")
 
@@ -216,7 +251,7 @@ class _Call:
     def raised(self, exc: BaseException) -> None:
         if not isinstance(exc, anthropic.APIError):
             return  # not an API answer (a bad argument, a cancellation): nothing to report
-        self.attempt_raised(exc)  # unless seen already (clients without _should_retry_exception)
+        self.attempt_raised(exc)  # unless seen already (the retry loop asked about it)
         if self.attempts > 1:
             data: dict[str, Any] = {"attempt": self.attempts - 1, "attempts": self.attempts}
             data["error_type"] = self.last_error_type or "api_error"
@@ -267,8 +302,7 @@ def instrument(client: ClientT, reporter: Reporter) -> ClientT:
     post = messages._post
     client._genpulse_reporter = reporter  # type: ignore[attr-defined]
     messages._post = _async_post(post, reporter) if is_async else _sync_post(post, reporter)
-    _observe_exceptions(client)
-    _install_hooks(client._client, is_async)
+    _observe_retries(client, reporter)
     copy = client.copy
 
     def instrumented_copy(*args: Any, **kwargs: Any) -> Any:
@@ -285,131 +319,153 @@ def instrument(client: ClientT, reporter: Reporter) -> ClientT:
 
 
 def _sync_post(post: Callable[..., Any], reporter: Reporter) -> Callable[..., Any]:
-    report_returned = reporter.report_returned
+    returned = reporter.returned
     defer = reporter.defer
+    watch = watch_stream
 
     def observed_post(path: str, *args: Any, **kwargs: Any) -> Any:
         if path != _MESSAGES_PATH:
             return post(path, *args, **kwargs)
-        try:
-            call: _Call | None = _Call(reporter, kwargs)
-        except Exception as exc:
-            reporter.internal_error("starting a call", exc)
-            call = None
-        token = _CALL.set(call)
+        if _CALL.get() is not None:  # left by a request we did not wrap (beta messages)
+            _CALL.set(None)
+        started = _now()
         try:
             result = post(path, *args, **kwargs)
         except BaseException as exc:
-            _CALL.reset(token)
-            _end_raised(call, exc)
+            _end_raised(reporter, kwargs, started, exc)
             raise
-        _CALL.reset(token)
-        if call is not None:  # the rest is the sender thread's (Reporter.report_returned)
-            if not call.stream and isinstance(result, Message):  # its usage, not the response
-                defer((report_returned, call, result.model, result.usage, _now(), _time()))
-            elif call.attempts > 1:
-                defer((report_returned, call, None, None, _now(), _time()))
+        kind = type(result)
+        if kind is Message and _CALL.get() is None:  # answered at once: the rest is deferred
+            defer((returned, kwargs.get("body"), result, current_attribution(), started, _now()))
+        elif kind is Stream and _CALL.get() is None:
+            watch(
+                reporter, started, kwargs.get("body"), current_attribution(), None, result.response
+            )
+        else:  # a retried call, another result type
+            _end_returned(reporter, kwargs, started, result)
         return result
 
     return observed_post
 
 
 def _async_post(post: Callable[..., Any], reporter: Reporter) -> Callable[..., Any]:
-    report_returned = reporter.report_returned
+    returned = reporter.returned
     defer = reporter.defer
+    watch = watch_stream
 
     async def observed_post(path: str, *args: Any, **kwargs: Any) -> Any:
         if path != _MESSAGES_PATH:
             return await post(path, *args, **kwargs)
-        try:
-            call: _Call | None = _Call(reporter, kwargs)
-        except Exception as exc:
-            reporter.internal_error("starting a call", exc)
-            call = None
-        token = _CALL.set(call)
+        if _CALL.get() is not None:
+            _CALL.set(None)
+        started = _now()
         try:
             result = await post(path, *args, **kwargs)
         except BaseException as exc:
-            _CALL.reset(token)
-            _end_raised(call, exc)
+            _end_raised(reporter, kwargs, started, exc)
             raise
-        _CALL.reset(token)
-        if call is not None:
-            if not call.stream and isinstance(result, Message):  # its usage, not the response
-                defer((report_returned, call, result.model, result.usage, _now(), _time()))
-            elif call.attempts > 1:
-                defer((report_returned, call, None, None, _now(), _time()))
+        kind = type(result)
+        if kind is Message and _CALL.get() is None:  # answered at once: the rest is deferred
+            defer((returned, kwargs.get("body"), result, current_attribution(), started, _now()))
+        elif kind is AsyncStream and _CALL.get() is None:
+            watch(
+                reporter, started, kwargs.get("body"), current_attribution(), None, result.response
+            )
+        else:  # a retried call, another result type
+            _end_returned(reporter, kwargs, started, result)
         return result
 
     return observed_post
 
 
-def _end_raised(call: _Call | None, exc: BaseException) -> None:
-    if call is not None:
-        try:
-            call.raised(exc)
-        except Exception as inner:
-            call.reporter.internal_error("reading an error", inner)
-
-
-def _observe_exceptions(client: anthropic.Anthropic | anthropic.AsyncAnthropic) -> None:
-    """See each attempt that raised (timeouts, dropped connections) as the retry loop does."""
-    decide = getattr(client, "_should_retry_exception", None)
-    if decide is None:  # older clients: the final failure is still seen by the wrapped _post
-        return
-
-    def observed(err: BaseException) -> Any:
-        call = _CALL.get()
-        if call is not None:
-            try:
-                call.attempt_raised(err)
-            except Exception as exc:
-                call.reporter.internal_error("reading a failed attempt", exc)
-        return decide(err)
-
-    client._should_retry_exception = observed  # type: ignore[method-assign]
-
-
-def _on_response(response: httpx.Response) -> None:
-    """The common answer (a first attempt's 2xx) in this one frame; the rest in the call's."""
+def _taken(reporter: Reporter, kwargs: dict[str, Any], started: float) -> _Call:
+    """The call's state, made now if no attempt failed; the context variable is cleared."""
     call = _CALL.get()
     if call is None:
-        return
+        return _Call(reporter, started, kwargs.get("body"), current_attribution())
+    _CALL.set(None)
+    call.started = started  # made at a failure, before the caller's start was known
+    return call
+
+
+def _end_returned(reporter: Reporter, kwargs: dict[str, Any], started: float, result: Any) -> None:
     try:
-        if call.attempts == 0 and response.status_code < 300:
-            call.attempts = 1
-            if call.stream:
-                watch_stream(call, response)
+        call = _taken(reporter, kwargs, started)
+        if call.attempts:
+            call.attempt_began()  # the attempt that answered, after failed ones
         else:
-            call.attempt_answered(response)
+            call.attempts = 1
+        if kwargs.get("stream") is True:
+            response = getattr(result, "response", None) or getattr(result, "http_response", None)
+            if isinstance(response, httpx.Response) and response.status_code < 300:
+                attribution = (call.session_id, call.user_id)
+                watch_stream(reporter, call.started, call.body, attribution, call, response)
+            if call.attempts > 1:
+                reporter.defer((reporter.report_returned, call, None, None, _now()))
+        elif isinstance(result, Message):
+            reporter.defer((reporter.report_returned, call, result.model, result.usage, _now()))
+        elif call.attempts > 1:
+            reporter.defer((reporter.report_returned, call, None, None, _now()))
     except Exception as exc:
-        call.reporter.internal_error("seeing an answer", exc)
+        reporter.internal_error("reading a result", exc)
 
 
-class _Done:
-    """An awaitable that is already done: the async hooks need no coroutine per call."""
-
-    __slots__ = ()
-
-    def __await__(self) -> Iterator[None]:
-        return iter(())
-
-
-_DONE = _Done()
+def _end_raised(
+    reporter: Reporter, kwargs: dict[str, Any], started: float, exc: BaseException
+) -> None:
+    try:
+        call = _taken(reporter, kwargs, started)
+        call.raised(exc)
+    except Exception as inner:
+        reporter.internal_error("reading an error", inner)
 
 
-def _on_response_async(response: httpx.Response) -> _Done:
-    _on_response(response)
-    return _DONE
+def _failed_call(reporter: Reporter, request: Any) -> _Call | None:
+    """The current call's state, made at its first failed attempt; None when the request is
+    not a Messages API call (the client's other endpoints share its retry loop)."""
+    call = _CALL.get()
+    if call is None:
+        if not isinstance(request, httpx.Request):
+            return None
+        url = request.url
+        if not url.path.endswith(_MESSAGES_PATH) or b"beta=true" in url.query:
+            return None  # another endpoint, or beta messages (not instrumented)
+        call = _Call(reporter, _now(), request.content, current_attribution())
+        _CALL.set(call)  # in the caller's context: the wrapped _post takes it at the end
+    return call
 
 
-def _install_hooks(http: httpx.Client | httpx.AsyncClient, is_async: bool) -> None:
-    """Once per httpx client (copies of an anthropic client share theirs)."""
-    on_response = _on_response_async if is_async else _on_response
-    hooks = http.event_hooks
-    if on_response in hooks.get("response", []):
-        return
-    http.event_hooks = {**hooks, "response": [*hooks.get("response", []), on_response]}
+def _observe_retries(
+    client: anthropic.Anthropic | anthropic.AsyncAnthropic, reporter: Reporter
+) -> None:
+    """See each failed attempt as the client's retry loop does (when the installed version
+    asks these questions; otherwise the final failure is still seen by the wrapped _post)."""
+    should_retry = getattr(client, "_should_retry", None)
+    if should_retry is not None:
+
+        def observed_status(response: httpx.Response) -> Any:
+            try:
+                call = _failed_call(reporter, response.request)
+                if call is not None:
+                    call.status_failed(response)
+            except Exception as exc:
+                reporter.internal_error("reading a failed attempt", exc)
+            return should_retry(response)
+
+        client._should_retry = observed_status  # type: ignore[method-assign]
+    decide = getattr(client, "_should_retry_exception", None)
+    if decide is not None:
+
+        def observed_exception(err: BaseException) -> Any:
+            try:
+                call = _failed_call(reporter, getattr(err, "request", None))
+                if call is not None:
+                    call.attempt_raised(err)
+            except Exception as exc:
+                reporter.internal_error("reading a failed attempt", exc)
+            return decide(err)
+
+        client._should_retry_exception = observed_exception  # type: ignore[method-assign]
 
 
 def _accepts_1h(record_call: RecordCall) -> bool:

@@ -7,9 +7,11 @@ events are scanned as they pass; the watch reports once, when the response close
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Collection, Iterator
+from itertools import chain, filterfalse
 from typing import Any, Protocol
 
 import httpx
@@ -23,6 +25,8 @@ _SSE_ERROR_TYPES = {"rate_limit_error": "rate_limit", "overloaded_error": "overl
 class StreamReporter(Protocol):
     def defer(self, job: tuple[Any, ...]) -> None: ...
 
+    def new_call(self, started: float, body: Any, attribution: Attribution) -> StreamCall: ...
+
     def emit_at(self, call: Any, event_type: str, data: dict[str, Any], at: float) -> None: ...
 
     def charge(
@@ -33,15 +37,15 @@ class StreamReporter(Protocol):
 
 
 class StreamCall(Protocol):
-    """The call a stream belongs to: when it started, its model, who reports it."""
+    """The call a stream belongs to: its model, who it is for (made on the sender thread,
+    unless the call was retried and has its state already)."""
 
-    started: float
     model: str
     session_id: str | None
     user_id: str | None
 
-    @property
-    def reporter(self) -> StreamReporter: ...
+
+Attribution = tuple[str | None, str | None]
 
 
 def _count(value: Any) -> int:
@@ -86,28 +90,45 @@ class StreamWatch:
 
     On the caller's thread: the head (the chunks up to the first content delta, each with
     its arrival time: message_start, the first content time) runs a short loop; after it,
-    each chunk only passes through the generator into the tail deque (two lines). The
-    chunks are the bytes objects httpx made, uncopied. Parsing them and building the events
-    are deferred work (`_report`, on the SDK's sender thread). The body wrappers below are
-    the watch itself.
+    each chunk goes to the tail deque by C code alone (`filterfalse` over `deque.append`,
+    no Python frame per chunk). The chunks are the bytes objects httpx made, uncopied. The
+    watch holds what the call was made with; the call's state, parsing the chunks and
+    building the events are deferred work (`_report`, on the SDK's sender thread). The body
+    wrappers below are the watch itself.
     """
 
     __slots__ = (
         "_inner",
+        "attribution",
+        "body",
         "broken",
         "call",
         "first_content_at",
         "head",
         "headers_at",
         "reported",
+        "reporter",
         "stamps",
+        "started",
         "tail",
     )
 
-    def __init__(self, call: StreamCall, headers_at: float, inner: Any) -> None:
+    def __init__(
+        self,
+        reporter: StreamReporter,
+        started: float,
+        body: Any,
+        attribution: Attribution,
+        call: StreamCall | None,
+        inner: Any,
+    ) -> None:
         self._inner = inner
+        self.reporter = reporter
+        self.started = started
+        self.body = body
+        self.attribution = attribution
         self.call = call
-        self.headers_at = headers_at
+        self.headers_at = _now()
         self.head: list[bytes] = []
         self.stamps: list[float] = []  # when each head chunk arrived
         self.tail: deque[bytes] = deque((), _TAIL_CHUNKS)  # noqa: RUF037 (positional: 0.26 µs less)
@@ -118,24 +139,43 @@ class StreamWatch:
     def closed(self) -> None:
         if not self.reported:
             self.reported = True
-            self.call.reporter.defer((_report, self, _now()))
+            if self.broken is None:  # a break after the head: the exception closing us
+                in_flight = sys.exc_info()[1]
+                if isinstance(in_flight, httpx.TransportError):
+                    self.broken = in_flight
+            self.reporter.defer((_report, self, _now()))
+
+    def the_call(self) -> StreamCall:
+        """The call's state (sender thread: made at the first report that needs it)."""
+        call = self.call
+        if call is None:
+            call = self.call = self.reporter.new_call(self.started, self.body, self.attribution)
+        return call
 
     def first_byte_ms(self) -> float:
-        return (self.headers_at - self.call.started) * 1000.0
+        return (self.headers_at - self.started) * 1000.0
 
 
-def watch_stream(call: StreamCall, response: httpx.Response) -> None:
-    """Put a watch between httpx and the response's body (when it is a byte stream)."""
+def watch_stream(
+    reporter: StreamReporter,
+    started: float,
+    body: Any,
+    attribution: Attribution,
+    call: StreamCall | None,
+    response: httpx.Response,
+) -> None:
+    """Put a watch between httpx and the response's body (when it is a byte stream), before
+    the caller reads a byte of it."""
     inner = response.stream
     watch: StreamWatch
     if isinstance(inner, httpx.SyncByteStream):
-        watch = _WatchedSyncStream(call, _now(), inner)
+        watch = _WatchedSyncStream(reporter, started, body, attribution, call, inner)
     elif isinstance(inner, httpx.AsyncByteStream):
-        watch = _WatchedAsyncStream(call, _now(), inner)
+        watch = _WatchedAsyncStream(reporter, started, body, attribution, call, inner)
     else:
         return
     response.stream = watch
-    call.reporter.defer((_report_started, watch))
+    reporter.defer((_report_started, watch))
 
 
 # -- deferred work (the sender thread) ------------------------------------------------------
@@ -198,28 +238,28 @@ class _Seen:
             self.stop_reason = delta["stop_reason"]
 
 
-def _wall(stamp: float) -> float:
+def wall_of(stamp: float) -> float:
     """The wall time of a monotonic stamp taken moments ago on the caller's thread (one
     clock read less there: the sender thread reads both clocks)."""
     return _time() - (_now() - stamp)
 
 
 def _report_started(watch: StreamWatch) -> None:
-    reporter = watch.call.reporter
+    reporter = watch.reporter
     try:
-        at = _wall(watch.headers_at)
+        at = wall_of(watch.headers_at)
         reporter.emit_at(
-            watch.call, "stream_started", {"time_to_first_byte_ms": watch.first_byte_ms()}, at
+            watch.the_call(), "stream_started", {"time_to_first_byte_ms": watch.first_byte_ms()}, at
         )
     except Exception as exc:
         reporter.internal_error("reporting a stream start", exc)
 
 
 def _report(watch: StreamWatch, closed_at: float) -> None:
-    call = watch.call
-    reporter = call.reporter
+    reporter = watch.reporter
     try:
-        at = _wall(closed_at)
+        call = watch.the_call()
+        at = wall_of(closed_at)
         seen = _Seen(call.model)
         seen.scan(watch.head)
         seen.scan(watch.tail)
@@ -242,11 +282,11 @@ def _report(watch: StreamWatch, closed_at: float) -> None:
         data: dict[str, Any] = {
             "outcome": outcome,
             "time_to_first_byte_ms": watch.first_byte_ms(),
-            "duration_ms": (closed_at - call.started) * 1000.0,
+            "duration_ms": (closed_at - watch.started) * 1000.0,
         }
         first_content_at = watch.first_content_at = _first_content_at(watch)
         if first_content_at is not None:
-            data["time_to_first_content_ms"] = (first_content_at - call.started) * 1000.0
+            data["time_to_first_content_ms"] = (first_content_at - watch.started) * 1000.0
         if seen.stop_reason is not None:
             data["stop_reason"] = seen.stop_reason
         reporter.emit_at(call, "stream_completed", data, at)
@@ -285,22 +325,19 @@ class _WatchedSyncStream(StreamWatch, httpx.SyncByteStream):
     __slots__ = ()
 
     def __iter__(self) -> Iterator[bytes]:
-        head, stamp = self.head, self.stamps.append
         chunks = iter(self._inner)
+        return chain(self._head(chunks), filterfalse(self.tail.append, chunks))
+
+    def _head(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        head, stamp = self.head, self.stamps.append
         try:
             for chunk in chunks:
                 head.append(chunk)
                 stamp(_now())
                 if chunk[:_EVENT_LEN] == _CONTENT_EVENT or len(head) >= _HEAD_MAX_CHUNKS:
-                    break
-                yield chunk
-            else:
-                return
-            keep = self.tail.append
-            keep(chunk)  # the tail starts where the head ends
-            yield chunk
-            for chunk in chunks:
-                keep(chunk)
+                    self.tail.append(chunk)  # the tail starts where the head ends
+                    yield chunk
+                    return
                 yield chunk
         except Exception as exc:
             self.broken = exc

@@ -218,6 +218,33 @@ def test_429_twice_then_success_reports_each_error_and_retry(
     assert {e["session_id"] for e in sent(pulse)} == {"sess-retry"}
 
 
+def test_a_stream_served_after_a_429_reports_the_retry_and_the_stream(
+    pulse: GenPulse, messages_server: MessagesServer
+) -> None:
+    client = pulse.instrument_anthropic(sync_client(messages_server))
+    messages_server.script(RateLimited(), Reply(usage=USAGE))
+    with pulse.session("sess-stream-retry"):
+        assert [e.type for e in client.messages.create(stream=True, **ASK)][-1] == "message_stop"
+    assert only(pulse, "error_occurred")["data"]["status_code"] == 429
+    assert only(pulse, "retry_attempted")["data"]["attempt"] == 1
+    assert only(pulse, "retry_succeeded")["data"]["attempt"] == 1
+    assert only(pulse, "stream_completed")["data"]["outcome"] == "completed"
+    assert only(pulse, "model_called")["data"]["output_tokens"] == 340
+    assert {e["session_id"] for e in sent(pulse)} == {"sess-stream-retry"}
+    assert {e["data"]["model"] for e in sent(pulse)} == {MODEL}
+
+
+def test_a_failed_beta_call_leaves_nothing_for_the_next_call(
+    pulse: GenPulse, messages_server: MessagesServer
+) -> None:
+    client = pulse.instrument_anthropic(sync_client(messages_server, max_retries=1))
+    messages_server.script(RateLimited(), Reply(usage=USAGE), Reply(usage=USAGE))
+    client.beta.messages.create(**ASK)  # not instrumented; its retry loop is the client's
+    client.messages.create(**ASK)
+    assert sent(pulse, "error_occurred", "retry_attempted", "retry_succeeded") == []
+    assert len(sent(pulse, "model_called")) == 1
+
+
 def test_529_without_retries_left_reports_overloaded(
     pulse: GenPulse, messages_server: MessagesServer
 ) -> None:

@@ -36,14 +36,14 @@ class Reporter:
     def internal_error(where: str, exc: BaseException) -> None:
         raise AssertionError(f"{where}: {exc!r}")
 
+    @staticmethod
+    def new_call(started: float, body: Any, attribution: tuple[str | None, str | None]) -> Call:
+        return Call()
+
 
 class Call:
-    started = 0.0
     model = "claude-sonnet-4-5"
     session_id = user_id = None
-
-    def __init__(self) -> None:
-        self.reporter = Reporter()
 
 
 class Chunks(httpx.SyncByteStream):
@@ -86,12 +86,11 @@ def scan(body: bytes, cuts: list[int]) -> tuple[Reporter, dict[str, Any], Stream
     """The body in chunks cut at `cuts`, read to its end through the watch, then closed."""
     edges = [0, *sorted(c % (len(body) + 1) for c in cuts), len(body)]
     chunks = [body[a:b] for a, b in itertools.pairwise(edges) if b > a]
-    call = Call()
+    reporter = Reporter()
     response = httpx.Response(200, stream=Chunks(chunks))
-    watch_stream(call, response)  # type: ignore[arg-type]
+    watch_stream(reporter, 0.0, {"model": Call.model}, (None, None), None, response)
     assert b"".join(response.iter_raw()) == body  # the caller reads exactly the same bytes
     response.close()
-    reporter = call.reporter
     completed = dict(reporter.events)["stream_completed"]
     assert isinstance(response.stream, StreamWatch)
     return reporter, completed, response.stream
