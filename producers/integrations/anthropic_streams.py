@@ -99,6 +99,7 @@ class StreamWatch:
 
     __slots__ = (
         "_inner",
+        "_response",
         "attribution",
         "body",
         "broken",
@@ -123,6 +124,7 @@ class StreamWatch:
         inner: Any,
     ) -> None:
         self._inner = inner
+        self._response: httpx.Response | None = None
         self.reporter = reporter
         self.started = started
         self.body = body
@@ -137,6 +139,12 @@ class StreamWatch:
         self.reported = False
 
     def closed(self) -> None:
+        """Closed: report, and leave the response's cycle with the client's `Stream` (the
+        watch and its chunks are then freed by the report, not by the garbage collector)."""
+        response = self._response
+        if response is not None:
+            self._response = None
+            response.stream = self._inner
         if not self.reported:
             self.reported = True
             if self.broken is None:  # a break after the head: the exception closing us
@@ -175,6 +183,7 @@ def watch_stream(
     else:
         return
     response.stream = watch
+    watch._response = response  # until it closes: then the body is its own again
     reporter.defer((_report_started, watch))
 
 

@@ -87,13 +87,16 @@ def scan(body: bytes, cuts: list[int]) -> tuple[Reporter, dict[str, Any], Stream
     edges = [0, *sorted(c % (len(body) + 1) for c in cuts), len(body)]
     chunks = [body[a:b] for a, b in itertools.pairwise(edges) if b > a]
     reporter = Reporter()
-    response = httpx.Response(200, stream=Chunks(chunks))
+    inner = Chunks(chunks)
+    response = httpx.Response(200, stream=inner)
     watch_stream(reporter, 0.0, {"model": Call.model}, (None, None), None, response)
+    watch = response.stream
+    assert isinstance(watch, StreamWatch)
     assert b"".join(response.iter_raw()) == body  # the caller reads exactly the same bytes
     response.close()
+    assert response.stream is inner  # closed: the watch has let go of the response
     completed = dict(reporter.events)["stream_completed"]
-    assert isinstance(response.stream, StreamWatch)
-    return reporter, completed, response.stream
+    return reporter, completed, watch
 
 
 @settings(max_examples=200)
