@@ -20,9 +20,10 @@ How it observes without changing anything the caller sees:
   closes, however that happens (read to the end, closed early, abandoned, broken).
 
 What runs on the caller's thread is kept to raw references: the call's start, its
-attribution, the `Message`, monotonic stamps, the stream's chunks. Building the events,
-pricing and queueing them is deferred work (`Reporter.defer`, run in order by the SDK's
-sender thread: producers/deferred.py), which also derives wall times from the stamps.
+attribution, the answer's model and `usage`, monotonic stamps, the stream's chunks.
+Building the events, pricing and queueing them is deferred work (`Reporter.defer`, run in
+order by the SDK's sender thread: producers/deferred.py), which also derives wall times
+from the stamps.
 Every wrapper and deferred job swallows its own failures (counted as `internal_error` in
 `stats().invalid`).
 """
@@ -337,15 +338,18 @@ def _sync_post(post: Callable[..., Any], reporter: Reporter) -> Callable[..., An
         except BaseException as exc:
             _end_raised(reporter, kwargs, started, exc)
             raise
-        kind = type(result)
-        if kind is Message and _CALL.get() is None:  # answered at once: the rest is deferred
-            defer((returned, result.model, result.usage, current_attribution(), started, _now()))
-        elif kind is Stream and _CALL.get() is None:
-            watch(
-                reporter, started, kwargs.get("body"), current_attribution(), None, result.response
-            )
-        else:  # a retried call, another result type
-            _end_returned(reporter, kwargs, started, result)
+        try:  # (free in Python 3.11 unless something raises)
+            kind = type(result)
+            if kind is Message and _CALL.get() is None:  # answered at once: the rest deferred
+                at = current_attribution()
+                defer((returned, result.model, result.usage, at, started, _now()))
+            elif kind is Stream and _CALL.get() is None:
+                body = kwargs.get("body")
+                watch(reporter, started, body, current_attribution(), None, result.response)
+            else:  # a retried call, another result type
+                _end_returned(reporter, kwargs, started, result)
+        except Exception as exc:
+            reporter.internal_error("reading a result", exc)
         return result
 
     return observed_post
@@ -367,15 +371,18 @@ def _async_post(post: Callable[..., Any], reporter: Reporter) -> Callable[..., A
         except BaseException as exc:
             _end_raised(reporter, kwargs, started, exc)
             raise
-        kind = type(result)
-        if kind is Message and _CALL.get() is None:  # answered at once: the rest is deferred
-            defer((returned, result.model, result.usage, current_attribution(), started, _now()))
-        elif kind is AsyncStream and _CALL.get() is None:
-            watch(
-                reporter, started, kwargs.get("body"), current_attribution(), None, result.response
-            )
-        else:  # a retried call, another result type
-            _end_returned(reporter, kwargs, started, result)
+        try:  # (free in Python 3.11 unless something raises)
+            kind = type(result)
+            if kind is Message and _CALL.get() is None:  # answered at once: the rest deferred
+                at = current_attribution()
+                defer((returned, result.model, result.usage, at, started, _now()))
+            elif kind is AsyncStream and _CALL.get() is None:
+                body = kwargs.get("body")
+                watch(reporter, started, body, current_attribution(), None, result.response)
+            else:  # a retried call, another result type
+                _end_returned(reporter, kwargs, started, result)
+        except Exception as exc:
+            reporter.internal_error("reading a result", exc)
         return result
 
     return observed_post

@@ -140,18 +140,22 @@ class StreamWatch:
 
     def closed(self) -> None:
         """Closed: report, and leave the response's cycle with the client's `Stream` (the
-        watch and its chunks are then freed by the report, not by the garbage collector)."""
-        response = self._response
-        if response is not None:
-            self._response = None
-            response.stream = self._inner
-        if not self.reported:
-            self.reported = True
-            if self.broken is None:  # a break after the head: the exception closing us
-                in_flight = sys.exc_info()[1]
-                if isinstance(in_flight, httpx.TransportError):
-                    self.broken = in_flight
-            self.reporter.defer((_report, self, _now()))
+        watch and its chunks are then freed by the report, not by the garbage collector).
+        Runs inside the caller's close: it never raises."""
+        try:
+            response = self._response
+            if response is not None:
+                self._response = None
+                response.stream = self._inner
+            if not self.reported:
+                self.reported = True
+                if self.broken is None:  # a break after the head: the exception closing us
+                    in_flight = sys.exc_info()[1]
+                    if isinstance(in_flight, httpx.TransportError):
+                        self.broken = in_flight
+                self.reporter.defer((_report, self, _now()))
+        except Exception as exc:
+            self.reporter.internal_error("closing a stream", exc)
 
     def the_call(self) -> StreamCall:
         """The call's state (sender thread: made at the first report that needs it)."""

@@ -335,6 +335,20 @@ def test_a_failing_report_never_reaches_the_caller(
     assert problems and set(problems) == {"internal_error"}
 
 
+def test_a_failing_hand_over_never_reaches_the_caller(
+    pulse: GenPulse, messages_server: MessagesServer
+) -> None:
+    def refuse(job: tuple[Any, ...]) -> None:
+        raise RuntimeError("the deferred queue is broken")
+
+    problems: list[str] = []
+    reporter = Reporter(print, print, lambda kind, detail: problems.append(kind), refuse)
+    client = instrument(sync_client(messages_server), reporter)
+    assert client.messages.create(**ASK).usage.input_tokens > 0
+    assert [e.type for e in client.messages.create(stream=True, **ASK)][-1] == "message_stop"
+    assert problems == ["internal_error"] * 3  # the answer, the stream's start and its end
+
+
 def test_instrumenting_twice_reports_once_and_other_types_are_refused(
     pulse: GenPulse, messages_server: MessagesServer
 ) -> None:
