@@ -24,7 +24,6 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from rocksdict import (
-    BlockBasedIndexType,
     BlockBasedOptions,
     Cache,
     DBCompressionType,
@@ -71,24 +70,20 @@ def shared_memory() -> dict[str, int]:
     }
 
 
-def _table(cache: Cache, partitioned: bool) -> BlockBasedOptions:
+def _table(cache: Cache, ids: bool) -> BlockBasedOptions:
     table = BlockBasedOptions()
     table.set_block_cache(cache)
-    table.set_cache_index_and_filter_blocks(True)
-    table.set_pin_l0_filter_and_index_blocks_in_cache(True)
     table.set_bloom_filter(10, False)  # a missing row (new session, new minute) skips reads
-    if partitioned:
-        # a file of millions of ids has a filter of megabytes: whole, it does not stay in
-        # the shared cache and every lookup would read it again (measured: ~250 us per id
-        # at 3 M ids); in 4 KiB partitions under a pinned top-level index, a lookup reads one
-        table.set_index_type(BlockBasedIndexType.two_level_index_search())
-        table.set_partition_filters(True)
-        table.set_metadata_block_size(4096)
-        table.set_pin_top_level_index_and_filter(True)
+    # the ids' index and filter blocks stay with their files' readers, outside the shared
+    # cache: a file of millions of ids has a filter of megabytes, which did not stay in the
+    # 8 MiB cache, so every lookup read it again (3 M ids took minutes); outside, they cost
+    # about 1.3 bytes per id, what a Bloom filter of the ids would cost in memory
+    table.set_cache_index_and_filter_blocks(not ids)
+    table.set_pin_l0_filter_and_index_blocks_in_cache(not ids)
     return table
 
 
-def _options(partitioned: bool = False) -> Options:
+def _options(ids: bool = False) -> Options:
     global _shared
     if _shared is None:
         _shared = (Cache(BLOCK_CACHE_BYTES), WriteBufferManager(MEMTABLES_BYTES, False))
@@ -100,7 +95,7 @@ def _options(partitioned: bool = False) -> Options:
     options.set_write_buffer_size(2 * MiB)
     options.set_max_write_buffer_number(2)
     options.set_write_buffer_manager(memtables)
-    options.set_block_based_table_factory(_table(cache, partitioned))
+    options.set_block_based_table_factory(_table(cache, ids))
     # the newest rows and event ids sit in the memtable: a bloom filter there too makes a
     # lookup of a new id (nearly every event, streams/dedup.py) skip the skiplist search
     options.set_memtable_prefix_bloom_ratio(0.1)
@@ -113,7 +108,7 @@ def _id_options() -> Options:
     """The ids column family: random 12-byte keys with empty values, one lookup per event and
     one insert per new id, in files of their own (the rows' files and flushes do not carry
     them); digests do not compress, so the files are not compressed."""
-    options = _options(partitioned=True)
+    options = _options(ids=True)
     options.set_compression_type(DBCompressionType.none())
     return options
 
