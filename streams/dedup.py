@@ -12,9 +12,11 @@ Where the ids live, so memory does not grow with them and a SIGKILL changes noth
 - the changelog gets one immutable row per poll, `x:<minute of its newest event>:<first
   offset>`, holding that poll's new digests (a version byte, then the digests back to
   back), in the same Kafka transaction as the counts they produced and the input offsets;
-- the partition's RocksDB gets one empty `z:<digest>` key per id after the commit (local
-  only; rebuilt from the `x:` rows on restore). A lookup is one RocksDB get, mostly answered
-  by its bloom filter; the ids of the poll being folded are checked in a dict first.
+- the partition's RocksDB gets one empty key per id, the digest itself, in a column family
+  of its own (streams.store, uncompressed) after the commit (local
+  only; rebuilt from the `x:` rows on restore). A lookup is one membership test of that
+  column family, mostly answered by a bloom filter; the ids of the poll being folded are
+  checked in a dict first.
 Blocks whose newest event is older than the horizon (event time) are deleted with their ids,
 so an id is remembered for at least the horizon (default 24 h, GENPULSE_DEDUP_HORIZON_S).
 """
@@ -22,7 +24,7 @@ so an id is remembered for at least the horizon (default 24 h, GENPULSE_DEDUP_HO
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 import orjson
@@ -30,13 +32,13 @@ import orjson
 from streams.keys import MINUTE_MS
 
 BLOCK = "x:"
-SEEN = b"z:"
 DIGEST_BYTES = 12
 BLOCK_V2 = b"\x02"  # a block of digests; blocks of stop 10 and before are JSON lists of ids
+_blake2b = hashlib.blake2b
 
 
 def digest(event_id: str) -> bytes:
-    return hashlib.blake2b(event_id.encode(), digest_size=DIGEST_BYTES).digest()
+    return _blake2b(event_id.encode(), digest_size=DIGEST_BYTES).digest()
 
 
 def block_digests(blob: bytes) -> list[bytes]:
@@ -51,9 +53,11 @@ class IdRows(Protocol):
 
     def get_raw(self, key: bytes) -> bytes | None: ...
 
-    def delete_raw(self, key: bytes) -> None: ...
+    def id_lookup(self) -> Callable[[bytes], object]: ...
 
-    def put_many_raw(self, keys: Iterator[bytes] | list[bytes], value: bytes) -> None: ...
+    def put_ids(self, keys: Iterable[bytes]) -> None: ...
+
+    def delete_ids(self, keys: Iterable[bytes]) -> None: ...
 
     def rows_between(self, low: str, high: str) -> Iterator[tuple[str, bytes]]: ...
 
@@ -69,24 +73,22 @@ class SeenEvents:
     def __init__(self, rows: IdRows | None, horizon_ms: int) -> None:
         self.rows = rows
         self.horizon_ms = horizon_ms
-        self.memory: set[bytes] = set()  # only without a store
+        self.memory: dict[bytes, bytes] = {}  # only without a store
+        self.known = self.memory.get if rows is None else rows.id_lookup()  # None: unknown
         self.pending: dict[bytes, None] = {}
         self.pending_from = -1
         self.pending_newest = 0
 
     def first_time(self, event_id: str, timestamp_ms: int, offset: int) -> bool:
-        """True (and remembered for this poll) unless the id was counted before."""
-        key = digest(event_id)
-        if key in self.pending:
+        """True (and remembered for this poll) unless the id was counted before. Called once
+        per event: the digest is computed here, not by `digest`, to save a call."""
+        key = _blake2b(event_id.encode(), digest_size=DIGEST_BYTES).digest()
+        pending = self.pending
+        if key in pending or self.known(key) is not None:
             return False
-        if self.rows is None:
-            if key in self.memory:
-                return False
-        elif self.rows.get_raw(SEEN + key) is not None:
-            return False
-        if not self.pending:
+        if not pending:
             self.pending_from = offset
-        self.pending[key] = None
+        pending[key] = None
         if timestamp_ms > self.pending_newest:
             self.pending_newest = timestamp_ms
         return True
@@ -99,11 +101,12 @@ class SeenEvents:
         return key, BLOCK_V2 + b"".join(self.pending)
 
     def committed(self) -> None:
-        """The poll is committed: remember its ids locally."""
+        """The poll is committed: remember its ids locally (in key order: RocksDB inserts a
+        sorted batch into its memtable faster than the sort costs, ~0.8 against 1.3 us an id)."""
         if self.rows is None:
-            self.memory.update(self.pending)
+            self.memory.update(dict.fromkeys(self.pending, b""))
         else:
-            self.rows.put_many_raw([SEEN + key for key in self.pending], b"")
+            self.rows.put_ids(sorted(self.pending))
         self.pending = {}
         self.pending_newest = 0
 
@@ -124,8 +127,7 @@ class SeenEvents:
         blob = self.rows.get_raw(key.encode())
         if blob is None:
             return
-        for one in block_digests(blob):
-            self.rows.delete_raw(SEEN + one)
+        self.rows.delete_ids(block_digests(blob))
 
     def rebuild(self) -> int:
         """After a restore from the changelog: the local id keys from the `x:` blocks."""
@@ -133,7 +135,7 @@ class SeenEvents:
             return 0
         ids = 0
         for _, blob in self.rows.rows_between(BLOCK, "x;"):
-            keys = [SEEN + one for one in block_digests(blob)]
-            self.rows.put_many_raw(keys, b"")
+            keys = block_digests(blob)
+            self.rows.put_ids(sorted(keys))
             ids += len(keys)
         return ids

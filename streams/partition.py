@@ -161,7 +161,7 @@ class PartitionState:
         tables = out.tables
         targets = self.rules.targets
         loads = orjson.loads
-        seen = self.seen
+        first_time = None if self.seen is None else self.seen.first_time
         for record in records:
             if self.next_offset is not None and record.offset < self.next_offset:
                 continue  # already in the state (replay after a crash)
@@ -193,7 +193,7 @@ class PartitionState:
             p = in_minute.get(cell)
             if p is None:
                 p = in_minute[cell] = Partial()
-            if seen is not None and not seen.first_time(obj["event_id"], ts, record.offset):
+            if first_time is not None and not first_time(obj["event_id"], ts, record.offset):
                 p.duplicates += 1  # a resend: counted once already
                 continue
             user = obj.get("user_id")

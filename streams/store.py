@@ -19,13 +19,14 @@ import gc
 import logging
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from rocksdict import (
     BlockBasedOptions,
     Cache,
+    DBCompressionType,
     Options,
     Rdict,
     ReadOptions,
@@ -43,6 +44,7 @@ MiB = 1024 * 1024
 BLOCK_CACHE_BYTES = 8 * MiB
 MEMTABLES_BYTES = 16 * MiB
 _shared: tuple[Cache, WriteBufferManager] | None = None
+IDS = "ids"  # the column family of the event ids (streams/dedup.py)
 
 
 PROPERTIES = (
@@ -68,7 +70,20 @@ def shared_memory() -> dict[str, int]:
     }
 
 
-def _options() -> Options:
+def _table(cache: Cache, ids: bool) -> BlockBasedOptions:
+    table = BlockBasedOptions()
+    table.set_block_cache(cache)
+    table.set_bloom_filter(10, False)  # a missing row (new session, new minute) skips reads
+    # the ids' index and filter blocks stay with their files' readers, outside the shared
+    # cache: a file of millions of ids has a filter of megabytes, which did not stay in the
+    # 8 MiB cache, so every lookup read it again (3 M ids took minutes); outside, they cost
+    # about 1.3 bytes per id, what a Bloom filter of the ids would cost in memory
+    table.set_cache_index_and_filter_blocks(not ids)
+    table.set_pin_l0_filter_and_index_blocks_in_cache(not ids)
+    return table
+
+
+def _options(ids: bool = False) -> Options:
     global _shared
     if _shared is None:
         _shared = (Cache(BLOCK_CACHE_BYTES), WriteBufferManager(MEMTABLES_BYTES, False))
@@ -80,17 +95,21 @@ def _options() -> Options:
     options.set_write_buffer_size(2 * MiB)
     options.set_max_write_buffer_number(2)
     options.set_write_buffer_manager(memtables)
-    table = BlockBasedOptions()
-    table.set_block_cache(cache)
-    table.set_cache_index_and_filter_blocks(True)
-    table.set_pin_l0_filter_and_index_blocks_in_cache(True)
-    table.set_bloom_filter(10, False)  # a missing row (new session, new minute) skips reads
-    options.set_block_based_table_factory(table)
+    options.set_block_based_table_factory(_table(cache, ids))
     # the newest rows and event ids sit in the memtable: a bloom filter there too makes a
     # lookup of a new id (nearly every event, streams/dedup.py) skip the skiplist search
     options.set_memtable_prefix_bloom_ratio(0.1)
     options.set_memtable_whole_key_filtering(True)
     options.set_max_open_files(256)
+    return options
+
+
+def _id_options() -> Options:
+    """The ids column family: random 12-byte keys with empty values, one lookup per event and
+    one insert per new id, in files of their own (the rows' files and flushes do not carry
+    them); digests do not compress, so the files are not compressed."""
+    options = _options(ids=True)
+    options.set_compression_type(DBCompressionType.none())
     return options
 
 
@@ -112,6 +131,7 @@ class RowStore:
     def __init__(self, path: Path, db: Rdict) -> None:
         self.path = path
         self.db = db
+        self.ids = _no_wal(db.get_column_family(IDS))
 
     @classmethod
     async def open(cls, path: Path, wait_s: float = LOCK_WAIT_S) -> RowStore:
@@ -135,10 +155,14 @@ class RowStore:
         # open first, then clear: wiping the directory under a live handle would delete the
         # LOCK file its holder still relies on
         if (path / "CURRENT").exists():
-            Rdict(str(path), _options()).close()  # raises while another handle holds it
+            # raises while another handle holds it; opens the column families it finds,
+            # whichever version of this module wrote them
+            Rdict(str(path), _options()).close()
         shutil.rmtree(path, ignore_errors=True)
         path.mkdir(parents=True, exist_ok=True)
-        return _no_wal(Rdict(str(path), _options()))
+        db = _no_wal(Rdict(str(path), _options()))
+        db.create_column_family(IDS, _id_options()).close()
+        return db
 
     def get(self, key: str) -> bytes | None:
         value = self.db.get(key.encode())
@@ -154,14 +178,29 @@ class RowStore:
         value = self.db.get(key)
         return None if value is None else bytes(value)
 
-    def delete_raw(self, key: bytes) -> None:
-        self.db.delete(key)
+    def id_lookup(self) -> Callable[[bytes], object]:
+        """The ids column family's own bound get (None: not in the set), called once per event
+        without a wrapper in between; cheaper than its `in` for the usual absent id."""
+        return self.ids.get
 
-    def put_many_raw(self, keys: Iterator[bytes] | list[bytes], value: bytes) -> None:
-        """Many keys with one value in one write (a poll's event ids)."""
+    def _id_batch(self) -> WriteBatch:
+        # a column family handle holds the database open: taken per write, never kept
         batch = WriteBatch(raw_mode=True)
+        batch.set_default_column_family(self.db.get_column_family_handle(IDS))
+        return batch
+
+    def put_ids(self, keys: Iterable[bytes]) -> None:
+        """Add ids (digests) in one write (a poll's new event ids)."""
+        batch = self._id_batch()
+        put = batch.put
         for key in keys:
-            batch.put(key, value)
+            put(key, b"")
+        self.db.write(batch)
+
+    def delete_ids(self, keys: Iterable[bytes]) -> None:
+        batch = self._id_batch()
+        for key in keys:
+            batch.delete(key)
         self.db.write(batch)
 
     def rows_between(self, low: str, high: str) -> Iterator[tuple[str, bytes]]:
@@ -208,15 +247,17 @@ class RowStore:
             yield bytes(key).decode(), bytes(value)  # type: ignore[arg-type]
 
     def memory(self) -> dict[str, int]:
-        """RocksDB's own memory figures of this store (the memory probe, streams/probe.py)."""
+        """RocksDB's own memory figures of this store, both column families summed (the memory
+        probe, streams/probe.py)."""
         out = {}
         for name in PROPERTIES:
-            value = self.db.property_int_value(name)
-            if value is not None:
-                out[name.removeprefix("rocksdb.")] = value
+            values = [db.property_int_value(name) for db in (self.db, self.ids)]
+            if values[0] is not None:
+                out[name.removeprefix("rocksdb.")] = sum(v for v in values if v is not None)
         return out
 
     def close(self) -> None:
+        self.ids.close()  # the column family's handle holds the database open too
         self.db.close()
         shutil.rmtree(self.path, ignore_errors=True)
 

@@ -12,9 +12,10 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rocksdict import Options, Rdict
 
 from api.settings import ApiSettings
-from streams.dedup import block_key
+from streams.dedup import block_key, digest
 from streams.partition import PartitionState, Rules
 from streams.settings import WorkerSettings
 from streams.store import RowStore
@@ -97,6 +98,36 @@ async def test_blocks_of_the_earlier_json_form_are_still_read(tmp_path: Path) ->
     assert _counted(state, [1, 3], 5) == (1, 1)
     state.seen.forget_block(key)
     assert state.seen.first_time("id-2", T0, 9)
+    store.close()
+
+
+async def test_ids_live_apart_from_the_rows_and_closing_frees_the_store(tmp_path: Path) -> None:
+    store = await RowStore.open(tmp_path / "events-0")
+    store.put("m:1", b"{}")
+    ids = [digest(f"id-{i}") for i in range(50)]
+    store.put_ids(sorted(ids))
+    known = store.id_lookup()
+    assert all(known(one) is not None for one in ids)
+    assert known(digest("id-50")) is None
+    assert store.row_keys() == ["m:1"]  # the id column family is not among the rows
+    store.delete_ids(ids[:10])
+    assert [known(one) is None for one in ids[:11]] == [True] * 10 + [False]
+    store.close()
+    # nothing of the closed store (a column family handle) may hold RocksDB's LOCK: the same
+    # partition, given back at once, opens without waiting
+    again = await RowStore.open(tmp_path / "events-0", wait_s=0.2)
+    assert again.id_lookup()(ids[20]) is None  # wiped at open, refilled from the changelog
+    again.close()
+
+
+async def test_a_store_left_by_the_earlier_layout_opens(tmp_path: Path) -> None:
+    # workers up to this change kept ids as `z:<digest>` rows and had no ids column family;
+    # a worker upgraded in place finds such a directory (wiped at open, as always)
+    old = Rdict(str(tmp_path / "events-0"), Options(raw_mode=True))
+    old[b"z:" + digest("id-1")] = b""
+    old.close()
+    store = await RowStore.open(tmp_path / "events-0", wait_s=0.2)
+    assert store.id_lookup()(digest("id-1")) is None and store.row_keys() == []
     store.close()
 
 

@@ -125,7 +125,10 @@ async def test_open_waits_for_a_lock_held_in_this_process(tmp_path: Path) -> Non
     opening = asyncio.ensure_future(RowStore.open(tmp_path / "p", wait_s=10))
     await asyncio.sleep(0.3)
     assert not opening.done()  # "No locks available": the first handle is alive
-    first.db.close()  # the holder goes away (close() would also wipe the directory)
+    # the holder goes away (close() would also wipe the directory): the ids column family's
+    # handle and the database's
+    first.ids.close()
+    first.db.close()
     second = await asyncio.wait_for(opening, 10)
     assert second.row_keys() == []  # opened empty, to be refilled from the changelog
     second.close()
