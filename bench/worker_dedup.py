@@ -1,13 +1,16 @@
 """Worker events/s with event-id de-duplication on vs off, on the same filled topic, in the
 same run; and what remembering 10 M event ids costs in memory.
 
-Run: .venv/bin/python bench/worker_dedup.py [--events 300000] [--ids 10000000] [--rounds 2]
+Run: .venv/bin/python bench/worker_dedup.py [--events 300000] [--ids 10000000] [--rounds 6]
      (needs a broker: GENPULSE_KAFKA_BOOTSTRAP or --bootstrap; `genpulse dev up` starts one)
 
 Throughput: for each run a fresh topic prefix is filled with the same seeded events, then
 one worker drains it, timed from its first committed offset to the last
-(bench/worker_throughput.py's method), alternating off/on for `--rounds` and keeping the
-best of each (and the ratio of medians); off is `GENPULSE_DEDUP_HORIZON_S=0`.
+(bench/worker_throughput.py's method), for `--rounds` rounds of off-on / on-off pairs; off
+is `GENPULSE_DEDUP_HORIZON_S=0`. Two figures: the ratio of median events/s (wall time), and
+the ratio of median events per CPU second of the worker process (all its threads, from
+/proc), which the machine's swings between a fast and a slow phase move less (single runs
+of one setting differed by 30 % in wall time here, docs/architecture.md).
 Goal (issue 12): on/off >= 0.85.
 Each run needs its own prefix, not only its own app id: the worker keeps its position in
 its changelog topics, which are named by prefix, so a second worker on the same prefix
@@ -78,16 +81,19 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--ids", type=int, default=10_000_000)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument(
         "--bootstrap", default=os.environ.get("GENPULSE_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     )
     args = parser.parse_args()
     unique = uuid.uuid4().hex[:8]
+    modes = {"off": {"GENPULSE_DEDUP_HORIZON_S": "0"}, "on": {}}
     with tempfile.TemporaryDirectory() as tmp:
         rates: dict[str, list[float]] = {"off": [], "on": []}
-        for round_ in range(args.rounds):  # alternated, best of each: load drifts
-            for name, env in (("off", {"GENPULSE_DEDUP_HORIZON_S": "0"}), ("on", {})):
+        cpu_rates: dict[str, list[float]] = {"off": [], "on": []}  # events per CPU second
+        for round_ in range(args.rounds):
+            # off-on, then on-off: a drift in the machine's speed weighs on both modes alike
+            for name in ("off", "on") if round_ % 2 == 0 else ("on", "off"):
                 run_id = f"{name}{round_}-{unique}"
                 settings = WorkerSettings(
                     kafka_bootstrap=args.bootstrap, topic_prefix=f"bench-{run_id}", app_id=run_id
@@ -95,10 +101,15 @@ async def main() -> None:
                 total = await fill_topic(settings, args.events)
                 work = Path(tmp) / run_id
                 work.mkdir()
-                run = await run_worker(settings, work, total, **env)
-                rate = run["events"] / run["seconds"]
-                rates[name].append(rate)
-                print(f"dedup {name}: {total} events, {rate:,.0f} events/s", flush=True)
+                run = await run_worker(settings, work, total, **modes[name])
+                rates[name].append(run["events"] / run["seconds"])
+                cpu_rates[name].append(run["events"] / run["cpu_s"])
+                print(
+                    f"dedup {name}: {total} events, {rates[name][-1]:,.0f} events/s, "
+                    f"{cpu_rates[name][-1]:,.0f} events per CPU second, "
+                    f"load {os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
         memory = await ids_in_rocksdb(args.ids, Path(tmp))
     set_mb = ids_in_a_set(args.ids)
     print(
@@ -114,6 +125,11 @@ async def main() -> None:
                 "baseline_events_per_s_dedup_off": round(max(rates["off"])),
                 "ratio": round(max(rates["on"]) / max(rates["off"]), 3),
                 "ratio_of_medians": round(median(rates["on"]) / median(rates["off"]), 3),
+                "events_per_cpu_s_dedup_on": round(median(cpu_rates["on"])),
+                "baseline_events_per_cpu_s_dedup_off": round(median(cpu_rates["off"])),
+                "cpu_ratio_of_medians": round(
+                    median(cpu_rates["on"]) / median(cpu_rates["off"]), 3
+                ),
                 "ids": args.ids,
                 "ids_rss_added_mb": round(memory["rss_added_mb"]),
                 "ids_disk_mb": round(memory["disk_mb"]),

@@ -68,6 +68,14 @@ async def fill_topic(settings: WorkerSettings, events: int) -> int:
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and all its threads (RocksDB's included), from
+    /proc: a figure that a slower machine phase (other tenants, a busy broker) moves less
+    than wall time, as long as the worker's own code is what it runs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def run_worker(
     settings: WorkerSettings,
     tmp: Path,
@@ -76,22 +84,26 @@ async def run_worker(
     **env: str,
 ) -> dict[str, float]:
     """Events/s of one worker draining `total` events, timed from its first commit to its
-    last; `on_first_commit` runs once the worker is draining; `env`: extra settings."""
+    last, and the CPU seconds its process used in that time; `on_first_commit` runs once the
+    worker is draining; `env`: extra settings."""
     worker = WorkerProcess(settings, tmp, "bench", **env).start()
+    assert worker.proc is not None
     group = f"{settings.app_id}-aggregator"
     first_at = first_n = None
+    first_cpu = 0.0
     deadline = time.monotonic() + 600
     try:
         while time.monotonic() < deadline:
             n = await committed(settings.kafka_bootstrap, group)
             now = time.monotonic()
             if n and first_at is None:
-                first_at, first_n = now, n
+                first_at, first_n, first_cpu = now, n, cpu_seconds(worker.proc.pid)
                 if on_first_commit is not None:
                     on_first_commit()
             if n >= total:
                 assert first_at is not None and first_n is not None
-                return {"events": total - first_n, "seconds": now - first_at}
+                cpu = cpu_seconds(worker.proc.pid) - first_cpu
+                return {"events": total - first_n, "seconds": now - first_at, "cpu_s": cpu}
             if not worker.alive():
                 raise RuntimeError(worker.log_tail())
             await asyncio.sleep(0.1)
