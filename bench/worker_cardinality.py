@@ -4,19 +4,26 @@ steady run at that cardinality.
 
 Run: .venv/bin/python bench/worker_cardinality.py [--events 150000] [--rounds 3] [--minutes 2]
      [--rate 4000] [--bootstrap host:port] [--redis redis://...] [--skip-throughput]
+     [--soak-workload high|users_tags|both] [--no-users-tags]
      [--soak-env GENPULSE_DEDUP_HORIZON_S=0] [--worker-env GENPULSE_CHANGELOG_COMPRESSION=none]
 
-Throughput: two topics are filled beforehand with the same seeded demo sessions
+Throughput: topics are filled beforehand with the same seeded demo sessions
 (tests/streams/workload.py), (a) as bench/worker_throughput.py sends them (one service, a few
-hundred users, no tags) and (b) rewritten to 3 services, 2 environments, users drawn from
-100,000 and a `feature` tag from 1,000 values; a fresh `genpulse worker` drains each, timed
-from its first committed offset to the last (Kafka's record of progress), --rounds pairs in
-alternating order; the figure is the median of the pairs' (b)/(a). Goal: >= 0.8. Memory:
-then --minutes of load at --rate events/s, event times now (minutes roll over, tables fill
-to K and stop growing), at the high cardinality; VmRSS of the worker sampled every 10 s; the
-figure is the last sample against the one at minute 2 (or the first after 60 s for shorter
-runs), and the same with the medians of those minutes (single samples swing with the poll in
-progress). Goal: within 10 %. The last line is one JSON object.
+hundred users, no tags), (b) rewritten to 3 services, 2 environments, users drawn from
+100,000 and a `feature` tag from 1,000 values, and (c) `users_tags`: the same users and tags
+as (b) with service and environment as in (a) (one service, no environment), so (c)/(a) is
+what users and tag values alone cost (the issue's sentence names only those) and (b)/(c) what
+the 3 x 2 service/environment cells add. A fresh `genpulse worker` drains each, timed from
+its first committed offset to the last (Kafka's record of progress), --rounds rounds, the
+order rotated each round (each side first, second and third once in 3 rounds); `ratio` is the
+median of the rounds' (b)/(a) (the figure kept from before (c) was added), `users_tags_ratio`
+of (c)/(a), `cells_ratio` of (b)/(c). Goal: >= 0.8. Memory: then --minutes of load at --rate
+events/s, event times now (minutes roll over, tables fill to K and stop growing), at the
+cardinality of (b) (`--soak-workload high`, the default), of (c) or both in turn; VmRSS of
+the worker sampled every 10 s; the figure is the last sample against the one at minute 2 (or
+the first after 60 s for shorter runs), and the same with the medians of those minutes
+(single samples swing with the poll in progress). Goal: within 10 %. The last line is one
+JSON object.
 """
 
 from __future__ import annotations
@@ -52,26 +59,35 @@ SERVICES = ("generator", "editor", "exporter")
 ENVIRONMENTS = ("prod", "staging")
 
 
-def high_cardinality(events: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
-    """The same events with each session's user, service, environment and tag redrawn."""
+def high_cardinality(
+    events: list[dict[str, Any]], seed: int, cells: bool = True
+) -> list[dict[str, Any]]:
+    """The same events with each session's user, service, environment and tag redrawn;
+    `cells=False`: the same users and tags (same seed, same draws), service and environment
+    left as they were."""
     rng = random.Random(seed)
     per_session: dict[str, dict[str, Any]] = {}
     out = []
     for e in events:
         dims = per_session.get(e["session_id"])
         if dims is None:
-            dims = per_session[e["session_id"]] = draw(rng)
+            dims = per_session[e["session_id"]] = draw(rng, cells)
         out.append({**e, **dims})
     return out
 
 
-def draw(rng: random.Random) -> dict[str, Any]:
-    return {
+def draw(rng: random.Random, cells: bool = True) -> dict[str, Any]:
+    """One session's dimensions; `cells=False` draws the same figures (so the same users and
+    tags follow from a seed) and leaves out service and environment."""
+    dims = {
         "user_id": f"user-{rng.randrange(USERS)}",
         "service": rng.choice(SERVICES),
         "environment": rng.choice(ENVIRONMENTS),
         "tags": {"feature": f"f{rng.randrange(TAG_VALUES)}"},
     }
+    if not cells:
+        del dims["service"], dims["environment"]
+    return dims
 
 
 async def fresh_topology(bootstrap: str, redis: str, name: str) -> WorkerSettings:
@@ -88,16 +104,39 @@ async def fresh_topology(bootstrap: str, redis: str, name: str) -> WorkerSetting
     return s
 
 
+def orders(names: tuple[str, ...], rounds: int) -> list[tuple[str, ...]]:
+    """Each round's order: with two sides they alternate; with more, each round rotates the
+    last one by one place (and the next cycle runs reversed), so over len(names) rounds every
+    side runs once in every position."""
+    out: list[tuple[str, ...]] = []
+    for n in range(rounds):
+        if len(names) <= 2:
+            out.append(names if n % 2 == 0 else names[::-1])
+            continue
+        shift = n % len(names)
+        order = names[shift:] + names[:shift]
+        out.append(order if (n // len(names)) % 2 == 0 else order[::-1])
+    return out
+
+
 async def throughput(
-    bootstrap: str, redis: str, events: int, tmp: Path, env: dict[str, str], rounds: int
+    bootstrap: str,
+    redis: str,
+    events: int,
+    tmp: Path,
+    env: dict[str, str],
+    rounds: int,
+    users_tags: bool = True,
 ) -> dict[str, list[float]]:
-    """events/s of each workload per round; the order alternates, so a load change on this
-    shared machine does not always hit the same side."""
+    """events/s of each workload per round; the order changes each round (`orders`), so a
+    load change on this shared machine does not always hit the same side."""
     base = workload(1, events, int(time.time() * 1000) - 30 * 60_000, 25 * 60_000)
     workloads = {"low": base, "high": high_cardinality(base, 2)}
-    rates: dict[str, list[float]] = {"low": [], "high": []}
-    for n in range(rounds):
-        for name in ("low", "high") if n % 2 == 0 else ("high", "low"):
+    if users_tags:
+        workloads["users_tags"] = high_cardinality(base, 2, cells=False)
+    rates: dict[str, list[float]] = {name: [] for name in workloads}
+    for n, order in enumerate(orders(tuple(workloads), rounds)):
+        for name in order:
             s = await fresh_topology(bootstrap, redis, "card")
             total = await produce(
                 bootstrap,
@@ -112,10 +151,18 @@ async def throughput(
 
 
 async def memory(
-    bootstrap: str, redis: str, minutes: float, rate: float, tmp: Path, env: dict[str, str]
+    bootstrap: str,
+    redis: str,
+    minutes: float,
+    rate: float,
+    tmp: Path,
+    env: dict[str, str],
+    cells: bool = True,
 ) -> dict:
+    """The soak at the cardinality of (b), or (`cells=False`) of (c)."""
     s = await fresh_topology(bootstrap, redis, "cardsoak")
-    worker = WorkerProcess(s, tmp, "soak", **env).start()
+    name = "soak" if cells else "soak-users-tags"
+    worker = WorkerProcess(s, tmp, name, **env).start()
     assert worker.proc is not None
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
     await producer.start()
@@ -129,7 +176,7 @@ async def memory(
             due = int(at * rate)
             while sent < due:
                 n += 1
-                dims = draw(rng)
+                dims = draw(rng, cells)
                 for e in session_events(rng, f"c{n}", dims["user_id"], int(time.time() * 1000)):
                     e.update(dims)
                     key = e["session_id"].encode()
@@ -140,7 +187,7 @@ async def memory(
                 if not worker.alive():
                     raise RuntimeError(worker.log_tail())
                 samples.append((at, rss_mb(worker.proc.pid)))
-                print(f"{at:6.0f}s rss {samples[-1][1]:.1f} MB, {sent} events", flush=True)
+                print(f"{at:6.0f}s {name} rss {samples[-1][1]:.1f} MB, {sent} events", flush=True)
             await asyncio.sleep(0.05)
     finally:
         await producer.stop()
@@ -191,24 +238,50 @@ async def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3, help="throughput pairs, alternating")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument(
+        "--no-users-tags",
+        action="store_true",
+        help="throughput of (a) and (b) only, without the users-and-tags variant (c)",
+    )
+    parser.add_argument(
+        "--soak-workload",
+        choices=("high", "users_tags", "both"),
+        default="high",
+        help="the soak's cardinality: (b), (c) or both in turn (each --minutes long)",
+    )
     args = parser.parse_args()
     if 0 < args.minutes < 1:
         parser.error("--minutes: 0 (throughput only) or at least 1 (RSS is compared at minute 1)")
     worker_env = dict(item.split("=", 1) for item in args.worker_env)
     soak_env = {**worker_env, **dict(item.split("=", 1) for item in args.soak_env)}
     with tempfile.TemporaryDirectory() as tmp:
-        rates: dict[str, list[float]] = {"low": [], "high": []}
+        rates: dict[str, list[float]] = {"low": [], "high": [], "users_tags": []}
         if not args.skip_throughput:
             rates = await throughput(
-                args.bootstrap, args.redis, args.events, Path(tmp), worker_env, args.rounds
+                args.bootstrap,
+                args.redis,
+                args.events,
+                Path(tmp),
+                worker_env,
+                args.rounds,
+                users_tags=not args.no_users_tags,
             )
-        low, high = rates["low"], rates["high"]
+        low, high, users_tags = rates["low"], rates["high"], rates.get("users_tags", [])
         ratios = [h / lo for h, lo in zip(high, low, strict=True)]
-        mem = {}
+        ut_ratios = [u / lo for u, lo in zip(users_tags, low, strict=True)]
+        cell_ratios = [h / u for h, u in zip(high, users_tags, strict=True)]
+        mem: dict[str, Any] = {}
         if args.minutes > 0:  # 0: the throughput part only
-            mem = await memory(
-                args.bootstrap, args.redis, args.minutes, args.rate, Path(tmp), soak_env
-            )
+            for cells in {"high": (True,), "users_tags": (False,), "both": (True, False)}[
+                args.soak_workload
+            ]:
+                got = await memory(
+                    args.bootstrap, args.redis, args.minutes, args.rate, Path(tmp), soak_env, cells
+                )
+                if cells:  # the keys the figure always had
+                    mem.update(got)
+                else:
+                    mem["users_tags_soak"] = got
     print(
         json.dumps(
             {
@@ -221,10 +294,16 @@ async def main() -> None:
                 "round_ratios": [round(r, 3) for r in ratios],
                 "best_over_best": round(max(high) / max(low), 3) if low else None,
                 "ratio": round(statistics.median(ratios), 3) if ratios else None,
+                "users_tags_events_per_s": [round(r) for r in users_tags],
+                "users_tags_round_ratios": [round(r, 3) for r in ut_ratios],
+                "users_tags_ratio": round(statistics.median(ut_ratios), 3) if ut_ratios else None,
+                "cells_round_ratios": [round(r, 3) for r in cell_ratios],
+                "cells_ratio": round(statistics.median(cell_ratios), 3) if cell_ratios else None,
                 "worker_env": worker_env,
                 "soak_env": soak_env,
                 "minutes": args.minutes,
                 "rate_events_per_s": args.rate,
+                "soak_workload": args.soak_workload if args.minutes > 0 else None,
                 **mem,
             }
         )

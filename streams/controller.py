@@ -23,6 +23,7 @@ from streams import budgets as budget_rules
 from streams import keys, sketches
 from streams import rules as alert_rules
 from streams.budget_periods import Period, period_of
+from streams.day_spend import DaySpend
 from streams.settings import WorkerSettings
 from streams.snapshots import SnapshotWriter
 
@@ -42,7 +43,7 @@ class Controller:
         self.budgets: dict[str, budget_rules.Budget] = {}
         self.rules: dict[str, alert_rules.Rule] = {}
         self.owner = False
-        self.spend: dict[str, dict[str, Any]] = {}  # scope -> {period, spend_nanousd}: cost day
+        self.spend = DaySpend()  # scope -> its spend in its latest cost day (compact)
         self.rows: dict[str, ledger.Row] = {}  # scope -> its budget's ledger row
         self.clock_ms = 0  # the later of the newest event time and the wall clock
         self.window: dict[str, Any] = {"minutes": {}, "breakers": {}, "episodes": {}, "newest": 0}
@@ -145,7 +146,8 @@ class Controller:
             log.warning("redis unavailable at hand-over; budget states left to the next owner")
 
     async def _restore(self) -> None:
-        self.spend, self.window = {}, {"minutes": {}, "breakers": {}, "episodes": {}, "newest": 0}
+        self.spend = DaySpend()
+        self.window = {"minutes": {}, "breakers": {}, "episodes": {}, "newest": 0}
         self.rows, self._written = {}, {}
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap,
@@ -165,10 +167,7 @@ class Controller:
                     if key == "window" and value is not None:
                         self.window = value
                     elif key.startswith("spend:"):
-                        if value is None:
-                            self.spend.pop(key[6:], None)
-                        else:
-                            self.spend[key[6:]] = value
+                        self.spend.restore(key[6:], value)
                     elif key.startswith("budget:"):
                         if value is None:
                             self.rows.pop(key[7:], None)
@@ -290,7 +289,7 @@ class Controller:
         """The budget's row; a new day budget in the cost zone starts from the day's spend."""
         row = self.rows.get(budget.scope)
         if row is None or row.get("kind") != ledger.kind_of(budget):
-            day = self.spend.get(budget.scope)
+            day = self.spend.row(budget.scope)
             seed, fired = 0, ()
             today = period_of(self.cost_day, clock_ms)[0]
             if day is not None and budget.period == self.cost_day and day["period"] == today:
@@ -300,14 +299,8 @@ class Controller:
 
     def _add_day(self, scope: str, minute: int, nanos: int) -> bool:
         """The scope's spend in the cost time zone's day (what a new day budget starts from)."""
-        day = period_of(self.cost_day, minute)[0]
-        row = self.spend.get(scope)
-        if row is None or row["period"] < day:
-            row = self.spend[scope] = {"period": day, "spend_nanousd": 0}
-        if row["period"] != day:
-            return False  # a late call of an earlier day
-        row["spend_nanousd"] += nanos
-        return True
+        # a late call of an earlier day than the scope's latest is not added (False)
+        return self.spend.add(scope, period_of(self.cost_day, minute)[0], nanos)
 
     def _needs(self) -> tuple[set[str], int]:
         """Sketches the latency rules read, and how many minutes the rules look back."""
@@ -411,7 +404,7 @@ class Controller:
         for scope in sorted(days):
             futures.append(
                 await producer.send(
-                    changelog, orjson.dumps(self.spend[scope]), key=f"spend:{scope}".encode()
+                    changelog, orjson.dumps(self.spend.row(scope)), key=f"spend:{scope}".encode()
                 )
             )
         for scope in sorted(self._dropped):
