@@ -51,6 +51,8 @@ class Controller:
         self._published_at: dict[str, int] = {}
         self._written: dict[str, bytes] = {}
         self._dropped: set[str] = set()  # budget rows to tombstone in the changelog
+        self._spent_before: set[str] = set()  # spend rows of past days, to tombstone
+        self._today = ""  # the clock's cost day, set each poll
         self._recheck: set[str] = set()
         self._stopping = False
         self._lock = asyncio.Lock()
@@ -236,6 +238,8 @@ class Controller:
         newest = max((int(m) for roll in rolls for _, m, _ in _spend_of(roll)), default=0)
         self.clock_ms = max(self.clock_ms, now_ms, newest)
         clock = self.clock_ms
+        self._today = period_of(self.cost_day, clock)[0]
+        self._spent_before.update(self.spend.expire(self._today))
         changed: set[str] = set(self._recheck)  # scopes whose budget-state must be re-sent
         self._recheck.clear()
         days: set[str] = set()
@@ -281,7 +285,8 @@ class Controller:
             rule_alerts = self._evaluate_rules(now_ms)
             window_changed |= bool(rule_alerts)
             alerts.extend(rule_alerts)
-        if not (records or rows or days or alerts or states or window_changed or self._dropped):
+        tombstones = self._dropped or self._spent_before
+        if not (records or rows or days or alerts or states or window_changed or tombstones):
             return
         await self._commit(records, days, rows, window_changed, alerts, states)
 
@@ -299,8 +304,12 @@ class Controller:
 
     def _add_day(self, scope: str, minute: int, nanos: int) -> bool:
         """The scope's spend in the cost time zone's day (what a new day budget starts from)."""
-        # a late call of an earlier day than the scope's latest is not added (False)
-        return self.spend.add(scope, period_of(self.cost_day, minute)[0], nanos)
+        # a call of an earlier day than the clock's is not kept (False): only today's spend
+        # seeds a budget, and past days are expired (DaySpend.expire)
+        day = period_of(self.cost_day, minute)[0]
+        if day < self._today:
+            return False
+        return self.spend.add(scope, day, nanos)
 
     def _needs(self) -> tuple[set[str], int]:
         """Sketches the latency rules read, and how many minutes the rules look back."""
@@ -401,6 +410,9 @@ class Controller:
         await producer.begin_transaction()
         futures = []
         changelog = self.changelog.topic
+        for scope in sorted(self._spent_before):  # before today's rows: the later one wins
+            futures.append(await producer.send(changelog, None, key=f"spend:{scope}".encode()))
+        self._spent_before.clear()
         for scope in sorted(days):
             futures.append(
                 await producer.send(

@@ -9,6 +9,9 @@ the day's string, the sum): in issue 14's soak (100,000 users) the worker's Pyth
 grew by ~21,000 a minute, most of it this (docs/architecture.md). Here a scope is its string
 and one int in the dict of its day (~120 bytes); the day's string is shared. The figures,
 what `add` answers and the changelog rows (`row`) are the same as before.
+Only the clock's day matters (a day budget made now starts from today's spend), so the
+controller expires every earlier day at each poll (`expire`, tombstoned in the changelog):
+memory holds the scopes of one day, not every user ever seen.
 """
 
 from __future__ import annotations
@@ -72,6 +75,17 @@ class DaySpend:
         others = {k: v for k, v in row.items() if k not in FIELDS}
         if others:
             self.extra[scope] = others
+
+    def expire(self, today: str) -> list[str]:
+        """Forget every day before `today` (ISO dates compare as strings); returns the scopes
+        forgotten, whose changelog rows are to be tombstoned."""
+        gone: list[str] = []
+        for day in [d for d in self.days if d < today]:
+            scopes = self.days.pop(day)
+            gone.extend(scopes)
+            for scope in scopes:
+                self.extra.pop(scope, None)
+        return gone
 
     def _drop(self, scope: str, day: str) -> None:
         spend = self.days[day]
