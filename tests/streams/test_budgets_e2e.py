@@ -109,3 +109,52 @@ async def test_thresholds_fire_once_each_across_kills_and_sdk_stops_at_100(
         assert worker.alive()
     finally:
         pulse.close()
+
+
+async def test_a_past_days_spend_is_forgotten_and_tombstoned(
+    worker_settings: WorkerSettings, workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    """The controller keeps each scope's spend of the clock's day only (what a day budget
+    made now starts from): when the day turns, the earlier day's rows are tombstoned in its
+    changelog, and a killed worker's successor does not bring them back."""
+    s = worker_settings
+    await ensure_topics(s)
+    now = int(time.time() * 1000)
+    tomorrow = now + 86_400_000
+    worker = WorkerProcess(s, tmp_path, "w0", GENPULSE_MAX_FUTURE_SKEW_S="172800").start()
+    workers.append(worker)
+    changelog = s.internal_topic("controller-changelog")
+
+    async def latest() -> dict[str, object]:
+        rows: dict[str, object] = {}
+        for r in await read_topic(s.kafka_bootstrap, changelog, idle_ms=500):
+            key = r.key.decode()
+            if key.startswith("spend:"):
+                rows[key[6:]] = None if r.value is None else orjson.loads(r.value)
+        return rows
+
+    async def has(scope: str, day: str) -> bool:
+        row = (await latest()).get(scope)
+        return isinstance(row, dict) and row["period"] == day
+
+    today = datetime.fromtimestamp(now / 1000, UTC).date().isoformat()
+    next_day = datetime.fromtimestamp(tomorrow / 1000, UTC).date().isoformat()
+    await produce(s.kafka_bootstrap, s.topic("events"), encode([call(now, "xavier", 5)]))
+    await wait_for(lambda: has("user:xavier", today), 60, "today's spend row", [worker])
+    await produce(s.kafka_bootstrap, s.topic("events"), encode([call(tomorrow, "yann", 7)]))
+    await wait_for(lambda: has("user:yann", next_day), 60, "the next day's spend row", [worker])
+    rows = await latest()
+    assert "user:xavier" in rows and rows["user:xavier"] is None  # tombstoned
+    assert rows["global"] == {"period": next_day, "spend_nanousd": 7}
+    worker.kill()
+    worker.start()
+    # a call of the day before the clock's is not kept: xavier's row stays a tombstone
+    await produce(
+        s.kafka_bootstrap,
+        s.topic("events"),
+        encode([call(now, "xavier", 11), call(tomorrow, "zoe", 13)]),
+    )
+    await wait_for(lambda: has("user:zoe", next_day), 60, "the restarted worker's row", [worker])
+    rows = await latest()
+    assert rows["user:xavier"] is None
+    assert rows["global"] == {"period": next_day, "spend_nanousd": 20}
