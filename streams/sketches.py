@@ -37,8 +37,7 @@ def empty() -> Sketch:
 
 def key_of(value: float) -> int:
     """The DDSketch bucket key of a positive value (same as the mapping's `key`)."""
-    k = int(math.ceil(math.log2(value) * _MULTIPLIER) + _OFFSET)
-    return _KEYS[k - _KEY_LOW] if _KEY_LOW <= k < _KEY_HIGH else k
+    return shared_key(int(math.ceil(math.log2(value) * _MULTIPLIER) + _OFFSET))
 
 
 def shared_key(k: int) -> int:
