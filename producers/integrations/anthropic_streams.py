@@ -91,81 +91,67 @@ class StreamWatch:
     On the caller's thread: the head (the chunks up to the first content delta, each with
     its arrival time: message_start, the first content time) runs a short loop; after it,
     each chunk goes to the tail deque by C code alone (`filterfalse` over `deque.append`,
-    no Python frame per chunk). The chunks are the bytes objects httpx made, uncopied. The
-    watch holds what the call was made with; the call's state, parsing the chunks and
-    building the events are deferred work (`_report`, on the SDK's sender thread). The body
-    wrappers below are the watch itself.
+    no Python frame per chunk). The chunks are the bytes objects httpx made, uncopied, and
+    their times plain floats in a list (no tuple per chunk: fewer objects for the garbage
+    collector to count). Made without `__init__`: `watch_stream` sets its few attributes,
+    the call's details travelling as one tuple, `info`. Parsing the chunks, the call's
+    state and building the events are deferred work (`_report`, on the SDK's sender
+    thread). The body wrappers below are the watch itself.
     """
 
     __slots__ = (
         "_inner",
         "_response",
-        "attribution",
-        "body",
-        "broken",
         "call",
         "first_content_at",
         "head",
-        "headers_at",
-        "reported",
-        "reporter",
+        "info",
         "stamps",
-        "started",
         "tail",
     )
 
-    def __init__(
-        self,
-        reporter: StreamReporter,
-        started: float,
-        body: Any,
-        attribution: Attribution,
-        call: StreamCall | None,
-        inner: Any,
-    ) -> None:
-        self._inner = inner
-        self._response: httpx.Response | None = None
-        self.reporter = reporter
-        self.started = started
-        self.body = body
-        self.attribution = attribution
-        self.call = call
-        self.headers_at = _now()
-        self.head: list[bytes] = []
-        self.stamps: list[float] = []  # when each head chunk arrived
-        self.tail: deque[bytes] = deque((), _TAIL_CHUNKS)  # noqa: RUF037 (positional: 0.26 µs less)
-        self.first_content_at: float | None = None
-        self.broken: BaseException | None = None
-        self.reported = False
+    _inner: Any
+    _response: httpx.Response | None
+    call: StreamCall | None
+    first_content_at: float | None  # set by the report (sender thread)
+    head: list[bytes]
+    stamps: list[float]  # when each head chunk arrived
+    info: tuple[StreamReporter, float, Any, Attribution, float]
+    """(reporter, started, body, attribution, headers_at)"""
+    tail: deque[bytes]
+
+    @property
+    def reporter(self) -> StreamReporter:
+        return self.info[0]
+
+    @property
+    def started(self) -> float:
+        return self.info[1]
 
     def closed(self) -> None:
-        """Closed: report, and leave the response's cycle with the client's `Stream` (the
-        watch and its chunks are then freed by the report, not by the garbage collector).
-        Runs inside the caller's close: it never raises."""
+        """The first close: report, and leave the response's cycle with the client's `Stream`
+        (the watch and its chunks are then freed by the report, not by the garbage
+        collector). The exception in flight, if any, goes with the report: an
+        `httpx.TransportError` closing us is the stream breaking. Never raises."""
         try:
             response = self._response
             if response is not None:
                 self._response = None
                 response.stream = self._inner
-            if not self.reported:
-                self.reported = True
-                if self.broken is None:  # a break after the head: the exception closing us
-                    in_flight = sys.exc_info()[1]
-                    if isinstance(in_flight, httpx.TransportError):
-                        self.broken = in_flight
-                self.reporter.defer((_report, self, _now()))
+                self.info[0].defer((_report, self, _now(), sys.exc_info()[1]))
         except Exception as exc:
-            self.reporter.internal_error("closing a stream", exc)
+            self.info[0].internal_error("closing a stream", exc)
 
     def the_call(self) -> StreamCall:
         """The call's state (sender thread: made at the first report that needs it)."""
         call = self.call
         if call is None:
-            call = self.call = self.reporter.new_call(self.started, self.body, self.attribution)
+            reporter, started, body, attribution, _ = self.info
+            call = self.call = reporter.new_call(started, body, attribution)
         return call
 
     def first_byte_ms(self) -> float:
-        return (self.headers_at - self.started) * 1000.0
+        return (self.info[4] - self.info[1]) * 1000.0
 
 
 def watch_stream(
@@ -181,13 +167,19 @@ def watch_stream(
     inner = response.stream
     watch: StreamWatch
     if isinstance(inner, httpx.SyncByteStream):
-        watch = _WatchedSyncStream(reporter, started, body, attribution, call, inner)
+        watch = _WatchedSyncStream()
     elif isinstance(inner, httpx.AsyncByteStream):
-        watch = _WatchedAsyncStream(reporter, started, body, attribution, call, inner)
+        watch = _WatchedAsyncStream()
     else:
         return
-    response.stream = watch
+    watch.info = (reporter, started, body, attribution, _now())
+    watch.call = call
+    watch._inner = inner
+    watch.head = []
+    watch.stamps = []
+    watch.tail = deque((), _TAIL_CHUNKS)  # noqa: RUF037 (positional: cheaper)
     watch._response = response  # until it closes: then the body is its own again
+    response.stream = watch
     reporter.defer((_report_started, watch))
 
 
@@ -260,7 +252,7 @@ def wall_of(stamp: float) -> float:
 def _report_started(watch: StreamWatch) -> None:
     reporter = watch.reporter
     try:
-        at = wall_of(watch.headers_at)
+        at = wall_of(watch.info[4])
         reporter.emit_at(
             watch.the_call(), "stream_started", {"time_to_first_byte_ms": watch.first_byte_ms()}, at
         )
@@ -268,20 +260,20 @@ def _report_started(watch: StreamWatch) -> None:
         reporter.internal_error("reporting a stream start", exc)
 
 
-def _report(watch: StreamWatch, closed_at: float) -> None:
+def _report(watch: StreamWatch, closed_at: float, in_flight: BaseException | None) -> None:
+    """`in_flight`: the exception being handled when the stream closed (an
+    `httpx.TransportError` is the stream breaking: a timeout, a dropped connection)."""
     reporter = watch.reporter
     try:
         call = watch.the_call()
         at = wall_of(closed_at)
         seen = _Seen(call.model)
         seen.scan(watch.head)
-        seen.scan(watch.tail)
+        seen.scan(watch.tail)  # (it starts with the head's last chunk)
         call.model = seen.model
         error_type = seen.error_type
-        if error_type is None and watch.broken is not None:
-            error_type = (
-                "timeout" if isinstance(watch.broken, httpx.TimeoutException) else "api_error"
-            )
+        if error_type is None and isinstance(in_flight, httpx.TransportError):
+            error_type = "timeout" if isinstance(in_flight, httpx.TimeoutException) else "api_error"
         if error_type is not None:
             outcome = "error"
             message = "the stream ended with an error"
@@ -342,19 +334,16 @@ class _WatchedSyncStream(StreamWatch, httpx.SyncByteStream):
         return chain(self._head(chunks), filterfalse(self.tail.append, chunks))
 
     def _head(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
-        head, stamp = self.head, self.stamps.append
-        try:
-            for chunk in chunks:
-                head.append(chunk)
-                stamp(_now())
-                if chunk[:_EVENT_LEN] == _CONTENT_EVENT or len(head) >= _HEAD_MAX_CHUNKS:
-                    self.tail.append(chunk)  # the tail starts where the head ends
-                    yield chunk
-                    return
+        head = self.head
+        keep, stamp = head.append, self.stamps.append
+        for chunk in chunks:
+            keep(chunk)
+            stamp(_now())
+            if chunk[:_EVENT_LEN] == _CONTENT_EVENT or len(head) >= _HEAD_MAX_CHUNKS:
+                self.tail.append(chunk)  # the tail starts where the head ends
                 yield chunk
-        except Exception as exc:
-            self.broken = exc
-            raise
+                return
+            yield chunk
 
     def close(self) -> None:
         try:
@@ -369,20 +358,16 @@ class _WatchedAsyncStream(StreamWatch, httpx.AsyncByteStream):
     async def __aiter__(self) -> AsyncIterator[bytes]:
         head, stamp, keep = self.head, self.stamps.append, self.tail.append
         looking = True
-        try:
-            async for chunk in self._inner:
-                if looking:
-                    head.append(chunk)
-                    stamp(_now())
-                    looking = chunk[:_EVENT_LEN] != _CONTENT_EVENT and len(head) < _HEAD_MAX_CHUNKS
-                    if not looking:
-                        keep(chunk)
-                else:
+        async for chunk in self._inner:
+            if looking:
+                head.append(chunk)
+                stamp(_now())
+                looking = chunk[:_EVENT_LEN] != _CONTENT_EVENT and len(head) < _HEAD_MAX_CHUNKS
+                if not looking:
                     keep(chunk)
-                yield chunk
-        except Exception as exc:
-            self.broken = exc
-            raise
+            else:
+                keep(chunk)
+            yield chunk
 
     async def aclose(self) -> None:
         try:

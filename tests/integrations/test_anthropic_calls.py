@@ -170,14 +170,31 @@ def test_an_abandoned_stream_is_charged_for_what_the_server_reported(
     assert sent(pulse, "error_occurred") == []
 
 
+@pytest.mark.parametrize("after_deltas", [0, 2])  # cut before the first content, and after
 def test_a_stream_cut_mid_way_is_charged_and_reported_as_an_error(
-    pulse: GenPulse, messages_server: MessagesServer
+    pulse: GenPulse, messages_server: MessagesServer, after_deltas: int
 ) -> None:
     client = pulse.instrument_anthropic(sync_client(messages_server))
-    cut = BreakStream(Reply(usage=USAGE), after_deltas=2, reported_output_tokens=9)
+    cut = BreakStream(Reply(usage=USAGE), after_deltas=after_deltas, reported_output_tokens=9)
     messages_server.script(cut)
     with pytest.raises(httpx.RemoteProtocolError):  # what the bare client raises too
         for _ in client.messages.create(stream=True, **ASK):
+            pass
+    data = only(pulse, "model_called")["data"]
+    assert (data["input_tokens"], data["output_tokens"]) == (1200, 9)
+    assert only(pulse, "error_occurred")["data"]["error_type"] == "api_error"
+    assert only(pulse, "stream_completed")["data"]["outcome"] == "error"
+
+
+@pytest.mark.parametrize("after_deltas", [0, 2])
+async def test_an_async_stream_cut_mid_way_is_charged_and_reported_as_an_error(
+    pulse: GenPulse, messages_server: MessagesServer, after_deltas: int
+) -> None:
+    client = pulse.instrument_anthropic(async_client(messages_server))
+    cut = BreakStream(Reply(usage=USAGE), after_deltas=after_deltas, reported_output_tokens=9)
+    messages_server.script(cut)
+    with pytest.raises(httpx.RemoteProtocolError):
+        async for _ in await client.messages.create(stream=True, **ASK):
             pass
     data = only(pulse, "model_called")["data"]
     assert (data["input_tokens"], data["output_tokens"]) == (1200, 9)
