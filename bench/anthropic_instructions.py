@@ -1,4 +1,5 @@
-"""What pulse.instrument_anthropic() adds to a call, counted in CPU instructions (valgrind).
+"""What pulse.instrument_anthropic() adds to a call, counted in CPU instructions and L1 cache
+misses (valgrind).
 
 Run: .venv/bin/python bench/anthropic_instructions.py [--modes create,create_stream]
 
@@ -11,6 +12,10 @@ caller's side only: nothing else runs on the caller's thread), at two N; the dif
 divided by the difference in N removes start-up. The instructions are turned into µs at
 the bare call's own pace (its instructions over its median CPU time, timed in this run
 without valgrind), i.e. what they cost inside the client's ~1 ms, not in a hot loop.
+Cachegrind also simulates the L1 caches (its I1 and D1, sized like this machine's): the
+hook's misses per call are printed beside its instructions, because in a call whose code
+and data do not stay in L1 between calls the misses cost more than the instructions (the
+bare stream call misses once per ~60 instructions; the stream hook once per ~10).
 Takes about a minute per child on this machine (valgrind runs Python ~50x slower).
 """
 
@@ -66,11 +71,15 @@ def _drop(*args: Any) -> None:
     """The reporter's outputs: never reached (the jobs are cleared unrun)."""
 
 
-def instructions(mode: str, variant: str, calls: int) -> int:
+COUNTS = {"instructions": r"I\s+refs:", "i1_misses": r"I1\s+misses:", "d1_misses": r"D1\s+misses:"}
+"""What is read from cachegrind's summary (each count's first figure; D1's is reads + writes)."""
+
+
+def counts(mode: str, variant: str, calls: int) -> dict[str, int]:
     command = [
         "valgrind",
         "--tool=cachegrind",
-        "--cache-sim=no",
+        "--cache-sim=yes",
         "--cachegrind-out-file=/dev/null",
         sys.executable,
         __file__,
@@ -81,10 +90,13 @@ def instructions(mode: str, variant: str, calls: int) -> int:
     ]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
-    found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
-    if found is None:
-        raise SystemExit(f"no instruction count in valgrind's output: {done.stderr[-300:]}")
-    return int(found.group(1).replace(",", ""))
+    out = {}
+    for name, label in COUNTS.items():
+        found = re.search(label + r"\s+([\d,]+)", done.stderr)
+        if found is None:
+            raise SystemExit(f"no {name} in valgrind's output: {done.stderr[-300:]}")
+        out[name] = int(found.group(1).replace(",", ""))
+    return out
 
 
 def bare_pace(mode: str) -> float:
@@ -121,22 +133,30 @@ def main() -> None:
         raise SystemExit("valgrind is not installed: apt-get install valgrind, then run again")
     out: dict[str, Any] = {"bench": "anthropic_instructions", "calls": list(CALLS)}
     for mode in args.modes.split(","):
-        per_call = {}
+        per_call: dict[str, dict[str, float]] = {}
         for variant in ("bare", "instrumented"):
-            low, high = (instructions(mode, variant, n) for n in CALLS)
-            per_call[variant] = (high - low) / (CALLS[1] - CALLS[0])
-        added = per_call["instrumented"] - per_call["bare"]
+            low, high = (counts(mode, variant, n) for n in CALLS)
+            per_call[variant] = {k: (high[k] - low[k]) / (CALLS[1] - CALLS[0]) for k in COUNTS}
+        bare, hooked = per_call["bare"], per_call["instrumented"]
+        added = {k: hooked[k] - bare[k] for k in COUNTS}
         bare_us = bare_pace(mode)
-        pace = per_call["bare"] / bare_us  # instructions per µs, the client's own
-        out[f"{mode}_bare_instructions"] = round(per_call["bare"])
-        out[f"{mode}_added_instructions"] = round(added)
-        out[f"{mode}_ratio"] = round(per_call["instrumented"] / per_call["bare"], 5)
+        pace = bare["instructions"] / bare_us  # instructions per µs, the client's own
+        misses = added["i1_misses"] + added["d1_misses"]
+        bare_misses = bare["i1_misses"] + bare["d1_misses"]
+        out[f"{mode}_bare_instructions"] = round(bare["instructions"])
+        out[f"{mode}_added_instructions"] = round(added["instructions"])
+        out[f"{mode}_ratio"] = round(hooked["instructions"] / bare["instructions"], 5)
+        out[f"{mode}_bare_l1_misses"] = round(bare_misses)
+        out[f"{mode}_added_l1_misses"] = round(misses)
+        out[f"{mode}_l1_misses_ratio"] = round((bare_misses + misses) / bare_misses, 5)
         out[f"{mode}_bare_median_us"] = round(bare_us, 1)
-        out[f"{mode}_added_us_at_bare_pace"] = round(added / pace, 2)
+        out[f"{mode}_added_us_at_bare_pace"] = round(added["instructions"] / pace, 2)
         print(
-            f"{mode:>15}: bare {per_call['bare']:,.0f} instructions a call, instrumented "
-            f"+{added:,.0f} ({added / per_call['bare']:.2%}); at the bare call's pace "
-            f"({bare_us:.0f} µs a call here) +{added / pace:.2f} µs",
+            f"{mode:>15}: bare {bare['instructions']:,.0f} instructions and {bare_misses:,.0f} "
+            f"L1 misses a call; instrumented +{added['instructions']:,.0f} instructions "
+            f"({added['instructions'] / bare['instructions']:.2%}), +{misses:,.0f} L1 misses "
+            f"({misses / bare_misses:.2%}); at the bare call's pace ({bare_us:.0f} µs a call "
+            f"here) the instructions are +{added['instructions'] / pace:.2f} µs",
             file=sys.stderr,
         )
     out["load_average"] = [round(x, 2) for x in os.getloadavg()]

@@ -117,7 +117,7 @@ class StreamWatch:
     head: list[bytes]
     stamps: list[float]  # when each head chunk arrived
     info: tuple[StreamReporter, float, Any, Attribution, float]
-    """(reporter, started, body, attribution, headers_at)"""
+    """(reporter, started, the model asked for, attribution, headers_at)"""
     tail: deque[bytes]
 
     @property
@@ -138,6 +138,7 @@ class StreamWatch:
             if response is not None:
                 self._response = None
                 response.stream = self._inner
+                self._inner = None  # (httpx's objects are not held until the report)
                 self.info[0].defer((_report, self, _now(), sys.exc_info()[1]))
         except Exception as exc:
             self.info[0].internal_error("closing a stream", exc)
@@ -146,8 +147,8 @@ class StreamWatch:
         """The call's state (sender thread: made at the first report that needs it)."""
         call = self.call
         if call is None:
-            reporter, started, body, attribution, _ = self.info
-            call = self.call = reporter.new_call(started, body, attribution)
+            reporter, started, asked, attribution, _ = self.info
+            call = self.call = reporter.new_call(started, {"model": asked}, attribution)
         return call
 
     def first_byte_ms(self) -> float:
@@ -172,7 +173,10 @@ def watch_stream(
         watch = _WatchedAsyncStream()
     else:
         return
-    watch.info = (reporter, started, body, attribution, _now())
+    # the model asked for, not the request: the containers of a request held until the
+    # sender runs would make the garbage collector run more often, for the whole process
+    asked = body.get("model") if type(body) is dict else None
+    watch.info = (reporter, started, asked, attribution, _now())
     watch.call = call
     watch._inner = inner
     watch.head = []
@@ -346,8 +350,10 @@ class _WatchedSyncStream(StreamWatch, httpx.SyncByteStream):
             yield chunk
 
     def close(self) -> None:
+        inner = self._inner  # (None once closed)
         try:
-            self._inner.close()
+            if inner is not None:
+                inner.close()
         finally:
             self.closed()
 
@@ -370,7 +376,9 @@ class _WatchedAsyncStream(StreamWatch, httpx.AsyncByteStream):
             yield chunk
 
     async def aclose(self) -> None:
+        inner = self._inner  # (None once closed)
         try:
-            await self._inner.aclose()
+            if inner is not None:
+                await inner.aclose()
         finally:
             self.closed()

@@ -95,6 +95,8 @@ def scan(body: bytes, cuts: list[int]) -> tuple[Reporter, dict[str, Any], Stream
     assert b"".join(response.iter_raw()) == body  # the caller reads exactly the same bytes
     response.close()
     assert response.stream is inner  # closed: the watch has let go of the response
+    watch.close()  # closed again (by whoever still holds it): no error, no second report
+    assert [kind for kind, _ in reporter.events].count("stream_completed") == 1
     completed = dict(reporter.events)["stream_completed"]
     return reporter, completed, watch
 
