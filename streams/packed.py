@@ -5,10 +5,11 @@ day: as a dict that is a str object, an int object and a dict slot each, ~125 by
 was the worker's largest steady grower in issue 14's soak (100,000 users,
 docs/architecture.md). Here the entries live in a few bytearrays, one per hash bucket, as
 ``\\x01<key utf-8>\\x00<decimal value>`` records: a lookup is one `find` of
-``\\x01<key>\\x00`` in a bucket of ~64 records (separators never occur inside a key or a
-value, so the match is that key's record), the value is exact whatever its size. Keys that
-contain a separator character (user ids may) go to a plain dict beside. Buckets double
-when they average more than `LOAD` records, so a few keys cost a few small bytearrays.
+``\\x01<key>\\x00`` in a bucket of 32-64 records on average (separators never occur inside
+a key or a value, so the match is that key's record), the value is exact whatever its size.
+Keys that contain a separator character (user ids may) go to a plain dict beside. Buckets
+double when they average more than `LOAD` records, so a few keys cost a few small
+bytearrays.
 """
 
 from __future__ import annotations
