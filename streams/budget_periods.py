@@ -60,13 +60,21 @@ def local_midnight_ms(day: date, tz: ZoneInfo) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp() * 1000)
 
 
-@lru_cache(maxsize=8192)
 def period_of(period: Period, t_ms: int) -> tuple[str, int, int]:
     """The period holding instant `t_ms`: (key, start_ms, end_ms)."""
     if period.rolling:
         return period.label(), t_ms - period.hours * HOUR_MS, t_ms
     tz = zone(period.timezone)
-    local = datetime.fromtimestamp(t_ms / 1000, tz).date()
+    return _calendar_period(period, datetime.fromtimestamp(t_ms / 1000, tz).date())
+
+
+@lru_cache(maxsize=1024)
+def _calendar_period(period: Period, local: date) -> tuple[str, int, int]:
+    """The calendar period holding local date `local`. Cached by date, not by instant: the
+    controller asks with the clock's millisecond at every poll, and a cache by instant
+    gained an entry of ~380 bytes each time, 8,192 of them (~3 MB) filling over a worker's
+    first ten minutes (issue 14's soak, docs/architecture.md)."""
+    tz = zone(period.timezone)
     if period.kind == "day":
         first, after = local, local + timedelta(days=1)
         key = local.isoformat()

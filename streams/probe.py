@@ -68,6 +68,13 @@ class MemoryProbe:
                 level = key.split(":")[1]  # c:<level>:...
                 bins[level] = bins.get(level, 0) + sum(len(s["pos"]) for s in row.sketch.values())
         line["sketch_bins"] = bins
+        totals: dict[str, int] = {}  # the running totals' own copies (streams/totals.py)
+        for p in parts:
+            for (level, _), entry in getattr(p, "totals", {}).items():
+                if entry.total is not None:
+                    n = sum(len(s["pos"]) for s in entry.total.sketch.values())
+                    totals[level] = totals.get(level, 0) + n
+        line["total_bins"] = totals
         line["hot_sessions"] = sum(len(p.state.sessions.hot) for p in parts)
         if self.trace:
             line["traced"] = tracemalloc.get_traced_memory()[0]

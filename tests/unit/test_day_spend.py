@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 
 from streams.day_spend import DaySpend
 
-SCOPES = st.sampled_from(["global", "user:a", "user:b", "tag:feature=uvp", "service:gen"])
+SCOPES = st.sampled_from(
+    ["global", "user:a", "user:b", "user:a\x00b", "tag:feature=uvp", "service:gen"]
+)
 DAYS = st.sampled_from(["2026-11-30", "2026-12-01", "2026-12-02"])
 ADD = st.tuples(st.just("add"), SCOPES, DAYS, st.integers(0, 10**12))
 RESTORE = st.tuples(
@@ -69,7 +71,7 @@ def test_answers_and_rows_as_the_plain_dict(ops: list[tuple[Any, ...]]) -> None:
     assert answers == expected
     assert {scope: spend.row(scope) for scope in rows} == rows
     assert len(spend) == len(rows)
-    for scope in ("global", "user:a", "user:b", "tag:feature=uvp", "service:gen"):
+    for scope in ("global", "user:a", "user:b", "user:a\x00b", "tag:feature=uvp", "service:gen"):
         if scope not in rows:
             assert spend.row(scope) is None
 
