@@ -15,7 +15,7 @@ without valgrind), i.e. what they cost inside the client's ~1 ms, not in a hot l
 Cachegrind also simulates the L1 caches (its I1 and D1, sized like this machine's): the
 hook's misses per call are printed beside its instructions, because in a call whose code
 and data do not stay in L1 between calls the misses cost more than the instructions (the
-bare stream call misses once per ~60 instructions; the stream hook once per ~10).
+bare stream call misses once per ~60 instructions; the stream hook once per ~20-30).
 Takes about a minute per child on this machine (valgrind runs Python ~50x slower).
 """
 

@@ -36,17 +36,17 @@ class PackedInts:
         return self.get(key) is not None
 
     def get(self, key: str) -> int | None:
-        if "\x00" in key or "\x01" in key:
+        if _odd(key):
             return self.odd.get(key)
         found = self._find(key)
         return None if found is None else int(found[0][found[2] : found[3]])
 
     def add(self, key: str, n: int) -> None:
         """Add `n` to the key's value (a missing key starts from 0)."""
-        if self.bump(key, n):
+        if _odd(key):
+            self.odd[key] = self.odd.get(key, 0) + n
             return
-        if "\x00" in key or "\x01" in key:
-            self.odd[key] = 0 + n
+        if self._bump_packed(key, n):
             return
         self.buckets[hash(key) % len(self.buckets)] += _record(key, n)
         self.size += 1
@@ -55,21 +55,16 @@ class PackedInts:
 
     def bump(self, key: str, n: int) -> bool:
         """Add `n` to the key's value if it has one (False: it has none, nothing changed)."""
-        if "\x00" in key or "\x01" in key:
+        if _odd(key):
             if key not in self.odd:
                 return False
             self.odd[key] += n
             return True
-        found = self._find(key)
-        if found is None:
-            return False
-        blob, _, start, end = found
-        blob[start:end] = b"%d" % (int(blob[start:end]) + n)
-        return True
+        return self._bump_packed(key, n)
 
     def pop(self, key: str) -> int | None:
         """Remove the key; its value, or None if it had none."""
-        if "\x00" in key or "\x01" in key:
+        if _odd(key):
             return self.odd.pop(key, None)
         found = self._find(key)
         if found is None:
@@ -83,6 +78,14 @@ class PackedInts:
     def items(self) -> Iterator[tuple[str, int]]:
         yield from self._records()
         yield from self.odd.items()
+
+    def _bump_packed(self, key: str, n: int) -> bool:
+        found = self._find(key)
+        if found is None:
+            return False
+        blob, _, start, end = found
+        blob[start:end] = b"%d" % (int(blob[start:end]) + n)
+        return True
 
     def _find(self, key: str) -> tuple[bytearray, int, int, int] | None:
         """The key's bucket, where its record starts and where its value starts and ends."""
@@ -105,6 +108,11 @@ class PackedInts:
         self.buckets = [bytearray(START) for _ in range(2 * len(self.buckets))]
         for key, value in records:
             self.buckets[hash(key) % len(self.buckets)] += _record(key, value)
+
+
+def _odd(key: str) -> bool:
+    """A key with a separator in it: kept in the plain dict."""
+    return "\x00" in key or "\x01" in key
 
 
 def _record(key: str, n: int) -> bytes:

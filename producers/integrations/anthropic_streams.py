@@ -128,6 +128,10 @@ class StreamWatch:
     def started(self) -> float:
         return self.info[1]
 
+    @property
+    def headers_at(self) -> float:
+        return self.info[4]
+
     def closed(self) -> None:
         """The first close: report, and leave the response's cycle with the client's `Stream`
         (the watch and its chunks are then freed by the report, not by the garbage
@@ -152,7 +156,7 @@ class StreamWatch:
         return call
 
     def first_byte_ms(self) -> float:
-        return (self.info[4] - self.info[1]) * 1000.0
+        return (self.headers_at - self.started) * 1000.0
 
 
 def watch_stream(
@@ -256,7 +260,7 @@ def wall_of(stamp: float) -> float:
 def _report_started(watch: StreamWatch) -> None:
     reporter = watch.reporter
     try:
-        at = wall_of(watch.info[4])
+        at = wall_of(watch.headers_at)
         reporter.emit_at(
             watch.the_call(), "stream_started", {"time_to_first_byte_ms": watch.first_byte_ms()}, at
         )
