@@ -3,9 +3,10 @@
 Run: .venv/bin/python bench/anthropic_overhead.py [--rounds 20] [--calls 160] [--loopback]
 
 Per mode (sync `messages.create`, async `messages.create`, `messages.create(stream=True)`
-read to the end, `messages.stream()` read to the end), four real clients in the same run:
-bare, a second bare one (the control), instrumented for a GenPulse, and instrumented with
-its reports dropped unbuilt. Each sample calls all four in one of the 24 orders, in turn
+read to the end, `messages.stream()` read to the end), five real clients in the same run:
+bare, a second bare one (the control), instrumented for a GenPulse, instrumented with
+its reports dropped unbuilt, and the wrapper only (reports dropped, no stream watch: what
+wrapping the client costs at all). Each sample calls all five in one of the 120 orders, in turn
 (alternating, so no client is favoured by its place); a call is timed by this thread's CPU
 time (`time.thread_time_ns`: waiting for a core of the shared machine is not counted).
 Overhead = the median of the per-sample differences (instrumented - bare) with its 95 %
@@ -142,12 +143,12 @@ async def async_create(client: anthropic.AsyncAnthropic) -> None:
     await client.messages.create(**ASK)
 
 
-CLIENTS = ("bare", "control", "instrumented", "reports_dropped")
+CLIENTS = ("bare", "control", "instrumented", "reports_dropped", "wrapper_only")
 """Per mode: a bare client, a second bare one (the control: what noise alone reads), one
 instrumented for a GenPulse, and one instrumented whose reports are dropped unbuilt (the
 hook on the caller's path without the sender thread's work beside it)."""
 ORDERS = list(itertools.permutations(range(len(CLIENTS))))
-"""Each sample runs the clients in one of the 24 orders, in turn, so none is favoured by
+"""Each sample runs the clients in one of the 120 orders, in turn, so none is favoured by
 going first or last."""
 
 
@@ -223,6 +224,7 @@ def figures(samples: list[list[int]], calls: int) -> dict[str, Any]:
     overhead, low, high = _median_ci([s[2] - s[0] for s in us])
     control, control_low, control_high = _median_ci([s[1] - s[0] for s in us])
     dropped, dropped_low, dropped_high = _median_ci([s[3] - s[0] for s in us])
+    wrapper, wrapper_low, wrapper_high = _median_ci([s[4] - s[0] for s in us])
     rounds = [us[i : i + calls] for i in range(0, len(us), calls)]
     bare, watched = _median([s[0] for s in us]), _median([s[2] for s in us])
     return {
@@ -239,6 +241,8 @@ def figures(samples: list[list[int]], calls: int) -> dict[str, Any]:
         "control_ci95_us": [round(control_low, 2), round(control_high, 2)],
         "reports_dropped_overhead_median_us": round(dropped, 2),
         "reports_dropped_ci95_us": [round(dropped_low, 2), round(dropped_high, 2)],
+        "wrapper_only_overhead_median_us": round(wrapper, 2),
+        "wrapper_only_ci95_us": [round(wrapper_low, 2), round(wrapper_high, 2)],
         "ratio": round(watched / bare, 4),
         "samples": len(us),
     }
@@ -339,6 +343,17 @@ def track_median_us(pulse: GenPulse, calls: int = 20_000) -> float:
     return float(_median(samples)) / 1000.0
 
 
+def wrapper_only(client: Any, dropping: integration.Reporter) -> Any:
+    """`client` with the `_post` wrapper and its reports dropped, but no stream watch: the
+    floor, what wrapping the client costs before a stream is watched at all."""
+    watch = integration.watch_stream
+    integration.watch_stream = _drop  # (bound by the wrapper as it is made)
+    try:
+        return integration.instrument(client, dropping)
+    finally:
+        integration.watch_stream = watch
+
+
 def _drop(*args: Any) -> None:
     """A reporter's every output, dropped (the reports_dropped client)."""
 
@@ -408,12 +423,14 @@ def run(args: argparse.Namespace, bootstrap: str) -> dict[str, Any]:
                 sync_client(),
                 pulse.instrument_anthropic(sync_client()),
                 integration.instrument(sync_client(), dropping),
+                wrapper_only(sync_client(), dropping),
             )
             atrio = (
                 async_client(),
                 async_client(),
                 pulse.instrument_anthropic(async_client()),
                 integration.instrument(async_client(), dropping),
+                wrapper_only(async_client(), dropping),
             )
             for mode in MODES:
                 if mode == "async_create":
@@ -428,7 +445,8 @@ def run(args: argparse.Namespace, bootstrap: str) -> dict[str, Any]:
                     f"instrumented {got['instrumented_median_us']:7.1f} µs, ratio "
                     f"{got['ratio']:.4f}; overhead {got['overhead_median_us']:6.2f} µs "
                     f"[{low:.2f}, {high:.2f}], reports dropped "
-                    f"{got['reports_dropped_overhead_median_us']:6.2f} µs, control (bare vs bare) "
+                    f"{got['reports_dropped_overhead_median_us']:6.2f} µs, wrapper only "
+                    f"{got['wrapper_only_overhead_median_us']:6.2f} µs, control (bare vs bare) "
                     f"{got['control_median_us']:6.2f} µs",
                     file=sys.stderr,
                 )
