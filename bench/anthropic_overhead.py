@@ -5,8 +5,8 @@ Run: .venv/bin/python bench/anthropic_overhead.py [--rounds 20] [--calls 160] [-
 Per mode (sync `messages.create`, async `messages.create`, `messages.create(stream=True)`
 read to the end, `messages.stream()` read to the end), five real clients in the same run:
 bare, a second bare one (the control), instrumented for a GenPulse, instrumented with
-its reports dropped unbuilt, and the wrapper only (reports dropped, no stream watch: what
-wrapping the client costs at all). Each sample calls all five in one of the 120 orders, in turn
+its reports dropped unbuilt, and the Python wrapper only (reports dropped, no stream watch:
+what wrapping the client in Python costs at all; the others use the C paths when built). Each sample calls all five in one of the 120 orders, in turn
 (alternating, so no client is favoured by its place); a call is timed by this thread's CPU
 time (`time.thread_time_ns`: waiting for a core of the shared machine is not counted).
 Overhead = the median of the per-sample differences (instrumented - bare) with its 95 %
@@ -50,6 +50,7 @@ from genpulse.devservices import start_kafka
 from genpulse.devservices.ports import port_open
 from producers import GenPulse
 from producers.integrations import anthropic as integration
+from producers.integrations import anthropic_streams
 from streams.settings import WorkerSettings
 from streams.topics import ensure_topics
 from tests.anthropic_server import MessagesServer, Reply, Usage
@@ -344,14 +345,19 @@ def track_median_us(pulse: GenPulse, calls: int = 20_000) -> float:
 
 
 def wrapper_only(client: Any, dropping: integration.Reporter) -> Any:
-    """`client` with the `_post` wrapper and its reports dropped, but no stream watch: the
-    floor, what wrapping the client costs before a stream is watched at all."""
-    watch = integration.watch_stream
+    """`client` with the Python `_post` wrapper and its reports dropped, but no stream watch:
+    what wrapping the client in Python costs before a stream is watched at all (the C paths,
+    when built, are what the instrumented clients use)."""
+    watch, watcher = integration.watch_stream, integration.sync_watcher
     integration.watch_stream = _drop  # (bound by the wrapper as it is made)
+    integration.sync_watcher = lambda: _drop
+    c = integration.c_extension() is not None
+    anthropic_streams.use_c(False)
     try:
         return integration.instrument(client, dropping)
     finally:
-        integration.watch_stream = watch
+        integration.watch_stream, integration.sync_watcher = watch, watcher
+        anthropic_streams.use_c(c)
 
 
 def _drop(*args: Any) -> None:

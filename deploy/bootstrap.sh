@@ -22,7 +22,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=".venv/.genpulse-installed"
-want="$(sha256sum pyproject.toml | cut -c1-16)"
+want="$(cat pyproject.toml setup.py producers/integrations/_anthropic_fast.c | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "bootstrap: installing Python dependencies into .venv"
   .venv/bin/python -m pip install -q --upgrade pip

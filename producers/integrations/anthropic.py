@@ -43,9 +43,10 @@ import orjson
 from anthropic import AsyncStream, Stream
 from anthropic.types import Message, Usage
 
+from producers import attribution
 from producers.attribution import current as current_attribution
+from producers.integrations.anthropic_streams import c_extension, sync_watcher, watch_stream
 from producers.integrations.anthropic_streams import wall_of as _wall
-from producers.integrations.anthropic_streams import watch_stream
 
 Emit = Callable[..., Any]
 """(event_type, data, session_id, user_id, at) -> queued; `Pipeline.emit`."""
@@ -323,9 +324,26 @@ def instrument(client: ClientT, reporter: Reporter) -> ClientT:
 
 
 def _sync_post(post: Callable[..., Any], reporter: Reporter) -> Callable[..., Any]:
+    """The wrapped sync `_post`: in C when the extension is built (`_anthropic_fast.c`: the
+    same steps as the Python one below, without repacking the call's arguments), else Python."""
+    fast = c_extension()
+    if fast is not None:
+        return fast.observe_post(  # type: ignore[no-any-return]
+            post,
+            reporter,
+            reporter.defer,
+            reporter.returned,
+            _end_raised,
+            _end_returned,
+            _CALL,
+            attribution._CURRENT,
+            Message,
+            Stream,
+            _MESSAGES_PATH,
+        )
     returned = reporter.returned
     defer = reporter.defer
-    watch = watch_stream
+    watch = sync_watcher()
 
     def observed_post(path: str, *args: Any, **kwargs: Any) -> Any:
         if path != _MESSAGES_PATH:
@@ -345,7 +363,7 @@ def _sync_post(post: Callable[..., Any], reporter: Reporter) -> Callable[..., An
                 defer((returned, result.model, result.usage, at, started, _now()))
             elif kind is Stream and _CALL.get() is None:
                 body = kwargs.get("body")
-                watch(reporter, started, body, current_attribution(), None, result.response)
+                watch(result.response, defer, reporter, started, body, current_attribution(), None)
             else:  # a retried call, another result type
                 _end_returned(reporter, kwargs, started, result)
         except Exception as exc:

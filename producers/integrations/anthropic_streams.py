@@ -7,10 +7,11 @@ events are scanned as they pass; the watch reports once, when the response close
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Collection, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from itertools import chain, filterfalse
 from typing import Any, Protocol
 
@@ -86,6 +87,51 @@ _EVENT_LEN = len(_CONTENT_EVENT)
 
 
 class StreamWatch:
+    """What every watch of one stream offers its report (sender thread): the call's details
+    travel as one tuple, `info`; `head` (the chunks up to the first content delta), `stamps`
+    (when each head chunk arrived) and `tail` (the last chunks) are what it kept.
+
+    Two kinds of watch share it: the C one (`_anthropic_fast.SyncWatch`, for synchronous
+    bodies, when the extension is built) and the Python one (`_PythonWatch`: asynchronous
+    bodies, or no extension).
+    """
+
+    __slots__ = ()
+
+    info: tuple[StreamReporter, float, Any, Attribution, float]
+    """(reporter, started, the model asked for, attribution, headers_at)"""
+    call: StreamCall | None
+    first_content_at: float | None  # set by the report (sender thread)
+    head: list[bytes]
+    stamps: list[float]
+    tail: Collection[bytes]
+
+    @property
+    def reporter(self) -> StreamReporter:
+        return self.info[0]
+
+    @property
+    def started(self) -> float:
+        return self.info[1]
+
+    @property
+    def headers_at(self) -> float:
+        return self.info[4]
+
+    def the_call(self) -> StreamCall:
+        """The call's state (sender thread: made at the first report that needs it)."""
+        call = self.call
+        if call is None:
+            reporter, started, asked, attribution, _ = self.info
+            call = reporter.new_call(started, {"model": asked}, attribution)
+            self.call = call  # type: ignore[misc]  # (a slot of each kind)
+        return call
+
+    def first_byte_ms(self) -> float:
+        return (self.headers_at - self.started) * 1000.0
+
+
+class _PythonWatch(StreamWatch):
     """Keeps references to one stream's first and last chunks; reports once, when it closes.
 
     On the caller's thread: the head (the chunks up to the first content delta, each with
@@ -93,10 +139,9 @@ class StreamWatch:
     each chunk goes to the tail deque by C code alone (`filterfalse` over `deque.append`,
     no Python frame per chunk). The chunks are the bytes objects httpx made, uncopied, and
     their times plain floats in a list (no tuple per chunk: fewer objects for the garbage
-    collector to count). Made without `__init__`: `watch_stream` sets its few attributes,
-    the call's details travelling as one tuple, `info`. Parsing the chunks, the call's
-    state and building the events are deferred work (`_report`, on the SDK's sender
-    thread). The body wrappers below are the watch itself.
+    collector to count). Made without `__init__`: `watch_stream` sets its few attributes.
+    Parsing the chunks, the call's state and building the events are deferred work
+    (`_report`, on the SDK's sender thread). The body wrappers below are the watch itself.
     """
 
     __slots__ = (
@@ -112,25 +157,7 @@ class StreamWatch:
 
     _inner: Any
     _response: httpx.Response | None
-    call: StreamCall | None
-    first_content_at: float | None  # set by the report (sender thread)
-    head: list[bytes]
-    stamps: list[float]  # when each head chunk arrived
-    info: tuple[StreamReporter, float, Any, Attribution, float]
-    """(reporter, started, the model asked for, attribution, headers_at)"""
     tail: deque[bytes]
-
-    @property
-    def reporter(self) -> StreamReporter:
-        return self.info[0]
-
-    @property
-    def started(self) -> float:
-        return self.info[1]
-
-    @property
-    def headers_at(self) -> float:
-        return self.info[4]
 
     def closed(self) -> None:
         """The first close: report, and leave the response's cycle with the client's `Stream`
@@ -147,17 +174,6 @@ class StreamWatch:
         except Exception as exc:
             self.info[0].internal_error("closing a stream", exc)
 
-    def the_call(self) -> StreamCall:
-        """The call's state (sender thread: made at the first report that needs it)."""
-        call = self.call
-        if call is None:
-            reporter, started, asked, attribution, _ = self.info
-            call = self.call = reporter.new_call(started, {"model": asked}, attribution)
-        return call
-
-    def first_byte_ms(self) -> float:
-        return (self.headers_at - self.started) * 1000.0
-
 
 def watch_stream(
     reporter: StreamReporter,
@@ -170,8 +186,11 @@ def watch_stream(
     """Put a watch between httpx and the response's body (when it is a byte stream), before
     the caller reads a byte of it."""
     inner = response.stream
-    watch: StreamWatch
+    watch: _PythonWatch
     if isinstance(inner, httpx.SyncByteStream):
+        if _c is not None:
+            _c.watch(response, reporter.defer, reporter, started, body, attribution, call)
+            return
         watch = _WatchedSyncStream()
     elif isinstance(inner, httpx.AsyncByteStream):
         watch = _WatchedAsyncStream()
@@ -189,6 +208,48 @@ def watch_stream(
     watch._response = response  # until it closes: then the body is its own again
     response.stream = watch
     reporter.defer((_report_started, watch))
+
+
+SyncWatcher = Callable[
+    [httpx.Response, Callable[[tuple[Any, ...]], None], Any, float, Any, Attribution, Any],
+    object,
+]
+"""(response, defer, reporter, started, body, attribution, call): watch a synchronous
+stream's body; what the instrumented sync `_post` calls for a `Stream` it returns."""
+
+
+def _watch_sync_in_python(
+    response: httpx.Response,
+    defer: Callable[[tuple[Any, ...]], None],
+    reporter: StreamReporter,
+    started: float,
+    body: Any,
+    attribution: Attribution,
+    call: StreamCall | None,
+) -> bool:
+    watch_stream(reporter, started, body, attribution, call, response)
+    return True
+
+
+def sync_watcher() -> SyncWatcher:
+    """The watch the sync `_post` wrapper uses: the C one when it is built (one call on the
+    caller's thread to install it, no Python frame per chunk), else the Python one."""
+    return _c.watch if _c is not None else _watch_sync_in_python
+
+
+def c_extension() -> Any:
+    """The C module of the caller's-thread paths (`_anthropic_fast`), or None when it is not
+    built or not wanted; see use_c()."""
+    return _c
+
+
+def use_c(enabled: bool) -> bool:
+    """Use the C paths (when built) or the Python ones, for clients instrumented from now on;
+    True when the C ones are in use. (Tests run both; GENPULSE_ANTHROPIC_PURE_PYTHON=1 picks
+    Python at start.)"""
+    global _c
+    _c = _built if enabled else None
+    return _c is not None
 
 
 # -- deferred work (the sender thread) ------------------------------------------------------
@@ -297,7 +358,8 @@ def _report(watch: StreamWatch, closed_at: float, in_flight: BaseException | Non
             "time_to_first_byte_ms": watch.first_byte_ms(),
             "duration_ms": (closed_at - watch.started) * 1000.0,
         }
-        first_content_at = watch.first_content_at = _first_content_at(watch)
+        first_content_at = _first_content_at(watch)
+        watch.first_content_at = first_content_at  # type: ignore[misc]  # (a slot of each kind)
         if first_content_at is not None:
             data["time_to_first_content_ms"] = (first_content_at - watch.started) * 1000.0
         if seen.stop_reason is not None:
@@ -334,7 +396,7 @@ def _event_data(block: bytes, at: int) -> Any:
 # -- the body wrappers (the caller's thread, per chunk) --------------------------------------
 
 
-class _WatchedSyncStream(StreamWatch, httpx.SyncByteStream):
+class _WatchedSyncStream(_PythonWatch, httpx.SyncByteStream):
     __slots__ = ()
 
     def __iter__(self) -> Iterator[bytes]:
@@ -362,7 +424,7 @@ class _WatchedSyncStream(StreamWatch, httpx.SyncByteStream):
             self.closed()
 
 
-class _WatchedAsyncStream(StreamWatch, httpx.AsyncByteStream):
+class _WatchedAsyncStream(_PythonWatch, httpx.AsyncByteStream):
     __slots__ = ()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -386,3 +448,34 @@ class _WatchedAsyncStream(StreamWatch, httpx.AsyncByteStream):
                 await inner.aclose()
         finally:
             self.closed()
+
+
+# -- the C paths (producers/integrations/_anthropic_fast.c) ----------------------------------
+
+
+def _bound_sync_stream() -> type:
+    """httpx's own body type, which the C watch checks by identity first (isinstance after)."""
+    from httpx import _client
+
+    found = getattr(_client, "BoundSyncStream", None)
+    return found if isinstance(found, type) else httpx.SyncByteStream
+
+
+try:
+    from producers.integrations import _anthropic_fast
+except ImportError:  # not built (no compiler at install): the Python watch does it all
+    _anthropic_fast = None  # type: ignore[assignment]
+_built: Any = None
+if _anthropic_fast is not None:
+
+    class _CWatchedSyncStream(_anthropic_fast.SyncWatch, StreamWatch, httpx.SyncByteStream):
+        """The C watch of a synchronous body (its head, stamps and tail are read as lists)."""
+
+        __slots__ = ()
+
+    _anthropic_fast.configure(
+        _CWatchedSyncStream, httpx.SyncByteStream, _bound_sync_stream(), _report_started, _report
+    )
+    _built = _anthropic_fast
+_c: Any = None if os.environ.get("GENPULSE_ANTHROPIC_PURE_PYTHON") == "1" else _built
+"""The C paths in use (None: the Python ones); see use_c()."""

@@ -8,8 +8,19 @@ from typing import Any
 import pytest
 
 from producers import GenPulse
+from producers.integrations import anthropic_streams
 from producers.settings import GenPulseSettings
 from tests.anthropic_server import MessagesServer
+
+
+@pytest.fixture(
+    autouse=True, params=["c", "python"] if anthropic_streams.c_extension() else ["python"]
+)
+def anthropic_paths(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Each test with the C caller's-thread paths (when built) and with the Python ones."""
+    anthropic_streams.use_c(request.param == "c")
+    yield request.param
+    anthropic_streams.use_c(True)
 
 
 @pytest.fixture

@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import shutil
 from typing import Any
 
 import httpx
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from producers.integrations import anthropic_streams
 from producers.integrations.anthropic_streams import StreamWatch, stream_usage, watch_stream
+
+WATCHES = [True, False] if anthropic_streams.use_c(True) else [False]
+"""The C watch (when built) and the Python one: each body goes through both."""
 
 
 class Reporter:
@@ -83,7 +90,26 @@ def sse(deltas: int, output_tokens: int, stop: bool) -> bytes:
 
 
 def scan(body: bytes, cuts: list[int]) -> tuple[Reporter, dict[str, Any], StreamWatch]:
-    """The body in chunks cut at `cuts`, read to its end through the watch, then closed."""
+    """The body in chunks cut at `cuts`, read to its end through each watch, then closed: the
+    watches report the same (but for times); the first one's findings are returned."""
+    found = [scan_with(c, body, cuts) for c in WATCHES]
+    anthropic_streams.use_c(True)
+    untimed = [
+        ([(kind, _untimed(data)) for kind, data in reporter.events], reporter.usage, reporter.model)
+        for reporter, _, _ in found
+    ]
+    assert all(one == untimed[0] for one in untimed)
+    return found[0]
+
+
+def _untimed(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if not k.endswith("_ms")}
+
+
+def scan_with(
+    c: bool, body: bytes, cuts: list[int]
+) -> tuple[Reporter, dict[str, Any], StreamWatch]:
+    anthropic_streams.use_c(c)
     edges = [0, *sorted(c % (len(body) + 1) for c in cuts), len(body)]
     chunks = [body[a:b] for a, b in itertools.pairwise(edges) if b > a]
     reporter = Reporter()
@@ -161,3 +187,15 @@ def test_usage_without_a_ttl_split_counts_all_writes_as_5_minute_ones() -> None:
         "cache_write_1h_tokens": 0,
         "cache_read_tokens": 0,
     }
+
+
+def test_the_c_watch_is_built_where_a_compiler_is() -> None:
+    """Installing on a machine with a C compiler builds the extension (CI has gcc): the fast
+    path is what the benchmark measured, not the fallback."""
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler here: the Python watch is the one installed")
+    assert (
+        anthropic_streams.c_extension() is not None
+        or os.environ.get("GENPULSE_ANTHROPIC_PURE_PYTHON") == "1"
+    )
+    assert WATCHES == [True, False]
