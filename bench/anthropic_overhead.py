@@ -6,7 +6,8 @@ Per mode (sync `messages.create`, async `messages.create`, `messages.create(stre
 read to the end, `messages.stream()` read to the end), five real clients in the same run:
 bare, a second bare one (the control), instrumented for a GenPulse, instrumented with
 its reports dropped unbuilt, and the Python wrapper only (reports dropped, no stream watch:
-what wrapping the client in Python costs at all; the others use the C paths when built). Each sample calls all five in one of the 120 orders, in turn
+what wrapping the client in Python costs at all; the others use the C paths when built).
+Each sample calls all five in one of the 120 orders, in turn
 (alternating, so no client is favoured by its place); a call is timed by this thread's CPU
 time (`time.thread_time_ns`: waiting for a core of the shared machine is not counted).
 Overhead = the median of the per-sample differences (instrumented - bare) with its 95 %
@@ -348,15 +349,14 @@ def wrapper_only(client: Any, dropping: integration.Reporter) -> Any:
     """`client` with the Python `_post` wrapper and its reports dropped, but no stream watch:
     what wrapping the client in Python costs before a stream is watched at all (the C paths,
     when built, are what the instrumented clients use)."""
-    watch, watcher = integration.watch_stream, integration.sync_watcher
+    watch = integration.watch_stream
     integration.watch_stream = _drop  # (bound by the wrapper as it is made)
-    integration.sync_watcher = lambda: _drop
     c = integration.c_extension() is not None
     anthropic_streams.use_c(False)
     try:
         return integration.instrument(client, dropping)
     finally:
-        integration.watch_stream, integration.sync_watcher = watch, watcher
+        integration.watch_stream = watch
         anthropic_streams.use_c(c)
 
 
