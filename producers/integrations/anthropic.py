@@ -45,7 +45,7 @@ from anthropic.types import Message, Usage
 
 from producers import attribution
 from producers.attribution import current as current_attribution
-from producers.integrations.anthropic_streams import c_extension, sync_watcher, watch_stream
+from producers.integrations.anthropic_streams import c_extension, watch_stream
 from producers.integrations.anthropic_streams import wall_of as _wall
 
 Emit = Callable[..., Any]
@@ -343,7 +343,7 @@ def _sync_post(post: Callable[..., Any], reporter: Reporter) -> Callable[..., An
         )
     returned = reporter.returned
     defer = reporter.defer
-    watch = sync_watcher()
+    watch = watch_stream
 
     def observed_post(path: str, *args: Any, **kwargs: Any) -> Any:
         if path != _MESSAGES_PATH:
@@ -363,7 +363,7 @@ def _sync_post(post: Callable[..., Any], reporter: Reporter) -> Callable[..., An
                 defer((returned, result.model, result.usage, at, started, _now()))
             elif kind is Stream and _CALL.get() is None:
                 body = kwargs.get("body")
-                watch(result.response, defer, reporter, started, body, current_attribution(), None)
+                watch(reporter, started, body, current_attribution(), None, result.response)
             else:  # a retried call, another result type
                 _end_returned(reporter, kwargs, started, result)
         except Exception as exc:

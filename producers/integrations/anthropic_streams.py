@@ -11,7 +11,7 @@ import os
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Collection, Iterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from itertools import chain, filterfalse
 from typing import Any, Protocol
 
@@ -208,33 +208,6 @@ def watch_stream(
     watch._response = response  # until it closes: then the body is its own again
     response.stream = watch
     reporter.defer((_report_started, watch))
-
-
-SyncWatcher = Callable[
-    [httpx.Response, Callable[[tuple[Any, ...]], None], Any, float, Any, Attribution, Any],
-    object,
-]
-"""(response, defer, reporter, started, body, attribution, call): watch a synchronous
-stream's body; what the instrumented sync `_post` calls for a `Stream` it returns."""
-
-
-def _watch_sync_in_python(
-    response: httpx.Response,
-    defer: Callable[[tuple[Any, ...]], None],
-    reporter: StreamReporter,
-    started: float,
-    body: Any,
-    attribution: Attribution,
-    call: StreamCall | None,
-) -> bool:
-    watch_stream(reporter, started, body, attribution, call, response)
-    return True
-
-
-def sync_watcher() -> SyncWatcher:
-    """The watch the sync `_post` wrapper uses: the C one when it is built (one call on the
-    caller's thread to install it, no Python frame per chunk), else the Python one."""
-    return _c.watch if _c is not None else _watch_sync_in_python
 
 
 def c_extension() -> Any:
