@@ -55,7 +55,7 @@ def child(mode: str, variant: str, calls: int) -> None:
     )
     jobs = DeferredReports(InputProblems(), wake_at=1 << 30)
     if variant == "instrumented":
-        reporter = integration.Reporter(_drop, _drop, _drop, jobs.add)
+        reporter = integration.Reporter(_drop, _drop, _drop, integration.deferring_to(jobs))
         integration.instrument(client, reporter)
     call = sync_call(mode)
     for _ in range(30):

@@ -364,6 +364,11 @@ def _drop(*args: Any) -> None:
     """A reporter's every output, dropped (the reports_dropped client)."""
 
 
+_drop_job = deque(maxlen=0).append
+"""Its deferred jobs, dropped by C code (as the instrumented client's C appender adds them:
+producers/integrations/anthropic.py's deferring_to), so the rows compare the same hook."""
+
+
 # -- the run --------------------------------------------------------------------------------
 
 
@@ -422,7 +427,7 @@ def run(args: argparse.Namespace, bootstrap: str) -> dict[str, Any]:
                     base_url=server.url, api_key="bench", http_client=httpx.AsyncClient(**options())
                 )
 
-            dropping = integration.Reporter(_drop, _drop, _drop, _drop)
+            dropping = integration.Reporter(_drop, _drop, _drop, _drop_job)
             bare = sync_client()
             trio = (
                 bare,

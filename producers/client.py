@@ -88,14 +88,14 @@ class GenPulse:
         calls with their tokens, streams, API errors and the client's retries
         (docs/integrations.md). Returns the same client; needs `pip install genpulse[anthropic]`.
         """
-        from producers.integrations.anthropic import Reporter, instrument
+        from producers.integrations.anthropic import Reporter, deferring_to, instrument
 
         pipeline = self._pipeline
         reporter = Reporter(
             pipeline.emit,
             self.costs.record_model_call,
             pipeline.problems.report,
-            pipeline.deferred.add,
+            deferring_to(pipeline.deferred),
         )
         return instrument(client, reporter)
 

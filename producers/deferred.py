@@ -40,7 +40,17 @@ class DeferredReports:
     def add(self, job: Job) -> None:
         jobs = self._jobs
         jobs.append(job)
-        if len(jobs) >= self._wake_at and not self._woken and self._wake is not None:
+        if len(jobs) >= self._wake_at:
+            self.wake_due()
+
+    def parts(self) -> tuple[deque[Job], int, Callable[[], None]]:
+        """(jobs, wake_at, wake_due): what a faster `add` needs (the anthropic integration's
+        C one: append to jobs, and call wake_due once wake_at jobs wait)."""
+        return self._jobs, self._wake_at, self.wake_due
+
+    def wake_due(self) -> None:
+        """Enough jobs wait: wake the sender, once until its next run."""
+        if not self._woken and self._wake is not None:
             self._woken = True
             self._wake()
 

@@ -26,6 +26,9 @@ def watch(
     attribution: tuple[str | None, str | None],
     call: Any,
 ) -> bool: ...
+def appender(
+    jobs: Any, wake_at: int, due: Callable[[], None]
+) -> Callable[[tuple[Any, ...]], None]: ...
 def configure(
     watch_class: type,
     sync_byte_stream: type,

@@ -18,9 +18,10 @@ from tests.anthropic_server import MessagesServer
 )
 def anthropic_paths(request: pytest.FixtureRequest) -> Iterator[str]:
     """Each test with the C caller's-thread paths (when built) and with the Python ones."""
+    was_c = anthropic_streams.c_extension() is not None
     anthropic_streams.use_c(request.param == "c")
     yield request.param
-    anthropic_streams.use_c(True)
+    anthropic_streams.use_c(was_c)
 
 
 @pytest.fixture

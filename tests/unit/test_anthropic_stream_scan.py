@@ -177,6 +177,21 @@ def test_a_long_stream_keeps_a_bounded_tail_and_still_finds_its_end() -> None:
     assert len(watch.tail) <= 32 and len(watch.head) <= 64
 
 
+def test_a_head_in_tiny_chunks_is_kept_to_its_bound_in_order() -> None:
+    """Chunks far smaller than an event (a slow network): the head grows past the C watch's
+    inline slots to its bound of 64 chunks without meeting a content delta."""
+    body = sse(40, 11, True)
+    cuts = [*range(0, 64 * 5, 5), *range(64 * 5, len(body), 60)]  # tiny, then larger
+    reporter, completed, watch = scan(body, cuts)
+    head = watch.head
+    assert len(head) == 64 and len(watch.stamps) == 64
+    assert b"".join(head) == body[: 64 * 5]  # the first chunks, in order
+    assert watch.stamps == sorted(watch.stamps)
+    assert watch.first_content_at is None  # its name arrived after the head's bound
+    assert reporter.usage is not None and reporter.usage["output_tokens"] == 11  # the tail's
+    assert completed["outcome"] == "completed" and len(watch.tail) == 32
+
+
 def test_usage_without_a_ttl_split_counts_all_writes_as_5_minute_ones() -> None:
     usage = {"input_tokens": 5, "output_tokens": 2, "cache_creation_input_tokens": 40, "x": None}
     assert stream_usage(usage)["cache_write_tokens"] == 40
