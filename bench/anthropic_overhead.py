@@ -2,8 +2,9 @@
 
 Run: .venv/bin/python bench/anthropic_overhead.py [--rounds 20] [--calls 160] [--loopback]
 
-Per mode (sync `messages.create`, async `messages.create`, `messages.create(stream=True)`
-read to the end, `messages.stream()` read to the end), five real clients in the same run:
+Per mode (`messages.create`, `messages.create(stream=True)` read to the end,
+`messages.stream()` read to the end; each with `Anthropic` and with `AsyncAnthropic`), five
+real clients in the same run:
 bare, a second bare one (the control), instrumented for a GenPulse, instrumented with
 its reports dropped unbuilt, and the Python wrapper only (reports dropped, no stream watch:
 what wrapping the client in Python costs at all; the others use the C paths when built).
@@ -61,7 +62,14 @@ ASK: dict[str, Any] = {
     "max_tokens": 256,
     "messages": [{"role": "user", "content": "Three benefits, please."}],
 }
-MODES = ("create", "async_create", "create_stream", "messages_stream")
+MODES = (
+    "create",
+    "async_create",
+    "create_stream",
+    "messages_stream",
+    "async_create_stream",
+    "async_messages_stream",
+)
 TARGET_US = 5.0
 """Issue 13: the instrumentation adds at most this much, median per call."""
 
@@ -141,8 +149,25 @@ def sync_call(mode: str) -> Callable[[anthropic.Anthropic], None]:
     return calls[mode]
 
 
-async def async_create(client: anthropic.AsyncAnthropic) -> None:
-    await client.messages.create(**ASK)
+def async_call(mode: str) -> Callable[[anthropic.AsyncAnthropic], Any]:
+    async def create(client: anthropic.AsyncAnthropic) -> None:
+        await client.messages.create(**ASK)
+
+    async def create_stream(client: anthropic.AsyncAnthropic) -> None:
+        async for _ in await client.messages.create(stream=True, **ASK):
+            pass
+
+    async def messages_stream(client: anthropic.AsyncAnthropic) -> None:
+        async with client.messages.stream(**ASK) as stream:
+            async for _ in stream:
+                pass
+
+    calls = {
+        "async_create": create,
+        "async_create_stream": create_stream,
+        "async_messages_stream": messages_stream,
+    }
+    return calls[mode]
 
 
 CLIENTS = ("bare", "control", "instrumented", "reports_dropped", "wrapper_only")
@@ -198,16 +223,17 @@ def measure_sync(
 
 
 def measure_async(
+    mode: str,
     clients: tuple[anthropic.AsyncAnthropic, ...],
     rounds: int,
     calls: int,
 ) -> dict[str, Any]:
-    clock = time.thread_time_ns
+    call, clock = async_call(mode), time.thread_time_ns
     loop = asyncio.new_event_loop()
 
     async def timed(client: anthropic.AsyncAnthropic) -> int:
         began = clock()
-        await async_create(client)
+        await call(client)
         return clock() - began
 
     def step(client: int) -> int:
@@ -444,8 +470,8 @@ def run(args: argparse.Namespace, bootstrap: str) -> dict[str, Any]:
                 wrapper_only(async_client(), dropping),
             )
             for mode in MODES:
-                if mode == "async_create":
-                    got = measure_async(atrio, args.rounds, args.calls)
+                if mode.startswith("async_"):
+                    got = measure_async(mode, atrio, args.rounds, args.calls)
                 else:
                     got = measure_sync(mode, trio, args.rounds, args.calls)
                 for key, value in got.items():

@@ -214,3 +214,12 @@ def test_the_c_watch_is_built_where_a_compiler_is() -> None:
         or os.environ.get("GENPULSE_ANTHROPIC_PURE_PYTHON") == "1"
     )
     assert WATCHES == [True, False]
+
+
+def test_the_c_and_python_watches_keep_the_same_bounds() -> None:
+    """Both watches report from the same head and tail (their bounds are written twice)."""
+    fast = anthropic_streams._built
+    if fast is None:
+        pytest.skip("the C extension is not built (no compiler)")
+    assert fast.HEAD_MAX == anthropic_streams._HEAD_MAX_CHUNKS
+    assert fast.TAIL_MAX == anthropic_streams._TAIL_CHUNKS
