@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from redis.asyncio import Redis
@@ -97,6 +97,6 @@ class UpdateFeed:
                 lost = True
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await cast(Any, pubsub).aclose()  # (typed only from redis 8.2 on)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
