@@ -1,6 +1,7 @@
 """What pulse.instrument_anthropic() adds to a call of the real anthropic client, in µs.
 
 Run: .venv/bin/python bench/anthropic_overhead.py [--rounds 20] [--calls 160] [--loopback]
+     [--modes create async_messages_stream ...]
 
 Per mode (`messages.create`, `messages.create(stream=True)` read to the end,
 `messages.stream()` read to the end; each with `Anthropic` and with `AsyncAnthropic`), five
@@ -404,6 +405,9 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=160, help="calls per variant and round")
     parser.add_argument("--loopback", action="store_true", help="also over 127.0.0.1")
     parser.add_argument(
+        "--modes", nargs="+", choices=MODES, default=list(MODES), help="the modes to measure"
+    )
+    parser.add_argument(
         "--bootstrap", default=os.environ.get("GENPULSE_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     )
     args = parser.parse_args()
@@ -469,7 +473,7 @@ def run(args: argparse.Namespace, bootstrap: str) -> dict[str, Any]:
                 integration.instrument(async_client(), dropping),
                 wrapper_only(async_client(), dropping),
             )
-            for mode in MODES:
+            for mode in args.modes:
                 if mode.startswith("async_"):
                     got = measure_async(mode, atrio, args.rounds, args.calls)
                 else:

@@ -29,6 +29,9 @@
 #if (TAIL_MAX & (TAIL_MAX - 1)) != 0
 #error "TAIL_MAX must be a power of two"
 #endif
+#if PY_VERSION_HEX < 0x030D0000 /* (its name before 3.13) */
+#define PyObject_GetOptionalAttr _PyObject_LookupAttr
+#endif
 #if defined(__GNUC__)
 #define COLD __attribute__((noinline, cold))
 #else
@@ -42,8 +45,11 @@ static const char CONTENT_EVENT[] = "event: content_block_delta";
 static PyObject *report_started = NULL;
 static PyObject *report_closed = NULL;
 static PyTypeObject *watch_class = NULL;
+static PyTypeObject *async_watch_class = NULL;
 static PyObject *sync_byte_stream = NULL;
-static PyTypeObject *bound_stream_type = NULL; /* httpx's own body: checked first */
+static PyObject *async_byte_stream = NULL;
+static PyTypeObject *bound_stream_type = NULL; /* httpx's own bodies: checked first */
+static PyTypeObject *bound_async_stream_type = NULL;
 static PyObject *str_stream = NULL;
 static PyObject *str_model = NULL;
 static PyObject *str_usage = NULL;
@@ -51,6 +57,9 @@ static PyObject *str_body = NULL;
 static PyObject *str_response = NULL;
 static PyObject *where_reading = NULL;
 static PyObject *str_close = NULL;
+static PyObject *str_aclose = NULL;
+static PyObject *str_throw = NULL;
+static PyObject *str_anext = NULL;
 static PyObject *str_internal_error = NULL;
 static PyObject *where_closing = NULL;
 static PyObject *where_watching = NULL;
@@ -221,16 +230,20 @@ static COLD void head_put(Watch *self, PyObject *chunk) {
 
 /* Each chunk: in situ the client's own work between two chunks evicts this code from the
  * instruction cache, so its size is what a chunk costs (cachegrind: bench/anthropic_instructions.py). */
-static PyObject *watch_next(Watch *self) {
-    PyObject *chunks = self->chunks;
-    if (chunks == NULL) return NULL;
-    PyObject *chunk = Py_TYPE(chunks)->tp_iternext(chunks);
-    if (chunk == NULL) return NULL; /* the end, or the inner stream's own error */
+static inline void keep_chunk(Watch *self, PyObject *chunk) {
     if (self->tail != NULL) {
         tail_put(self, chunk);
     } else if (self->looking) {
         head_put(self, chunk);
     }
+}
+
+static PyObject *watch_next(Watch *self) {
+    PyObject *chunks = self->chunks;
+    if (chunks == NULL) return NULL;
+    PyObject *chunk = Py_TYPE(chunks)->tp_iternext(chunks);
+    if (chunk == NULL) return NULL; /* the end, or the inner stream's own error */
+    keep_chunk(self, chunk);
     return chunk;
 }
 
@@ -363,7 +376,7 @@ static PyTypeObject WatchType = {
     .tp_new = PyType_GenericNew,
 };
 
-/* Watch `response`'s body when it is a synchronous byte stream: 1 watched, 0 not, -1 error. */
+/* Watch `response`'s body when it is a byte stream (sync or async): 1 watched, 0 not, -1 error. */
 static int watch_body(PyObject *response, PyObject *defer, PyObject *reporter, PyObject *started,
                       PyObject *body, PyObject *attribution, PyObject *call) {
     if (watch_class == NULL) {
@@ -372,10 +385,16 @@ static int watch_body(PyObject *response, PyObject *defer, PyObject *reporter, P
     }
     PyObject *inner = PyObject_GetAttr(response, str_stream);
     if (inner == NULL) return -1;
-    int is_sync = Py_TYPE(inner) == bound_stream_type ? 1 : PyObject_IsInstance(inner, sync_byte_stream);
-    if (is_sync <= 0) {
+    PyTypeObject *cls = watch_class;
+    int is_byte_stream = Py_TYPE(inner) == bound_stream_type ? 1 : PyObject_IsInstance(inner, sync_byte_stream);
+    if (is_byte_stream == 0) {
+        cls = async_watch_class;
+        is_byte_stream = Py_TYPE(inner) == bound_async_stream_type
+            ? 1 : PyObject_IsInstance(inner, async_byte_stream);
+    }
+    if (is_byte_stream <= 0) {
         Py_DECREF(inner);
-        return is_sync;
+        return is_byte_stream;
     }
     PyObject *asked = NULL;
     if (body != NULL && PyDict_CheckExact(body)) {
@@ -390,7 +409,7 @@ static int watch_body(PyObject *response, PyObject *defer, PyObject *reporter, P
         ? PyTuple_Pack(5, reporter, started, asked != NULL ? asked : Py_None, attribution, headers_at)
         : NULL;
     Py_XDECREF(headers_at);
-    Watch *self = info != NULL ? (Watch *)watch_class->tp_alloc(watch_class, 0) : NULL;
+    Watch *self = info != NULL ? (Watch *)cls->tp_alloc(cls, 0) : NULL;
     if (self == NULL) {
         Py_DECREF(inner);
         Py_XDECREF(info);
@@ -420,7 +439,7 @@ static int watch_body(PyObject *response, PyObject *defer, PyObject *reporter, P
 }
 
 /* watch(response, defer, reporter, started, body, attribution, call) -> bool: when the
- * response's body is a synchronous byte stream, put a watch (of the configured subclass)
+ * response's body is a byte stream, put a watch (of the configured subclass)
  * between httpx and it and defer the stream's start report; False when it is not. */
 static PyObject *watch(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 7) {
@@ -432,7 +451,7 @@ static PyObject *watch(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ss
     return PyBool_FromLong(watched);
 }
 
-/* -- the wrapped synchronous `messages._post` ------------------------------------------ */
+/* -- the wrapped `messages._post` ------------------------------------------------------- */
 
 typedef struct {
     PyObject_HEAD
@@ -580,49 +599,84 @@ done:
     return status;
 }
 
-static PyObject *post_vectorcall(Post *self, PyObject *const *args, size_t nargsf,
-                                 PyObject *kwnames) {
-    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (nargs < 1 || !PyUnicode_Check(args[0]) ||
-        (args[0] != self->path && PyUnicode_Compare(args[0], self->path) != 0))
-        return PyObject_Vectorcall(self->post, args, nargsf, kwnames);
-    PyObject *left = NULL; /* left by a request we did not wrap (beta messages) */
-    if (PyContextVar_Get(self->call_var, Py_None, &left) < 0) return NULL;
+/* The call is to the Messages API (the path its first argument names). */
+static inline int is_messages_call(Post *self, PyObject *const *args, Py_ssize_t nargs) {
+    return nargs >= 1 && PyUnicode_Check(args[0]) &&
+           (args[0] == self->path || PyUnicode_Compare(args[0], self->path) == 0);
+}
+
+/* A call's state left in the context by a request we did not wrap (beta messages): cleared. */
+static int clear_left_call(Post *self) {
+    PyObject *left = NULL;
+    if (PyContextVar_Get(self->call_var, Py_None, &left) < 0) return -1;
+    int status = 0;
     if (left != Py_None) {
         PyObject *token = PyContextVar_Set(self->call_var, Py_None);
+        status = token != NULL ? 0 : -1;
         Py_XDECREF(token);
-        if (token == NULL) {
-            Py_DECREF(left);
-            return NULL;
-        }
     }
     Py_DECREF(left);
-    double started_at = now();
-    PyObject *result = PyObject_Vectorcall(self->post, args, nargsf, kwnames);
-    if (result == NULL) { /* the client's own exception, re-raised untouched */
-        PyObject *exc_type, *exc, *tb;
-        PyErr_Fetch(&exc_type, &exc, &tb);
-        PyErr_NormalizeException(&exc_type, &exc, &tb);
-        if (exc != NULL && tb != NULL) PyException_SetTraceback(exc, tb);
-        PyObject *kwargs = keywords(args, nargs, kwnames);
-        PyObject *started = PyFloat_FromDouble(started_at);
-        PyObject *got = kwargs != NULL && started != NULL
-            ? PyObject_CallFunctionObjArgs(self->end_raised, self->reporter, kwargs, started,
-                                           exc != NULL ? exc : Py_None, NULL)
-            : NULL; /* (it reports its own failures) */
-        Py_XDECREF(got);
-        Py_XDECREF(kwargs);
-        Py_XDECREF(started);
-        PyErr_Clear();
-        PyErr_Restore(exc_type, exc, tb);
-        return NULL;
-    }
+    return status;
+}
+
+/* The client's _post raised (the error is set): reported, then re-raised untouched. */
+static void post_raised(Post *self, double started_at, PyObject *const *args, Py_ssize_t nargs,
+                        PyObject *kwnames) {
+    PyObject *exc_type, *exc, *tb;
+    PyErr_Fetch(&exc_type, &exc, &tb);
+    PyErr_NormalizeException(&exc_type, &exc, &tb);
+    if (exc != NULL && tb != NULL) PyException_SetTraceback(exc, tb);
+    PyObject *kwargs = keywords(args, nargs, kwnames);
+    PyObject *started = PyFloat_FromDouble(started_at);
+    PyObject *got = kwargs != NULL && started != NULL
+        ? PyObject_CallFunctionObjArgs(self->end_raised, self->reporter, kwargs, started,
+                                       exc != NULL ? exc : Py_None, NULL)
+        : NULL; /* (it reports its own failures) */
+    Py_XDECREF(got);
+    Py_XDECREF(kwargs);
+    Py_XDECREF(started);
+    PyErr_Clear();
+    PyErr_Restore(exc_type, exc, tb);
+}
+
+/* The client's _post returned `result` (a new reference): it, or NULL when reading it
+ * failed with an error that is not an Exception (then it goes on, as from Python). */
+static PyObject *post_result(Post *self, PyObject *result, double started_at,
+                             PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
     if (post_returned(self, result, started_at, args, nargs, kwnames) < 0 &&
         reading_failed(self, where_reading) < 0) {
         Py_DECREF(result);
         return NULL;
     }
     return result;
+}
+
+static PyObject *post_vectorcall(Post *self, PyObject *const *args, size_t nargsf,
+                                 PyObject *kwnames) {
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (!is_messages_call(self, args, nargs))
+        return PyObject_Vectorcall(self->post, args, nargsf, kwnames);
+    if (clear_left_call(self) < 0) return NULL;
+    double started_at = now();
+    PyObject *result = PyObject_Vectorcall(self->post, args, nargsf, kwnames);
+    if (result == NULL) { /* the client's own exception, re-raised untouched */
+        post_raised(self, started_at, args, nargs, kwnames);
+        return NULL;
+    }
+    return post_result(self, result, started_at, args, nargs, kwnames);
+}
+
+static PyObject *new_post_step(Post *post, PyObject *const *args, Py_ssize_t nargs,
+                               PyObject *kwnames); /* (below: an awaitable, like the rest) */
+
+/* The asynchronous _post: an awaitable of ours (a Step) over the client's coroutine, made
+ * when first awaited, as an `async def` wrapper would; other paths get the client's own. */
+static PyObject *async_post_vectorcall(Post *self, PyObject *const *args, size_t nargsf,
+                                       PyObject *kwnames) {
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (!is_messages_call(self, args, nargs))
+        return PyObject_Vectorcall(self->post, args, nargsf, kwnames);
+    return new_post_step(self, args, nargs, kwnames);
 }
 
 static PyMemberDef post_members[] = {
@@ -635,7 +689,7 @@ static PyTypeObject PostType = {
     .tp_name = "producers.integrations._anthropic_fast.ObservedPost",
     .tp_basicsize = sizeof(Post),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
-    .tp_doc = "The instrumented synchronous messages._post (see anthropic.py).",
+    .tp_doc = "The instrumented messages._post (see anthropic.py).",
     .tp_traverse = (traverseproc)post_traverse,
     .tp_clear = (inquiry)post_clear,
     .tp_dealloc = (destructor)post_dealloc,
@@ -645,20 +699,23 @@ static PyTypeObject PostType = {
 };
 
 /* observe_post(post, reporter, defer, returned, end_raised, end_returned, call_var,
- *              attribution_var, message_type, stream_type, path) -> the wrapped _post */
+ *              attribution_var, message_type, stream_type, path, asynchronous)
+ * -> the wrapped _post (for an AsyncAnthropic client's: stream_type is AsyncStream) */
 static PyObject *observe_post(PyObject *Py_UNUSED(module), PyObject *const *args,
                               Py_ssize_t nargs) {
-    if (nargs != 11) {
-        PyErr_SetString(PyExc_TypeError, "observe_post() takes 11 arguments");
+    if (nargs != 12) {
+        PyErr_SetString(PyExc_TypeError, "observe_post() takes 12 arguments");
         return NULL;
     }
     if (!PyUnicode_Check(args[10])) {
         PyErr_SetString(PyExc_TypeError, "observe_post(): the path is a str");
         return NULL;
     }
+    int asynchronous = PyObject_IsTrue(args[11]);
+    if (asynchronous < 0) return NULL;
     Post *self = PyObject_GC_New(Post, &PostType);
     if (self == NULL) return NULL;
-    self->vectorcall = (vectorcallfunc)post_vectorcall;
+    self->vectorcall = (vectorcallfunc)(asynchronous ? async_post_vectorcall : post_vectorcall);
     PyObject **fields[] = {&self->post, &self->reporter, &self->defer, &self->returned,
                            &self->end_raised, &self->end_returned, &self->call_var,
                            &self->attribution_var, &self->message_type, &self->stream_type,
@@ -667,6 +724,416 @@ static PyObject *observe_post(PyObject *Py_UNUSED(module), PyObject *const *args
     PyObject_GC_Track(self);
     return (PyObject *)self;
 }
+
+/* -- awaitables: asynchronous bodies and the asynchronous _post ------------------------ *
+ *
+ * In Python, the watch of an asynchronous body is an async generator and the wrapped _post
+ * a coroutine: each is one more frame resumed at every chunk and every suspension of the
+ * client's own awaitables beneath it. Here each is a Step: an awaitable in C over the
+ * client's (or httpx's) own awaitable that forwards send(), throw() and close() to it
+ * untouched (so a cancellation reaches the read exactly as without us) and, when it ends,
+ * does what the Python code after its `await` would:
+ *   READ  one __anext__() of an AsyncWatch: keeps the chunk read;
+ *   CLOSE an AsyncWatch's aclose(): the body's own aclose(), then the report, whether it
+ *         returned or raised (a `finally`);
+ *   POST  the asynchronous _post: the client's coroutine (made when first awaited, as an
+ *         `async def` wrapper makes it), then the same steps as the synchronous one.
+ * A CLOSE or POST step thrown into or closed before it started runs nothing, and one
+ * dropped while awaited is closed, as a coroutine is. */
+
+enum { STEP_READ, STEP_CLOSE, STEP_POST };
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *owner;    /* the Watch, or the Post */
+    PyObject *awaiting; /* what is awaited: an iterator; NULL before it started or after */
+    PyObject *args;     /* POST: the call's arguments, positional then keyword values */
+    PyObject *kwnames;  /* POST: or NULL */
+    double started_at;  /* POST */
+    char kind;
+    char started;
+    char done;
+} Step;
+
+static PyTypeObject StepType;
+
+static int step_traverse(Step *self, visitproc visit, void *arg) {
+    Py_VISIT(self->owner);
+    Py_VISIT(self->awaiting);
+    Py_VISIT(self->args);
+    Py_VISIT(self->kwnames);
+    return 0;
+}
+
+static int step_clear(Step *self) {
+    Py_CLEAR(self->owner);
+    Py_CLEAR(self->awaiting);
+    Py_CLEAR(self->args);
+    Py_CLEAR(self->kwnames);
+    return 0;
+}
+
+/* What awaiting `awaitable` iterates (as the interpreter's own `await` finds it). */
+static PyObject *awaited_iter(PyObject *awaitable) {
+    if (PyCoro_CheckExact(awaitable)) return Py_NewRef(awaitable);
+    PyAsyncMethods *as_async = Py_TYPE(awaitable)->tp_as_async;
+    if (as_async == NULL || as_async->am_await == NULL) {
+        PyErr_Format(PyExc_TypeError, "'%.100s' object can't be awaited",
+                     Py_TYPE(awaitable)->tp_name);
+        return NULL;
+    }
+    PyObject *iter = as_async->am_await(awaitable);
+    if (iter != NULL && (!PyIter_Check(iter) || PyCoro_CheckExact(iter))) {
+        PyErr_Format(PyExc_TypeError, "__await__() returned a non-iterator of type '%.100s'",
+                     Py_TYPE(iter)->tp_name);
+        Py_CLEAR(iter);
+    }
+    return iter;
+}
+
+/* (`awaiting`: a reference handed over, or NULL) */
+static Step *new_step(char kind, PyObject *owner, PyObject *awaiting) {
+    Step *self = PyObject_GC_New(Step, &StepType);
+    if (self == NULL) {
+        Py_XDECREF(awaiting);
+        return NULL;
+    }
+    self->owner = Py_NewRef(owner);
+    self->awaiting = awaiting;
+    self->args = self->kwnames = NULL;
+    self->started_at = 0.0;
+    self->kind = kind;
+    self->started = self->done = 0;
+    PyObject_GC_Track(self);
+    return self;
+}
+
+static PyObject *new_post_step(Post *post, PyObject *const *args, Py_ssize_t nargs,
+                               PyObject *kwnames) {
+    Py_ssize_t n = nargs + (kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0);
+    PyObject *all = PyTuple_New(n);
+    if (all == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) PyTuple_SET_ITEM(all, i, Py_NewRef(args[i]));
+    Step *self = new_step(STEP_POST, (PyObject *)post, NULL);
+    if (self == NULL) {
+        Py_DECREF(all);
+        return NULL;
+    }
+    self->args = all;
+    self->kwnames = Py_XNewRef(kwnames);
+    return (PyObject *)self;
+}
+
+static inline Py_ssize_t post_nargs(Step *self) {
+    return PyTuple_GET_SIZE(self->args) - (self->kwnames != NULL ? PyTuple_GET_SIZE(self->kwnames) : 0);
+}
+
+/* The first send: what a CLOSE or POST step awaits is made now. 0, or -1 with an error set
+ * (raised where the Python code's `await` is: step_ended() sees it). */
+static int step_begin(Step *self) {
+    self->started = 1;
+    if (self->kind == STEP_CLOSE) {
+        Watch *watch = (Watch *)self->owner;
+        if (watch->inner == NULL) return 0; /* closed already: nothing to await */
+        PyObject *inner = Py_NewRef(watch->inner);
+        PyObject *closing = PyObject_CallMethodNoArgs(inner, str_aclose);
+        Py_DECREF(inner);
+        self->awaiting = closing != NULL ? awaited_iter(closing) : NULL;
+        Py_XDECREF(closing);
+        return self->awaiting != NULL ? 0 : -1;
+    }
+    if (self->kind == STEP_POST) {
+        Post *post = (Post *)self->owner;
+        self->started_at = now();
+        if (clear_left_call(post) < 0) return -1;
+        PyObject *coro = PyObject_Vectorcall(post->post, &PyTuple_GET_ITEM(self->args, 0),
+                                             post_nargs(self), self->kwnames);
+        self->awaiting = coro != NULL ? awaited_iter(coro) : NULL;
+        Py_XDECREF(coro);
+        return self->awaiting != NULL ? 0 : -1;
+    }
+    return 0;
+}
+
+/* What is awaited ended: PYGEN_RETURN with `*value` (a reference), or PYGEN_ERROR with an
+ * error set. Does the step's work after its `await`; returns the outcome to hand on (a
+ * POST's reading may turn it into an error that is not an Exception, as Python would). */
+static PySendResult step_ended(Step *self, PySendResult ended, PyObject **value) {
+    self->done = 1;
+    Py_CLEAR(self->awaiting);
+    if (self->kind == STEP_READ) {
+        if (ended == PYGEN_RETURN) keep_chunk((Watch *)self->owner, *value);
+        return ended; /* (an error, StopAsyncIteration included, is the body's own) */
+    }
+    if (self->kind == STEP_POST) {
+        Post *post = (Post *)self->owner;
+        PyObject *const *args = &PyTuple_GET_ITEM(self->args, 0);
+        Py_ssize_t nargs = post_nargs(self);
+        if (ended == PYGEN_ERROR) {
+            post_raised(post, self->started_at, args, nargs, self->kwnames);
+            return ended;
+        }
+        *value = post_result(post, *value, self->started_at, args, nargs, self->kwnames);
+        return *value != NULL ? ended : PYGEN_ERROR;
+    }
+    if (ended == PYGEN_RETURN) { /* STEP_CLOSE: try: await inner.aclose() finally: closed() */
+        watch_closed((Watch *)self->owner, NULL);
+        return ended;
+    }
+    PyObject *exc_type, *exc, *tb;
+    PyErr_Fetch(&exc_type, &exc, &tb);
+    PyErr_NormalizeException(&exc_type, &exc, &tb);
+    if (exc != NULL && tb != NULL) PyException_SetTraceback(exc, tb);
+    watch_closed((Watch *)self->owner, exc != NULL ? exc : Py_None);
+    PyErr_Restore(exc_type, exc, tb);
+    return ended;
+}
+
+static PySendResult step_send(Step *self, PyObject *arg, PyObject **result) {
+    *result = NULL;
+    if (self->done) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot reuse an already awaited step");
+        return PYGEN_ERROR;
+    }
+    PySendResult sent;
+    if (!self->started && step_begin(self) < 0) {
+        sent = PYGEN_ERROR;
+    } else if (self->awaiting == NULL) { /* aclose() of a body closed already */
+        *result = Py_NewRef(Py_None);
+        sent = PYGEN_RETURN;
+    } else {
+        sent = PyIter_Send(self->awaiting, arg, result);
+        if (sent == PYGEN_NEXT) return sent; /* suspended: what it yields goes up as it is */
+    }
+    return step_ended(self, sent, result);
+}
+
+/* An outcome as an iterator gives it: the value yielded, or NULL with StopIteration(value)
+ * (or the error) set. */
+static PyObject *stop_with(PySendResult sent, PyObject *result) {
+    if (sent == PYGEN_NEXT) return result;
+    if (sent == PYGEN_RETURN) {
+        if (result == Py_None) {
+            PyErr_SetNone(PyExc_StopIteration);
+        } else {
+            PyObject *stop = PyObject_CallOneArg(PyExc_StopIteration, result);
+            if (stop != NULL) {
+                PyErr_SetObject(PyExc_StopIteration, stop);
+                Py_DECREF(stop);
+            }
+        }
+        Py_DECREF(result);
+    }
+    return NULL;
+}
+
+static PyObject *step_next(Step *self) {
+    PyObject *result = NULL;
+    PySendResult sent = step_send(self, Py_None, &result);
+    return stop_with(sent, result);
+}
+
+static PyObject *step_send_method(Step *self, PyObject *arg) {
+    PyObject *result = NULL;
+    PySendResult sent = step_send(self, arg, &result);
+    return stop_with(sent, result);
+}
+
+/* The exception throw() was given, raised here (as by a generator with nothing to
+ * delegate it to). */
+static void raise_thrown(PyObject *const *args, Py_ssize_t nargs) {
+    PyObject *typ = args[0], *val = nargs > 1 ? args[1] : Py_None;
+    if (PyExceptionInstance_Check(typ)) {
+        PyErr_SetObject((PyObject *)Py_TYPE(typ), typ);
+    } else if (PyExceptionClass_Check(typ)) {
+        PyErr_SetObject(typ, val);
+    } else {
+        PyErr_SetString(PyExc_TypeError,
+                        "exceptions must be classes or instances deriving from BaseException");
+    }
+}
+
+/* throw(typ[, val[, tb]]): into what is awaited, as `await` in a coroutine does. */
+static PyObject *step_throw(Step *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs < 1 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "throw() takes 1 to 3 arguments");
+        return NULL;
+    }
+    if (self->done || (!self->started && self->kind != STEP_READ)) {
+        self->done = 1; /* finished, or never started: nothing runs */
+        Py_CLEAR(self->awaiting);
+        raise_thrown(args, nargs);
+        return NULL;
+    }
+    self->started = 1;
+    PyObject *throw = NULL;
+    if (self->awaiting != NULL &&
+        PyObject_GetOptionalAttr(self->awaiting, str_throw, &throw) < 0) {
+        step_ended(self, PYGEN_ERROR, NULL);
+        return NULL;
+    }
+    if (throw == NULL) {
+        raise_thrown(args, nargs);
+        step_ended(self, PYGEN_ERROR, NULL);
+        return NULL;
+    }
+    PyObject *got = PyObject_Vectorcall(throw, args, nargs, NULL);
+    Py_DECREF(throw);
+    if (got != NULL) return got; /* it yielded: suspended again */
+    if (!PyErr_ExceptionMatches(PyExc_StopIteration)) {
+        step_ended(self, PYGEN_ERROR, NULL);
+        return NULL;
+    }
+    PyObject *exc_type, *exc, *tb;
+    PyErr_Fetch(&exc_type, &exc, &tb);
+    PyErr_NormalizeException(&exc_type, &exc, &tb);
+    PyObject *value = exc != NULL ? PyObject_GetAttrString(exc, "value") : Py_NewRef(Py_None);
+    Py_XDECREF(exc_type);
+    Py_XDECREF(exc);
+    Py_XDECREF(tb);
+    if (value == NULL) {
+        step_ended(self, PYGEN_ERROR, NULL);
+        return NULL;
+    }
+    PySendResult ended = step_ended(self, PYGEN_RETURN, &value);
+    return stop_with(ended, value);
+}
+
+/* close(): what is awaited is closed; then, as a coroutine's GeneratorExit would, the step's
+ * error path runs (a POST reports it, a CLOSE reports the stream). */
+static PyObject *step_close(Step *self, PyObject *Py_UNUSED(ignored)) {
+    if (self->done) Py_RETURN_NONE;
+    if (!self->started && self->kind != STEP_READ) {
+        self->done = 1;
+        Py_RETURN_NONE;
+    }
+    PyObject *close = NULL;
+    if (self->awaiting != NULL &&
+        PyObject_GetOptionalAttr(self->awaiting, str_close, &close) < 0) {
+        step_ended(self, PYGEN_ERROR, NULL);
+        return NULL;
+    }
+    PyObject *got = close != NULL ? PyObject_CallNoArgs(close) : Py_NewRef(Py_None);
+    Py_XDECREF(close);
+    if (got == NULL) {
+        step_ended(self, PYGEN_ERROR, NULL);
+        return NULL;
+    }
+    Py_DECREF(got);
+    PyErr_SetNone(PyExc_GeneratorExit);
+    step_ended(self, PYGEN_ERROR, NULL);
+    PyErr_Clear();
+    Py_RETURN_NONE;
+}
+
+/* A CLOSE or POST step dropped while awaited is closed, as a coroutine's finalizer does. */
+static void step_finalize(Step *self) {
+    if (self->kind == STEP_READ || !self->started || self->done) return;
+    PyObject *exc_type, *exc, *tb;
+    PyErr_Fetch(&exc_type, &exc, &tb);
+    PyObject *got = step_close(self, NULL);
+    if (got == NULL) PyErr_WriteUnraisable((PyObject *)self);
+    Py_XDECREF(got);
+    PyErr_Restore(exc_type, exc, tb);
+}
+
+static void step_dealloc(Step *self) {
+    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0) return; /* resurrected */
+    PyObject_GC_UnTrack(self);
+    step_clear(self);
+    PyObject_GC_Del(self);
+}
+
+static PyObject *step_await(Step *self) {
+    return Py_NewRef(self);
+}
+
+static PyAsyncMethods step_as_async = {
+    .am_await = (unaryfunc)step_await,
+    .am_send = (sendfunc)step_send,
+};
+
+static PyMethodDef step_methods[] = {
+    {"send", (PyCFunction)step_send_method, METH_O, "send a value into what is awaited"},
+    {"throw", (PyCFunction)(void (*)(void))step_throw, METH_FASTCALL,
+     "throw an exception into what is awaited"},
+    {"close", (PyCFunction)step_close, METH_NOARGS, "close what is awaited"},
+    {NULL},
+};
+
+static PyTypeObject StepType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "producers.integrations._anthropic_fast.Step",
+    .tp_basicsize = sizeof(Step),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "An awaited read or close of an asynchronous body, or an awaited _post.",
+    .tp_traverse = (traverseproc)step_traverse,
+    .tp_clear = (inquiry)step_clear,
+    .tp_dealloc = (destructor)step_dealloc,
+    .tp_finalize = (destructor)step_finalize,
+    .tp_as_async = &step_as_async,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)step_next,
+    .tp_methods = step_methods,
+};
+
+static PyObject *async_watch_aiter(Watch *self) {
+    if (self->chunks == NULL && self->inner != NULL) {
+        PyAsyncMethods *as_async = Py_TYPE(self->inner)->tp_as_async;
+        self->chunks = as_async != NULL && as_async->am_aiter != NULL
+            ? as_async->am_aiter(self->inner)
+            : PyObject_CallMethod(self->inner, "__aiter__", NULL);
+        if (self->chunks == NULL) return NULL; /* the inner stream's own error */
+    }
+    return Py_NewRef(self);
+}
+
+static PyObject *async_watch_anext(Watch *self) {
+    PyObject *chunks = self->chunks;
+    if (chunks == NULL) {
+        PyErr_SetNone(PyExc_StopAsyncIteration);
+        return NULL;
+    }
+    PyAsyncMethods *as_async = Py_TYPE(chunks)->tp_as_async;
+    PyObject *next = as_async != NULL && as_async->am_anext != NULL
+        ? as_async->am_anext(chunks)
+        : PyObject_CallMethodNoArgs(chunks, str_anext);
+    if (next == NULL) return NULL;
+    PyObject *awaiting = awaited_iter(next);
+    Py_DECREF(next);
+    return awaiting != NULL ? (PyObject *)new_step(STEP_READ, (PyObject *)self, awaiting) : NULL;
+}
+
+static PyObject *async_watch_aclose(Watch *self, PyObject *Py_UNUSED(ignored)) {
+    return (PyObject *)new_step(STEP_CLOSE, (PyObject *)self, NULL);
+}
+
+static PyAsyncMethods async_watch_as_async = {
+    .am_aiter = (unaryfunc)async_watch_aiter,
+    .am_anext = (unaryfunc)async_watch_anext,
+};
+
+static PyMethodDef async_watch_methods[] = {
+    {"aclose", (PyCFunction)async_watch_aclose, METH_NOARGS,
+     "close the body (awaitable); report once"},
+    {NULL},
+};
+
+static PyTypeObject AsyncWatchType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "producers.integrations._anthropic_fast.AsyncWatch",
+    .tp_basicsize = sizeof(Watch),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The C part of an asynchronous stream's watch (subclassed in Python).",
+    .tp_traverse = (traverseproc)watch_traverse,
+    .tp_clear = (inquiry)watch_clear,
+    .tp_dealloc = (destructor)watch_dealloc,
+    .tp_as_async = &async_watch_as_async,
+    .tp_methods = async_watch_methods,
+    .tp_members = watch_members,
+    .tp_getset = watch_getset,
+    .tp_new = PyType_GenericNew,
+};
 
 /* -- deferring a job: DeferredReports.add without a Python frame ------------------------ */
 
@@ -751,19 +1218,26 @@ static PyObject *appender(PyObject *Py_UNUSED(module), PyObject *args) {
     return (PyObject *)self;
 }
 
-/* configure(watch_class, sync_byte_stream, bound_stream_type, report_started, report_closed) */
+/* configure(watch_class, async_watch_class, sync_byte_stream, async_byte_stream,
+ *           bound_stream_type, bound_async_stream_type, report_started, report_closed) */
 static PyObject *configure(PyObject *Py_UNUSED(module), PyObject *args) {
-    PyObject *cls, *sync, *bound, *started, *closed;
-    if (!PyArg_ParseTuple(args, "OOOOO:configure", &cls, &sync, &bound, &started, &closed))
+    PyObject *cls, *async_cls, *sync, *async, *bound, *bound_async, *started, *closed;
+    if (!PyArg_ParseTuple(args, "OOOOOOOO:configure", &cls, &async_cls, &sync, &async, &bound,
+                          &bound_async, &started, &closed))
         return NULL;
     if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, &WatchType) ||
-        !PyType_Check(bound)) {
-        PyErr_SetString(PyExc_TypeError, "configure() needs a subclass of SyncWatch and a type");
+        !PyType_Check(async_cls) || !PyType_IsSubtype((PyTypeObject *)async_cls, &AsyncWatchType) ||
+        !PyType_Check(bound) || !PyType_Check(bound_async)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "configure() needs subclasses of SyncWatch and AsyncWatch, and types");
         return NULL;
     }
     Py_XSETREF(watch_class, (PyTypeObject *)Py_NewRef(cls));
+    Py_XSETREF(async_watch_class, (PyTypeObject *)Py_NewRef(async_cls));
     Py_XSETREF(sync_byte_stream, Py_NewRef(sync));
+    Py_XSETREF(async_byte_stream, Py_NewRef(async));
     Py_XSETREF(bound_stream_type, (PyTypeObject *)Py_NewRef(bound));
+    Py_XSETREF(bound_async_stream_type, (PyTypeObject *)Py_NewRef(bound_async));
     Py_XSETREF(report_started, Py_NewRef(started));
     Py_XSETREF(report_closed, Py_NewRef(closed));
     Py_RETURN_NONE;
@@ -774,14 +1248,16 @@ static PyMethodDef module_methods[] = {
     {"observe_post", (PyCFunction)(void (*)(void))observe_post, METH_FASTCALL,
      "wrap a synchronous messages._post"},
     {"appender", appender, METH_VARARGS, "appender(jobs, wake_at, due): a C DeferredReports.add"},
-    {"configure", configure, METH_VARARGS, "configure(watch_class, sync_byte_stream, bound_stream_type, report_started, report_closed)"},
+    {"configure", configure, METH_VARARGS,
+     "configure(watch_class, async_watch_class, sync_byte_stream, async_byte_stream, "
+     "bound_stream_type, bound_async_stream_type, report_started, report_closed)"},
     {NULL},
 };
 
 static struct PyModuleDef module_def = {
     .m_base = PyModuleDef_HEAD_INIT,
     .m_name = "_anthropic_fast",
-    .m_doc = "The per-chunk part of a synchronous stream's watch (anthropic_streams).",
+    .m_doc = "The caller's-thread paths of the anthropic integration (anthropic_streams).",
     .m_size = -1,
     .m_methods = module_methods,
 };
@@ -789,6 +1265,9 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC PyInit__anthropic_fast(void) {
     str_stream = PyUnicode_InternFromString("stream");
     str_close = PyUnicode_InternFromString("close");
+    str_aclose = PyUnicode_InternFromString("aclose");
+    str_throw = PyUnicode_InternFromString("throw");
+    str_anext = PyUnicode_InternFromString("__anext__");
     str_model = PyUnicode_InternFromString("model");
     str_usage = PyUnicode_InternFromString("usage");
     str_body = PyUnicode_InternFromString("body");
@@ -799,14 +1278,16 @@ PyMODINIT_FUNC PyInit__anthropic_fast(void) {
     where_watching = PyUnicode_InternFromString("watching a stream");
     where_keeping = PyUnicode_InternFromString("keeping a stream's chunks");
     if (!str_stream || !str_model || !str_usage || !str_body || !str_response ||
-        !where_reading || !str_close || !str_internal_error || !where_closing || !where_watching || !where_keeping)
+        !where_reading || !str_close || !str_aclose || !str_throw || !str_anext || !str_internal_error || !where_closing || !where_watching || !where_keeping)
         return NULL;
-    if (PyType_Ready(&WatchType) < 0 || PyType_Ready(&PostType) < 0 ||
+    if (PyType_Ready(&WatchType) < 0 || PyType_Ready(&AsyncWatchType) < 0 ||
+        PyType_Ready(&StepType) < 0 || PyType_Ready(&PostType) < 0 ||
         PyType_Ready(&AppenderType) < 0)
         return NULL;
     PyObject *module = PyModule_Create(&module_def);
     if (module == NULL) return NULL;
-    if (PyModule_AddObjectRef(module, "SyncWatch", (PyObject *)&WatchType) < 0) {
+    if (PyModule_AddObjectRef(module, "SyncWatch", (PyObject *)&WatchType) < 0 ||
+        PyModule_AddObjectRef(module, "AsyncWatch", (PyObject *)&AsyncWatchType) < 0) {
         Py_DECREF(module);
         return NULL;
     }

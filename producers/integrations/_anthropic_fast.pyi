@@ -1,6 +1,6 @@
-"""Types of the C extension built from _anthropic_fast.c (the synchronous stream watch)."""
+"""Types of the C extension built from _anthropic_fast.c (the caller's-thread paths)."""
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Generator, Iterator
 from typing import Any
 
 HEAD_MAX: int
@@ -17,6 +17,26 @@ class SyncWatch:
     def __next__(self) -> bytes: ...
     def close(self) -> None: ...
 
+class AsyncWatch:
+    info: tuple[Any, float, Any, tuple[str | None, str | None], float]
+    call: Any
+    first_content_at: float | None
+    head: list[bytes]
+    stamps: list[float]
+    tail: Collection[bytes]
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+    def __anext__(self) -> Step: ...
+    def aclose(self) -> Step: ...
+
+class Step:
+    """An awaited read, close or _post (forwards send, throw and close)."""
+
+    def __await__(self) -> Generator[Any, Any, Any]: ...
+    def __next__(self) -> Any: ...
+    def send(self, value: Any) -> Any: ...
+    def throw(self, typ: Any, val: Any = ..., tb: Any = ...) -> Any: ...
+    def close(self) -> None: ...
+
 def watch(
     response: Any,
     defer: Callable[[tuple[Any, ...]], None],
@@ -31,8 +51,11 @@ def appender(
 ) -> Callable[[tuple[Any, ...]], None]: ...
 def configure(
     watch_class: type,
+    async_watch_class: type,
     sync_byte_stream: type,
+    async_byte_stream: type,
     bound_stream_type: type,
+    bound_async_stream_type: type,
     report_started: Any,
     report_closed: Any,
 ) -> None: ...
@@ -48,4 +71,5 @@ def observe_post(
     message_type: type,
     stream_type: type,
     path: str,
+    asynchronous: bool,
 ) -> Callable[..., Any]: ...

@@ -334,24 +334,31 @@ def instrument(client: ClientT, reporter: Reporter) -> ClientT:
     return client
 
 
+def _c_post(fast: Any, post: Callable[..., Any], reporter: Reporter, is_async: bool) -> Any:
+    """The wrapped `_post` in C (`_anthropic_fast.c`): the same steps as the Python ones below,
+    without repacking the call's arguments; for an async client, an awaitable of its own
+    over the client's coroutine instead of a coroutine frame resumed at every suspension."""
+    return fast.observe_post(
+        post,
+        reporter,
+        reporter.defer,
+        reporter.returned,
+        _end_raised,
+        _end_returned,
+        _CALL,
+        attribution._CURRENT,
+        Message,
+        AsyncStream if is_async else Stream,
+        _MESSAGES_PATH,
+        is_async,
+    )
+
+
 def _sync_post(post: Callable[..., Any], reporter: Reporter) -> Callable[..., Any]:
-    """The wrapped sync `_post`: in C when the extension is built (`_anthropic_fast.c`: the
-    same steps as the Python one below, without repacking the call's arguments), else Python."""
+    """The wrapped sync `_post`: in C when the extension is built, else Python."""
     fast = c_extension()
     if fast is not None:
-        return fast.observe_post(  # type: ignore[no-any-return]
-            post,
-            reporter,
-            reporter.defer,
-            reporter.returned,
-            _end_raised,
-            _end_returned,
-            _CALL,
-            attribution._CURRENT,
-            Message,
-            Stream,
-            _MESSAGES_PATH,
-        )
+        return _c_post(fast, post, reporter, False)  # type: ignore[no-any-return]
     returned = reporter.returned
     defer = reporter.defer
     watch = watch_stream
@@ -385,6 +392,10 @@ def _sync_post(post: Callable[..., Any], reporter: Reporter) -> Callable[..., An
 
 
 def _async_post(post: Callable[..., Any], reporter: Reporter) -> Callable[..., Any]:
+    """The wrapped async `_post`: in C when the extension is built, else Python."""
+    fast = c_extension()
+    if fast is not None:
+        return _c_post(fast, post, reporter, True)  # type: ignore[no-any-return]
     returned = reporter.returned
     defer = reporter.defer
     watch = watch_stream

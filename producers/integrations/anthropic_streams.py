@@ -91,9 +91,8 @@ class StreamWatch:
     travel as one tuple, `info`; `head` (the chunks up to the first content delta), `stamps`
     (when each head chunk arrived) and `tail` (the last chunks) are what it kept.
 
-    Two kinds of watch share it: the C one (`_anthropic_fast.SyncWatch`, for synchronous
-    bodies, when the extension is built) and the Python one (`_PythonWatch`: asynchronous
-    bodies, or no extension).
+    Two kinds of watch share it: the C ones (`_anthropic_fast.SyncWatch` and `AsyncWatch`,
+    when the extension is built) and the Python one (`_PythonWatch`, without it).
     """
 
     __slots__ = ()
@@ -185,12 +184,12 @@ def watch_stream(
 ) -> None:
     """Put a watch between httpx and the response's body (when it is a byte stream), before
     the caller reads a byte of it."""
+    if _c is not None:
+        _c.watch(response, reporter.defer, reporter, started, body, attribution, call)
+        return
     inner = response.stream
     watch: _PythonWatch
     if isinstance(inner, httpx.SyncByteStream):
-        if _c is not None:
-            _c.watch(response, reporter.defer, reporter, started, body, attribution, call)
-            return
         watch = _WatchedSyncStream()
     elif isinstance(inner, httpx.AsyncByteStream):
         watch = _WatchedAsyncStream()
@@ -426,12 +425,12 @@ class _WatchedAsyncStream(_PythonWatch, httpx.AsyncByteStream):
 # -- the C paths (producers/integrations/_anthropic_fast.c) ----------------------------------
 
 
-def _bound_sync_stream() -> type:
+def _bound_stream(name: str, base: type) -> type:
     """httpx's own body type, which the C watch checks by identity first (isinstance after)."""
     from httpx import _client
 
-    found = getattr(_client, "BoundSyncStream", None)
-    return found if isinstance(found, type) else httpx.SyncByteStream
+    found = getattr(_client, name, None)
+    return found if isinstance(found, type) else base
 
 
 try:
@@ -446,8 +445,20 @@ if _anthropic_fast is not None:
 
         __slots__ = ()
 
+    class _CWatchedAsyncStream(_anthropic_fast.AsyncWatch, StreamWatch, httpx.AsyncByteStream):
+        """The C watch of an asynchronous body: each read is a C awaitable over the body's own."""
+
+        __slots__ = ()
+
     _anthropic_fast.configure(
-        _CWatchedSyncStream, httpx.SyncByteStream, _bound_sync_stream(), _report_started, _report
+        _CWatchedSyncStream,
+        _CWatchedAsyncStream,
+        httpx.SyncByteStream,
+        httpx.AsyncByteStream,
+        _bound_stream("BoundSyncStream", httpx.SyncByteStream),
+        _bound_stream("BoundAsyncStream", httpx.AsyncByteStream),
+        _report_started,
+        _report,
     )
     _built = _anthropic_fast
 _c: Any = None if os.environ.get("GENPULSE_ANTHROPIC_PURE_PYTHON") == "1" else _built

@@ -202,6 +202,51 @@ async def test_an_async_stream_cut_mid_way_is_charged_and_reported_as_an_error(
     assert only(pulse, "stream_completed")["data"]["outcome"] == "error"
 
 
+async def test_async_calls_cancelled_mid_way_cancel_the_read_and_report_what_happened(
+    pulse: GenPulse, messages_server: MessagesServer
+) -> None:
+    """A task cancelled while the client waits (for the answer, then for a stream's next
+    event) is cancelled there, promptly, as a bare client's is; the abandoned stream is still
+    charged for what the server reported, and the next call is reported as usual."""
+    client = pulse.instrument_anthropic(async_client(messages_server, max_retries=0))
+    messages_server.script(
+        Reply(usage=USAGE, first_byte_delay_s=5.0),
+        Reply(usage=USAGE, pieces=3, event_gap_s=5.0),
+        Reply(usage=USAGE),
+    )
+    waiting = asyncio.create_task(client.messages.create(**ASK))
+    await asyncio.sleep(0.3)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    reading: list[str] = []
+
+    async def read() -> None:
+        async with client.messages.stream(**ASK) as stream:
+            async for event in stream:
+                reading.append(event.type)
+
+    streaming = asyncio.create_task(read())
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    while "message_start" not in reading and loop.time() - began < 4.0:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)
+    assert "message_start" in reading and "content_block_delta" not in reading
+    cancelled = loop.time()
+    streaming.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await streaming
+    assert loop.time() - cancelled < 1.0  # at once, not at the next event (5 s away)
+    await client.messages.create(**ASK)
+    calls = sent(pulse, "model_called")
+    assert len(calls) == 2  # the abandoned stream (message_start's usage) and the last call
+    assert (calls[0]["data"]["input_tokens"], calls[0]["data"]["output_tokens"]) == (1200, 1)
+    assert calls[1]["data"]["output_tokens"] == 340
+    assert [e["data"]["outcome"] for e in sent(pulse, "stream_completed")] == ["abandoned"]
+    assert sent(pulse, "error_occurred") == []  # a cancellation is not an API error
+
+
 def test_an_error_event_in_a_stream_is_reported_with_its_type(
     pulse: GenPulse, messages_server: MessagesServer
 ) -> None:

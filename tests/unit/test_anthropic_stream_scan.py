@@ -6,6 +6,7 @@ parses what the watch kept.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import os
@@ -21,7 +22,10 @@ from producers.integrations import anthropic_streams
 from producers.integrations.anthropic_streams import StreamWatch, stream_usage, watch_stream
 
 WATCHES = [True, False] if anthropic_streams.use_c(True) else [False]
-"""The C watch (when built) and the Python one: each body goes through both."""
+"""The C watch (when built) and the Python one: each body goes through both, read
+synchronously and asynchronously."""
+LOOP = asyncio.new_event_loop()
+"""Runs the asynchronous reads (one loop for the module: hypothesis makes many)."""
 
 
 class Reporter:
@@ -61,6 +65,20 @@ class Chunks(httpx.SyncByteStream):
         yield from self.chunks
 
 
+class AsyncChunks(httpx.AsyncByteStream):
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+        self.closed = 0
+
+    async def __aiter__(self) -> Any:
+        for chunk in self.chunks:
+            await asyncio.sleep(0)  # a real suspension between chunks
+            yield chunk
+
+    async def aclose(self) -> None:
+        self.closed += 1
+
+
 def sse(deltas: int, output_tokens: int, stop: bool) -> bytes:
     usage = {
         "input_tokens": 900,
@@ -92,7 +110,7 @@ def sse(deltas: int, output_tokens: int, stop: bool) -> bytes:
 def scan(body: bytes, cuts: list[int]) -> tuple[Reporter, dict[str, Any], StreamWatch]:
     """The body in chunks cut at `cuts`, read to its end through each watch, then closed: the
     watches report the same (but for times); the first one's findings are returned."""
-    found = [scan_with(c, body, cuts) for c in WATCHES]
+    found = [scan_with(c, body, cuts, a) for c in WATCHES for a in (False, True)]
     anthropic_streams.use_c(True)
     untimed = [
         ([(kind, _untimed(data)) for kind, data in reporter.events], reporter.usage, reporter.model)
@@ -107,24 +125,35 @@ def _untimed(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def scan_with(
-    c: bool, body: bytes, cuts: list[int]
+    c: bool, body: bytes, cuts: list[int], asynchronous: bool = False
 ) -> tuple[Reporter, dict[str, Any], StreamWatch]:
     anthropic_streams.use_c(c)
     edges = [0, *sorted(c % (len(body) + 1) for c in cuts), len(body)]
     chunks = [body[a:b] for a, b in itertools.pairwise(edges) if b > a]
     reporter = Reporter()
-    inner = Chunks(chunks)
+    inner = AsyncChunks(chunks) if asynchronous else Chunks(chunks)
     response = httpx.Response(200, stream=inner)
     watch_stream(reporter, 0.0, {"model": Call.model}, (None, None), None, response)
     watch = response.stream
     assert isinstance(watch, StreamWatch)
-    assert b"".join(response.iter_raw()) == body  # the caller reads exactly the same bytes
-    response.close()
-    assert response.stream is inner  # closed: the watch has let go of the response
-    watch.close()  # closed again (by whoever still holds it): no error, no second report
+    if asynchronous:
+        LOOP.run_until_complete(read_async(response, watch, body))
+        assert isinstance(inner, AsyncChunks) and inner.closed == 1  # its own close, once
+    else:
+        assert b"".join(response.iter_raw()) == body  # the caller reads exactly the same bytes
+        response.close()
+        assert response.stream is inner  # closed: the watch has let go of the response
+        watch.close()  # closed again (by whoever still holds it): no error, no second report
     assert [kind for kind, _ in reporter.events].count("stream_completed") == 1
     completed = dict(reporter.events)["stream_completed"]
     return reporter, completed, watch
+
+
+async def read_async(response: httpx.Response, watch: Any, body: bytes) -> None:
+    assert b"".join([chunk async for chunk in response.aiter_raw()]) == body
+    await response.aclose()
+    assert response.stream is not watch  # closed: the watch has let go of the response
+    await watch.aclose()  # closed again: no error, no second report
 
 
 @settings(max_examples=200)
